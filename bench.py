@@ -1,0 +1,8 @@
+"""FaceSec Bench command line: ``python bench.py --help``."""
+
+import sys
+
+from benchmark.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

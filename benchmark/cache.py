@@ -1,0 +1,199 @@
+"""Content-addressed cache of stage results, with atomic writes.
+
+A result is stored under a key that hashes the stage name, its parameters, the
+hashes of its inputs and the *code version* of the stage. The code version is
+the hash of the source files that define the stage and its component, so an
+edited algorithm never reuses a stale result (the failure mode of plain
+checkpointing, which keys only on names).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Cache",
+    "default_cache_dir",
+    "hash_json",
+    "hash_array",
+    "hash_file",
+    "source_hash",
+    "atomic_write_bytes",
+    "atomic_write_text",
+]
+
+
+def default_cache_dir() -> Path:
+    """``$FACESEC_CACHE``, else ``$XDG_CACHE_HOME/facesec``, else ``~/.cache/facesec``."""
+    env = os.environ.get("FACESEC_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "facesec"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"not hashable as JSON: {type(obj).__name__}")
+
+
+def hash_json(obj: Any) -> str:
+    """SHA-256 of the canonical JSON form of ``obj``."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hash_array(arr: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes."""
+    h = hashlib.sha256()
+    arr = np.ascontiguousarray(arr)
+    h.update(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def hash_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _module_file_hash(filename: str) -> str:
+    return hash_file(Path(filename))
+
+
+def source_hash(*objs: Any) -> str:
+    """Hash of the source files defining ``objs`` (functions, classes, modules).
+
+    Base classes defined in this project count too, so a change in shared
+    helpers invalidates dependent results.
+    """
+    files: set[str] = set()
+    for obj in objs:
+        targets = inspect.getmro(obj) if inspect.isclass(obj) else (obj,)
+        for target in targets:
+            module = sys.modules.get(getattr(target, "__module__", "") or "")
+            if inspect.ismodule(target):
+                module = target
+            fname = getattr(module, "__file__", None)
+            if fname and _is_project_file(fname):
+                files.add(fname)
+    h = hashlib.sha256()
+    for fname in sorted(files):
+        h.update(Path(fname).name.encode())
+        h.update(_module_file_hash(fname).encode())
+    return h.hexdigest()[:16]
+
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _is_project_file(fname: str) -> bool:
+    try:
+        Path(fname).resolve().relative_to(_PROJECT_ROOT)
+    except ValueError:
+        return False
+    return ".venv" not in Path(fname).parts and "site-packages" not in fname
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class Cache:
+    """Stage-result store: ``<root>/<stage>/<key>.npz`` plus a JSON sidecar.
+
+    Artifacts are dicts of numpy arrays (numbers stay numbers) and a JSON
+    ``meta`` dict. ``enabled=False`` turns it into a pass-through.
+    """
+
+    def __init__(self, root: Path | None = None, *, enabled: bool = True):
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.enabled = enabled
+        self.hits: list[str] = []
+        self.misses: list[str] = []
+
+    @staticmethod
+    def key(stage: str, params: Any, inputs: list[str], code_version: str) -> str:
+        return hash_json(
+            {"stage": stage, "params": params, "inputs": inputs, "code": code_version}
+        )
+
+    def _path(self, stage: str, key: str) -> Path:
+        return self.root / stage / f"{key}.npz"
+
+    def load(self, stage: str, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        if not self.enabled:
+            return None
+        path = self._path(stage, key)
+        meta_path = path.with_suffix(".json")
+        if not (path.exists() and meta_path.exists()):
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError, json.JSONDecodeError):
+            return None  # a damaged entry is recomputed, never trusted
+        return arrays, meta
+
+    def save(self, stage: str, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        if not self.enabled:
+            return
+        path = self._path(stage, key)
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        # The array file goes first: an entry counts only once its JSON exists.
+        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_text(path.with_suffix(".json"), json.dumps(meta, sort_keys=True))
+
+    def clear(self) -> int:
+        """Remove every entry; returns the number of stage folders removed."""
+        if not self.root.exists():
+            return 0
+        count = 0
+        for child in self.root.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+                count += 1
+            else:
+                child.unlink()
+        return count

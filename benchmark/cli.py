@@ -1,0 +1,219 @@
+"""Command line: ``python bench.py …`` and the ``facesec`` script run this.
+
+Exit codes: 0 ok, 1 the run failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+log = logging.getLogger("facesec")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 too
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _default_out(protocol: Path) -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "facesec" / "runs" / protocol.stem
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="facesec", description="FaceSec Bench: security evaluation of protected face data.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a protocol", description="Run a protocol and write scores, results.json and report.html.")
+    run.add_argument("protocol", type=Path, help="protocol YAML file")
+    run.add_argument("--out", type=Path, help="output folder (default: $XDG_DATA_HOME/facesec/runs/<protocol>)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a protocol field, e.g. dataset.root=/data/lfw (repeatable)")
+    run.add_argument("--workers", type=int, default=None, help="worker processes for per-sample work (default: cores, at most 8)")
+    run.add_argument("--cache", type=Path, default=None, help="cache folder (default: $FACESEC_CACHE or $XDG_CACHE_HOME/facesec)")
+    run.add_argument("--no-cache", action="store_true", help="recompute everything and store nothing")
+    run.add_argument("--no-report", action="store_true", help="write results.json but no report.html")
+
+    val = sub.add_parser("validate", help="validate protocol files", description="Validate protocol files or every *.yaml in folders.")
+    val.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a field before validating")
+
+    sub.add_parser("list", help="list registered components", description="List every registered component with its summary and parameters.")
+    sub.add_parser("doctor", help="check the installation", description="Versions, OpenJPEG library, models found, GPU.")
+
+    cache = sub.add_parser("cache", help="manage the result cache", description="Manage the stage-result cache.")
+    cache.add_argument("action", choices=["clear", "path"], help="clear: empty the cache; path: print its folder")
+    cache.add_argument("--cache", type=Path, default=None, help="cache folder")
+
+    perf = sub.add_parser("perf", help="run speed benchmarks", description="Run speed benchmarks and print a table.")
+    perf.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    perf.add_argument("--json", type=Path, default=None, help="also write the records as JSON here")
+    return p
+
+
+def _protocol_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(list(path.rglob("*.yaml")) + list(path.rglob("*.yml")))
+        else:
+            files.append(path)
+    return files
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from benchmark.protocol import ProtocolError, load_protocol
+
+    files = _protocol_files(args.paths)
+    if not files:
+        print("error: no protocol file found", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    bad = 0
+    for f in files:
+        try:
+            load_protocol(f, args.overrides)
+        except ProtocolError as exc:
+            print(exc, file=sys.stderr)
+            bad += 1
+        else:
+            print(f"ok {f}")
+    return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.cache import Cache
+    from benchmark.parallel import default_workers
+    from benchmark.pipeline import RunOptions, run_protocol
+    from benchmark.protocol import ProtocolError, load_protocol
+
+    if args.workers is not None and args.workers < 1:
+        print(f"error: --workers: {args.workers} is not >= 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        lp = load_protocol(args.protocol, args.overrides)
+    except ProtocolError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = (args.out or _default_out(args.protocol)).expanduser().resolve()
+    cache = Cache(args.cache, enabled=not args.no_cache) if args.cache else Cache(enabled=not args.no_cache)
+    opts = RunOptions(out=out, cache=cache, workers=args.workers or default_workers(), report=not args.no_report)
+    t0 = time.perf_counter()
+    try:
+        result = run_protocol(lp, opts)
+    except ProtocolError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    _print_summary(result, time.perf_counter() - t0)
+    return EXIT_OK
+
+
+def _print_summary(result, seconds: float) -> None:
+    for row in result.results["rows"]:
+        m = row["metrics"]
+        eer = m.get("eer")
+        eer_s = "n/a" if eer is None else f"{100 * eer:.2f}%"
+        print(f"{row['recognizer']:<24} {row['scheme']:<10} {row['attack']:<10} {row['view']:<10} EER {eer_s}")
+    s = result.engine.summary()
+    print(f"results: {result.results_path}")
+    if result.report_path:
+        print(f"report:  {result.report_path}")
+    print(f"done in {seconds:.1f} s (cache: {s['hits']} hits, {s['misses']} misses)")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.registry import all_registries
+
+    for kind, registry in all_registries().items():
+        print(f"{kind}s:")
+        for name, cls in registry.items():
+            print(f"  {name:<14} {cls.summary()}")
+            defaults = cls.param_defaults()
+            for pname, default in defaults.items():
+                constraint = cls._constraints.get(pname)
+                allowed = f"  allowed: {constraint.describe()}" if constraint else ""
+                print(f"      {pname} = {default!r}{allowed}")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from benchmark.doctor import doctor_report
+
+    ok = True
+    for section, rows in doctor_report().items():
+        print(f"{section}:")
+        for name, value, good in rows:
+            ok &= good
+            print(f"  {'ok ' if good else 'BAD'} {name:<26} {value}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from benchmark.cache import Cache
+
+    cache = Cache(args.cache) if args.cache else Cache()
+    if args.action == "path":
+        print(cache.root)
+    else:
+        n = cache.clear()
+        print(f"cleared {cache.root} ({n} stage folder(s))")
+    return EXIT_OK
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    import json
+
+    from benchmark import perf
+    from benchmark.cache import atomic_write_text
+
+    try:
+        records = perf.run(args.names or None)
+    except KeyError as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(perf.format_table(records))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(records, indent=2))
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "list": cmd_list,
+    "doctor": cmd_doctor,
+    "cache": cmd_cache,
+    "perf": cmd_perf,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # a bug or an environment failure: one line, exit 1
+        if args.verbose:
+            raise
+        print(f"error: run failed: {type(exc).__name__}: {exc} (use -v for a traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

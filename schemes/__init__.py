@@ -1,0 +1,3 @@
+"""Protection schemes. Importing this package registers the built-in schemes."""
+
+__all__: list[str] = []

@@ -1,0 +1,36 @@
+"""Shared fixtures: the real data in ../shared/data, when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("FACESEC_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def orl_root() -> Path:
+    root = shared_data() / "orl"
+    if not root.is_dir():
+        pytest.skip(f"real data absent: {root} (see README, 'Data')")
+    return root
+
+
+@pytest.fixture
+def lfw_root() -> Path:
+    root = shared_data() / "lfw-dev"
+    if not root.is_dir():
+        pytest.skip(f"real data absent: {root} (see README, 'Data')")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    # Tests never touch the user's cache.
+    monkeypatch.setenv("FACESEC_CACHE", str(tmp_path_factory.getbasetemp() / "facesec-cache"))

@@ -1,0 +1,139 @@
+"""The command line: exit codes, one-line errors, datasets on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+FOLDER_PROTOCOL = """\
+name: folder-test
+dataset:
+  name: folder
+  root: {root}
+  folds: 2
+  seed: 0
+recognizers: [lbp]
+metrics: [eer]
+"""
+
+
+def _faces(root: Path, subjects: int, per_subject: int, seed: int = 0) -> None:
+    from benchmark.datasets.synthetic import SyntheticFaces
+
+    s = SyntheticFaces(n_subjects=subjects, n_images=per_subject, seed=seed).load(None)
+    for sid, subj, img in zip(s.ids, s.subjects, s.images):
+        d = root / subj
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / (Path(sid).name + ".png"))
+
+
+def _protocol(tmp_path: Path, root: Path) -> Path:
+    p = tmp_path / "folder.yaml"
+    p.write_text(FOLDER_PROTOCOL.format(root=root))
+    return p
+
+
+def _run(args, capsys, tmp_path):
+    code = main(["run", *args, "--cache", str(tmp_path / "cache"), "--workers", "1", "--no-report"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "list", "doctor", "cache", "perf"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args([command, "--help"])
+    assert info.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_validate_shipped_protocols(capsys):
+    assert main(["validate", str(REPO / "protocols")]) == EXIT_OK
+
+
+def test_validate_reports_bad_file_with_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndataset: {name: folder}\nrecognizers: [lbq]\n")
+    assert main(["validate", str(bad)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"{bad}:3: recognizers[0].name: unknown recognizer 'lbq'")
+
+
+def test_list_shows_components(capsys):
+    assert main(["list"]) == EXIT_OK
+    out = capsys.readouterr().out
+    for name in ("lbp", "mblbp", "sface", "synthetic", "folder", "orl", "eer"):
+        assert f"  {name} " in out
+
+
+def test_missing_root_is_exit_2(tmp_path, capsys):
+    code, _, err = _run([str(_protocol(tmp_path, tmp_path / "nowhere"))], capsys, tmp_path)
+    assert code == EXIT_BAD_INPUT
+    assert "folder.yaml:4: dataset.root:" in err and "does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_empty_dataset_is_exit_2(tmp_path, capsys):
+    (tmp_path / "empty" / "someone").mkdir(parents=True)
+    code, _, err = _run([str(_protocol(tmp_path, tmp_path / "empty"))], capsys, tmp_path)
+    assert code == EXIT_BAD_INPUT and "dataset.root: no image" in err
+
+
+def test_unreadable_image_is_skipped_and_counted(tmp_path, capsys):
+    root = tmp_path / "data"
+    _faces(root, 4, 3)
+    (root / "s000" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out_dir = tmp_path / "out"
+    code, out, err = _run([str(_protocol(tmp_path, root)), "--out", str(out_dir)], capsys, tmp_path)
+    assert code == EXIT_OK, err
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["dataset"]["n_skipped"] == 1
+    assert results["dataset"]["skipped"][0]["id"] == "s000/broken.png"
+    assert results["dataset"]["n_samples"] == 13 and results["dataset"]["n_usable"] == 12
+
+
+def test_nothing_usable_is_exit_2(tmp_path, capsys):
+    root = tmp_path / "data"
+    for s in ("a", "b"):
+        (root / s).mkdir(parents=True)
+        for i in range(2):
+            (root / s / f"{i}.jpg").write_bytes(b"garbage")
+    code, _, err = _run([str(_protocol(tmp_path, root))], capsys, tmp_path)
+    assert code == EXIT_BAD_INPUT and "no usable image" in err
+
+
+def test_bad_set_is_exit_2(tmp_path, capsys):
+    code, _, err = _run([str(_protocol(tmp_path, tmp_path)), "--set", "dataset.folds=many"], capsys, tmp_path)
+    assert code == EXIT_BAD_INPUT and "--set dataset.folds=many: dataset.folds: 'many' is not an integer" in err
+
+
+def test_bad_workers_is_exit_2(tmp_path, capsys):
+    code = main(["run", str(_protocol(tmp_path, tmp_path)), "--workers", "0"])
+    assert code == EXIT_BAD_INPUT
+
+
+def test_cache_clear(tmp_path, capsys):
+    (tmp_path / "c" / "embed").mkdir(parents=True)
+    assert main(["cache", "clear", "--cache", str(tmp_path / "c")]) == EXIT_OK
+    assert not any((tmp_path / "c").iterdir())
+
+
+def test_bench_py_and_console_script_agree(tmp_path):
+    env = {**os.environ, "FACESEC_CACHE": str(tmp_path / "cache")}
+    a = subprocess.run([sys.executable, str(REPO / "bench.py"), "validate", str(REPO / "protocols")],
+                       capture_output=True, text=True, env=env, check=False)
+    b = subprocess.run([sys.executable, "-m", "benchmark.cli", "validate", str(REPO / "protocols")],
+                       capture_output=True, text=True, env=env, check=False)
+    assert a.returncode == b.returncode == 0
+    assert a.stdout == b.stdout

@@ -1,0 +1,59 @@
+"""Smoke tests of benchmark.perf (tiny sizes; no timing assertions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark import perf
+
+
+def test_metrics_vs_pyeer_record():
+    record = perf.metrics_vs_pyeer(n_scores=2000, repeats=1)
+    assert set(record) == {"name", "n_scores", "ours_s", "pyeer_s", "speedup", "eer_agrees"}
+    assert record["name"] == "metrics_vs_pyeer"
+    assert record["n_scores"] == 2000
+    assert record["ours_s"] > 0 and record["pyeer_s"] > 0
+    assert record["speedup"] == pytest.approx(record["pyeer_s"] / record["ours_s"])
+    assert record["eer_agrees"] is True
+
+
+def test_benchmark_table_lists_metrics_vs_pyeer():
+    assert "metrics_vs_pyeer" in perf.names()
+
+
+def test_run_unknown_name():
+    # The CLI reports KeyErrors as bad input.
+    with pytest.raises(KeyError) as info:
+        perf.run(["metrics_vs_pyeer", "nope"])
+    assert isinstance(info.value, perf.UnknownBenchmarkError)
+    assert str(info.value).startswith("unknown benchmark(s) 'nope' (allowed: ")
+    assert "metrics_vs_pyeer" in str(info.value)
+
+
+def test_duplicate_benchmark_name_rejected():
+    with pytest.raises(ValueError, match="already defined"):
+
+        @perf.benchmark("metrics_vs_pyeer")
+        def other() -> dict:
+            return {}
+
+
+def test_run_selected(monkeypatch):
+    monkeypatch.setitem(perf._BENCHMARKS, "tiny", lambda: {"name": "tiny", "x_s": 0.5})
+    assert perf.run(["tiny"]) == [{"name": "tiny", "x_s": 0.5}]
+
+
+def test_format_table():
+    text = perf.format_table(
+        [
+            {"name": "a", "n_scores": 1000, "ours_s": 0.0123456, "speedup": 12.3456},
+            {"name": "longer_name", "ours_s": 1.5, "extra": True},
+        ]
+    )
+    lines = text.splitlines()
+    assert lines[0].split() == ["name", "n_scores", "ours_s", "speedup", "extra"]
+    assert set(lines[1]) <= {"-", " "}
+    assert lines[2].split() == ["a", "1000", "0.01235", "12.35"]
+    assert lines[3].split() == ["longer_name", "1.5", "True"]
+    assert len({len(line) for line in lines[:2]}) == 1
+    assert perf.format_table([]) == "(no benchmarks)"

@@ -1,0 +1,60 @@
+"""Tests for reports.plots: PNG data URIs, probit axes, edge cases."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from reports.plots import DetCurve, det_plot, probit_ticks, score_histogram
+
+PNG_PREFIX = "data:image/png;base64,"
+
+
+def _png(uri: str) -> bytes:
+    assert uri.startswith(PNG_PREFIX)
+    data = base64.b64decode(uri[len(PNG_PREFIX):], validate=True)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return data
+
+
+def test_det_plot_returns_png_data_uri():
+    fmr = np.logspace(-4, 0, 50)
+    curve = DetCurve("lbp", fmr, 1 - fmr ** 0.2)
+    data = _png(det_plot([curve], title="none · none · baseline"))
+    assert b"matplotlib" not in data  # no version stamp: reports stay byte-stable
+
+
+def test_det_plot_handles_zero_and_one():
+    curve = DetCurve("a", [0.0, 0.0, 1e-3, 0.5, 1.0], [1.0, 0.3, 0.1, 0.0, 0.0])
+    _png(det_plot([curve]))
+
+
+def test_det_plot_handles_empty_and_nonfinite():
+    _png(det_plot([]))
+    _png(det_plot([DetCurve("empty", [], [])]))
+    _png(det_plot([DetCurve("nan", [float("nan"), 0.1], [0.2, float("inf")])]))
+
+
+def test_det_plot_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="fmr has 2 points, fnmr has 1"):
+        det_plot([DetCurve("bad", [0.1, 0.2], [0.3])])
+
+
+def test_det_plot_deterministic():
+    curves = [DetCurve("a", [1e-3, 0.1], [0.4, 0.05]), DetCurve("b", [1e-2, 0.3], [0.2, 0.01], "#D55E00")]
+    assert det_plot(curves, title="t") == det_plot(curves, title="t")
+
+
+def test_probit_ticks_are_percentages_within_range():
+    ticks = probit_ticks(1e-4, 0.4)
+    assert [label for _, label in ticks] == ["0.01%", "0.1%", "1%", "5%", "20%", "40%"]
+
+
+def test_score_histogram():
+    edges = np.linspace(-1, 1, 51)
+    _png(score_histogram(edges, np.ones(50), np.full(50, 0.5), title="lbp"))
+    _png(score_histogram([], [], []))
+    with pytest.raises(ValueError, match="50 bins but 50 edges"):
+        score_histogram(edges[:-1], np.ones(50), np.ones(50))

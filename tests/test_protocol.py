@@ -1,0 +1,127 @@
+"""Bad protocols give one located line; good ones validate."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from benchmark.protocol import ProtocolError, load_protocol, parse_set
+
+REPO = Path(__file__).resolve().parents[1]
+
+GOOD = """\
+name: t
+dataset:
+  name: synthetic
+  params: {n_subjects: 6, n_images: 3}
+  folds: 2
+recognizers:
+  - {name: lbp, params: {radius: 2}}
+metrics: [eer]
+"""
+
+LINE_RE = re.compile(r"^\S+\.yaml(:\d+|: --set \S+): ")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "p.yaml"
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def error_of(tmp_path: Path, text: str, overrides=()) -> str:
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(write(tmp_path, text), list(overrides))
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert LINE_RE.match(msg), msg
+    return msg
+
+
+def test_good_protocol_validates(tmp_path):
+    lp = load_protocol(write(tmp_path, GOOD))
+    assert lp.name == "t"
+    assert [i.label for i in lp.instances("recognizers")] == ["lbp"]
+
+
+def test_shipped_protocols_validate():
+    for path in sorted((REPO / "protocols").glob("*.yaml")):
+        load_protocol(path)
+
+
+@pytest.mark.parametrize(
+    "text, overrides, expected",
+    [
+        # 1 YAML syntax
+        (GOOD.replace("folds: 2", "folds: [2"), (), r"p\.yaml:\d+: YAML syntax error"),
+        # 2 unknown top-level key with a suggestion
+        (GOOD + "recognisers: []\n", (), r"p\.yaml:9: recognisers: unknown key; did you mean 'recognizers'\?"),
+        # 3 unknown component with did-you-mean
+        (GOOD.replace("name: lbp", "name: lbpp"), (), r"p\.yaml:7: recognizers\[0\]\.name: unknown recognizer 'lbpp'; did you mean 'lbp'"),
+        # 4 out-of-range param
+        (GOOD.replace("radius: 2", "radius: 0"), (), r"p\.yaml:7: recognizers\[0\]\.params\.radius: 0 is not in \[1, "),
+        # 5 unknown param
+        (GOOD.replace("radius: 2", "radios: 2"), (), r"recognizers\[0\]\.params\.radios: 2 is not a parameter \(allowed: "),
+        # 6 wrong type
+        (GOOD.replace("folds: 2", "folds: two"), (), r"p\.yaml:5: dataset\.folds: 'two' is not an integer"),
+        # 7 missing required field
+        (GOOD.replace("  name: synthetic\n", ""), (), r"p\.yaml:\d+: dataset\.name: is required but missing"),
+        # 8 duplicate key
+        (GOOD.replace("  folds: 2\n", "  folds: 2\n  folds: 3\n"), (), r"p\.yaml:6: dataset\.folds: duplicate key"),
+        # 9 bad --set key
+        (GOOD, ("dataset.rooot=/x",), r"--set dataset\.rooot=/x: dataset\.rooot: unknown key; did you mean 'root'\?"),
+        # 10 bad --set type
+        (GOOD, ("dataset.folds=abc",), r"--set dataset\.folds=abc: dataset\.folds: 'abc' is not an integer"),
+        # 11 unknown dataset
+        (GOOD.replace("name: synthetic", "name: synthetik"), (), r"dataset\.name: unknown dataset 'synthetik'; did you mean 'synthetic'"),
+        # 12 out-of-range structural field
+        (GOOD.replace("folds: 2", "folds: 1"), (), r"p\.yaml:5: dataset\.folds: 1 is not >= 2"),
+        # 13 empty recognizer list
+        (GOOD.replace("  - {name: lbp, params: {radius: 2}}\n", "").replace("recognizers:", "recognizers: []"), (), r"recognizers: needs at least 1 item"),
+        # 14 test fold out of range
+        (GOOD.replace("folds: 2", "folds: 2\n  test_folds: [0, 5]"), (), r"dataset\.test_folds\[1\]: 5 is not in \[0, 1\]"),
+        # 15 empty grid
+        (GOOD.replace("params: {radius: 2}", "grid: {radius: []}"), (), r"recognizers\[0\]\.grid: .*empty list"),
+        # 16 grid value out of range
+        (GOOD.replace("params: {radius: 2}", "grid: {radius: [1, 0]}"), (), r"recognizers\[0\]\.grid\.radius: 0 is not in"),
+        # 17 unknown metric
+        (GOOD.replace("metrics: [eer]", "metrics: [eerr]"), (), r"p\.yaml:8: metrics\[0\]\.name: unknown metric 'eerr'"),
+        # 18 --set into a missing list item
+        (GOOD, ("recognizers.3.name=lbp",), r"--set recognizers\.3\.name=lbp: recognizers\.3: no list item 3"),
+        # 19 not a mapping
+        ("- just\n- a list\n", (), r"p\.yaml:1: a protocol must be a YAML mapping"),
+        # 21 missing dataset root folder
+        (GOOD.replace("folds: 2", "folds: 2\n  root: /no/such/folder"), (), r"p\.yaml:6: dataset\.root: '/no/such/folder' does not exist"),
+        # 20 duplicate component
+        (GOOD.replace("metrics:", "  - lbp\nmetrics:").replace("  - {name: lbp, params: {radius: 2}}\n", "  - lbp\n"), (), r"recognizers\[1\]: duplicate recognizer 'lbp'"),
+    ],
+)
+def test_bad_protocols(tmp_path, text, overrides, expected):
+    msg = error_of(tmp_path, text, overrides)
+    assert re.search(expected, msg), msg
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ProtocolError, match="no such protocol file"):
+        load_protocol(tmp_path / "nope.yaml")
+
+
+def test_grid_expands_to_labelled_instances(tmp_path):
+    lp = load_protocol(write(tmp_path, GOOD.replace("params: {radius: 2}", "grid: {radius: [1, 2, 3]}")))
+    assert [i.label for i in lp.instances("recognizers")] == ["lbp[radius=1]", "lbp[radius=2]", "lbp[radius=3]"]
+    assert [i.component.radius for i in lp.instances("recognizers")] == [1, 2, 3]
+
+
+def test_set_values_are_typed(tmp_path):
+    lp = load_protocol(write(tmp_path, GOOD), ["dataset.folds=3", f"dataset.root={tmp_path}", "recognizers.0.params.radius=1"])
+    assert lp.model.dataset.folds == 3 and isinstance(lp.model.dataset.folds, int)
+    assert lp.model.dataset.root == str(tmp_path)
+    assert lp.instances("recognizers")[0].component.radius == 1
+
+
+def test_parse_set_rejects_missing_equals():
+    with pytest.raises(ProtocolError, match="expected dotted.key=value"):
+        parse_set("dataset.root")

@@ -1,0 +1,99 @@
+"""Registry behaviour and a conformance test over every registered component."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+
+import numpy as np
+import pytest
+
+from benchmark.component import Component, ParamError
+from benchmark.registry import RECOGNIZERS, Registry, UnknownComponentError, all_registries
+
+ALL = [(kind, name, cls) for kind, reg in all_registries().items() for name, cls in reg.items()]
+
+
+def test_every_kind_has_builtins():
+    for kind in ("recognizer", "dataset", "metric"):
+        assert len(all_registries()[kind]) > 0
+
+
+def test_did_you_mean():
+    with pytest.raises(UnknownComponentError, match=r"did you mean 'lbp'"):
+        RECOGNIZERS.get("lpb")
+
+
+def test_duplicate_registration_rejected():
+    reg = Registry("metric")
+
+    @reg.register("x")
+    class A(Component):
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+
+        @reg.register("x")
+        class B(Component):
+            pass
+
+
+def test_entry_points_are_loaded(monkeypatch):
+    import benchmark.registry as r
+
+    reg = Registry("recognizer")
+    loaded = []
+
+    class FakeEP:
+        name, value = "plugin", "plugin:mod"
+
+        def load(self):
+            loaded.append(True)
+
+            @reg.register("plugin")
+            class Plugin(Component):
+                """A third-party component."""
+
+    monkeypatch.setattr(r, "entry_points", lambda group: [FakeEP()] if group == "facesec.recognizers" else [])
+    assert "plugin" in reg.names() and loaded
+
+
+@pytest.mark.parametrize("kind, name, cls", ALL, ids=[f"{k}:{n}" for k, n, _ in ALL])
+def test_conformance(kind, name, cls):
+    # Keyword-only __init__ that only stores its parameters.
+    sig = inspect.signature(cls.__init__)
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params), "positional parameters"
+    assert all(p.default is not inspect.Parameter.empty for p in params), "every parameter needs a default"
+    obj = cls()
+    assert obj.get_params() == {p.name: p.default for p in params}
+    # Every declared constraint names a real parameter, and defaults are valid.
+    assert set(cls._constraints) <= set(obj.get_params())
+    obj.validate()
+    # Unknown parameters are refused with a ParamError.
+    with pytest.raises(ParamError):
+        cls.from_params({"no_such_param": 1})
+    assert cls.summary(), "needs a one-line docstring"
+    assert name in repr(obj) or cls.__name__ in repr(obj)
+    # Round trip through get_params, and picklable (worker processes).
+    clone = cls(**obj.get_params())
+    assert clone.get_params() == obj.get_params()
+    pickle.loads(pickle.dumps(obj))
+    # Fitted state is not created by __init__.
+    assert not [a for a in vars(obj) if a.endswith("_") and not a.startswith("_")]
+    assert isinstance(cls.version(), str) and cls.version()
+
+
+@pytest.mark.parametrize("name, cls", list(RECOGNIZERS.items()), ids=RECOGNIZERS.names())
+def test_recognizer_contract(name, cls):
+    rec = cls()
+    if rec.available() is not None:
+        pytest.skip(f"{name}: {rec.available()}")
+    assert rec.fit() is rec
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, size=(3, 112, 112, 3), dtype=np.uint8)
+    feats = rec.transform(faces)
+    assert feats.shape[0] == 3 and feats.dtype == np.float32
+    s = rec.compare(feats[[0, 1]], feats[[0, 2]])
+    assert s.shape == (2,) and np.all(np.isfinite(s))
+    assert s[0] >= s[1] - 1e-6  # self-comparison is the best score
