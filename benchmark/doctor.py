@@ -37,8 +37,10 @@ def _models() -> list[Row]:
     rows: list[Row] = []
     for m in model_report():
         where = m.get("path") or "not found"
-        good = bool(m.get("found")) and m.get("sha_ok", True) is not False
-        rows.append((m["name"], f"{where}{'' if m.get('sha_ok', True) else ' (sha256 mismatch)'}", good or m.get("optional", False)))
+        bad_sha = m.get("sha_ok") is False
+        good = bool(m.get("found")) and not bad_sha
+        note = " (sha256 mismatch)" if bad_sha else ""
+        rows.append((m["name"], f"{where}{note}", good or bool(m.get("optional", False))))
     return rows
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from benchmark.component import ParamError
-from benchmark.recognizers.dlib import DLIB_DIM, DlibRecognizer, euclidean
+from benchmark.recognizers.dlib import DLIB_DIM, DlibRecognizer
+from benchmark.recognizers.distances import euclidean
 from benchmark.registry import RECOGNIZERS
 
 

@@ -15,11 +15,11 @@ from benchmark.recognizers.onnx import (
     SFACE_DIM,
     ONNXRecognizer,
     SFaceRecognizer,
-    cosine,
     l2_normalise,
     load_sface_model,
     prune_inputs,
 )
+from benchmark.recognizers.distances import cosine
 from benchmark.registry import RECOGNIZERS
 
 
