@@ -1,6 +1,7 @@
 """Command line: ``python bench.py …`` and the ``facesec`` script run this.
 
-Exit codes: 0 ok, 1 the run failed, 2 bad input.
+Exit codes: 0 ok, 1 the run failed, 2 bad input, 3 a certification
+criterion failed under ``run --strict``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT"]
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_CERT_FAILED"]
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CERT_FAILED = 0, 1, 2, 3
 
 log = logging.getLogger("facesec")
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", type=Path, default=None, help="cache folder (default: $FACESEC_CACHE or $XDG_CACHE_HOME/facesec)")
     run.add_argument("--no-cache", action="store_true", help="recompute everything and store nothing")
     run.add_argument("--no-report", action="store_true", help="write results.json but no report.html")
+    run.add_argument("--strict", action="store_true", help="exit with code 3 when a certification criterion fails")
 
     val = sub.add_parser("validate", help="validate protocol files", description="Validate protocol files or every *.yaml in folders.")
     val.add_argument("paths", nargs="+", type=Path, help="files or folders")
@@ -117,6 +119,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
     _print_summary(result, time.perf_counter() - t0)
+    failed = [c for c in result.results.get("certification", []) if c["verdict"] != "PASS"]
+    if failed and args.strict:
+        return EXIT_CERT_FAILED
     return EXIT_OK
 
 
@@ -125,7 +130,10 @@ def _print_summary(result, seconds: float) -> None:
         m = row["metrics"]
         eer = m.get("eer")
         eer_s = "n/a" if eer is None else f"{100 * eer:.2f}%"
-        print(f"{row['recognizer']:<24} {row['scheme']:<10} {row['attack']:<10} {row['view']:<10} EER {eer_s}")
+        print(f"{row['recognizer']:<16} {row['scheme']:<14} {row['attack']:<8} {row['view']:<20} EER {eer_s}")
+    for c in result.results.get("certification", []):
+        bound = f"<= {c['max']}" if "max" in c else f">= {c['min']}"
+        print(f"certify {c['metric']} [{c['view']}] {bound}: {c['verdict']} (judged value {c['value']})")
     s = result.engine.summary()
     print(f"results: {result.results_path}")
     if result.report_path:

@@ -281,11 +281,58 @@ class Recognizer(Component):
 
 
 class Scheme(Component):
-    """Base of protection schemes (filled in by later issues)."""
+    """Base of protection schemes.
+
+    ``domain`` says how the scheme is used:
+
+    * ``"cancelable"``: comparison happens in the protected domain (probe and
+      reference protected under the same key); :meth:`protect` returns images.
+    * ``"encryption"``: the stored sample is protected; the legitimate path
+      :meth:`recover` (with the key) gives back the original image.
+
+    Protected samples are whatever :meth:`protect` returns: a uint8 image
+    array (N, 112, 112, 3), or a list of ``bytes`` (codestreams).
+    """
+
+    domain: ClassVar[str] = "cancelable"
+
+    def protect(self, images: np.ndarray, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> Any:
+        """Protect aligned faces under an application key (:class:`benchmark.keys.AppKey`)."""
+        raise NotImplementedError
+
+    def decode(self, protected: Any) -> np.ndarray:
+        """What a standard decoder makes of protected samples, without any key.
+
+        Returns:
+            (images uint8 (N, 112, 112, 3), failed bool (N,)): a sample that
+            fails to decode is a failure to acquire, not an exception.
+        """
+        raise NotImplementedError
+
+    def recover(self, protected: Any, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+        """The legitimate path with the key (encryption schemes)."""
+        raise NotImplementedError(f"{type(self).__name__} has no legitimate recovery path")
+
+    def key_space_bits(self) -> float:
+        """Theoretical key space in bits."""
+        raise NotImplementedError
 
 
 class Attack(Component):
-    """Base of attacks on protected samples (filled in by later issues)."""
+    """Base of attacks on protected samples.
+
+    ``knowledge`` states, in plain text, what the attacker is assumed to know
+    (scheme parameters, key or not, training data); it appears in reports.
+    """
+
+    knowledge: ClassVar[str] = ""
+
+    def fit(self, protected: Any = None, originals: np.ndarray | None = None, scheme: Scheme | None = None):
+        return self
+
+    def attack(self, protected: Any, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
+        """Images an attacker obtains from protected samples, and failure flags."""
+        raise NotImplementedError
 
 
 class Metric(Component):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.cache import Cache, atomic_write_text, source_hash
+from benchmark.cache import Cache, atomic_write_text, hash_array, source_hash
 from benchmark.comparisons import (
     Comparisons,
     PairsFileError,
@@ -28,6 +28,7 @@ from benchmark.datasets.folder import DatasetError
 from benchmark.protocol import Instance, LoadedProtocol
 from benchmark.registry import DATASETS
 from benchmark.scores import ScoreSet, score_file_name, write_scores
+from benchmark.evaluate import EvalSettings, ViewScores, image_quality, row_metrics, score_view
 from benchmark.stages import (
     STATUS_DETECTED,
     STATUS_FALLBACK,
@@ -38,6 +39,7 @@ from benchmark.stages import (
     embed_stage,
     score_stage,
 )
+from benchmark.views import ImageSet, SchemeContext, View, ViewPart, scheme_views
 
 __all__ = ["RunOptions", "RunOutput", "run_protocol", "RESULTS_SCHEMA_VERSION"]
 
@@ -125,45 +127,34 @@ def _prepare(lp: LoadedProtocol, engine: Engine) -> _Data:
     return _Data(samples, fingerprint, aligned, comps, dropped, folds)
 
 
-def _score_set(data: _Data, label: str, scores: np.ndarray) -> ScoreSet:
+def _score_set(data: _Data, label: str, view: View, vs: ViewScores) -> ScoreSet:
     ids = [data.samples.ids[i] for i in data.aligned.keep]
     subj = [data.samples.subjects[i] for i in data.aligned.keep]
     c = data.comparisons
+    probe, ref = c.probe[vs.index], c.reference[vs.index]
     return ScoreSet(
-        probe=[ids[i] for i in c.probe],
-        reference=[ids[i] for i in c.reference],
-        probe_subject=[subj[i] for i in c.probe],
-        reference_subject=[subj[i] for i in c.reference],
+        probe=[ids[i] for i in probe],
+        reference=[ids[i] for i in ref],
+        probe_subject=[subj[i] for i in probe],
+        reference_subject=[subj[i] for i in ref],
         recognizer=label,
-        scheme="none",
-        attack="none",
-        view="baseline",
-        score=scores,
+        scheme=view.scheme,
+        attack=view.attack,
+        view=view.name,
+        score=vs.scores,
     )
 
 
-def _metrics_row(lp: LoadedProtocol, inst: Instance, scores: np.ndarray, mated: np.ndarray, score_file: str) -> dict:
+def _curves(vs: ViewScores, unlinkability_curve: dict | None) -> dict:
     from benchmark import metrics as M
 
-    genuine, impostor = scores[mated], scores[~mated]
-    values: dict[str, Any] = {}
-    for metric in lp.instances("metrics"):
-        values.update(metric.component.compute(genuine, impostor))
-    values.update(n_genuine=int(genuine.size), n_impostor=int(impostor.size))
-    return {
-        "recognizer": inst.label,
-        "recognizer_params": _jsonable(inst.component.get_params()),
-        "scheme": "none",
-        "scheme_params": {},
-        "attack": "none",
-        "view": "baseline",
-        "metrics": values,
-        "curves": {
-            "det": M.det_curve(genuine, impostor),
-            "hist": M.score_histogram(genuine, impostor),
-        },
-        "score_file": score_file,
-    }
+    curves: dict[str, Any] = {}
+    if vs.mated.any() and (~vs.mated).any():
+        curves["det"] = M.det_curve(vs.genuine(), vs.impostor())
+        curves["hist"] = M.score_histogram(vs.genuine(), vs.impostor())
+    if unlinkability_curve is not None:
+        curves["unlinkability"] = unlinkability_curve
+    return curves
 
 
 def _jsonable(obj: Any) -> Any:
@@ -205,39 +196,145 @@ def _dataset_block(lp: LoadedProtocol, data: _Data) -> dict:
     }
 
 
+def _baseline_view(plain: ImageSet, n: int) -> View:
+    return View("baseline", "none", {}, "none", [ViewPart(plain, plain, np.ones(n, bool))])
+
+
+def _all_views(lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet, master_key: Any) -> list[View]:
+    views = [_baseline_view(plain, len(data.comparisons))]
+    ids = [data.samples.ids[i] for i in data.aligned.keep]
+    subjects = [data.samples.subjects[i] for i in data.aligned.keep]
+    attacks = lp.instances("attacks")
+    for inst in lp.instances("schemes"):
+        ctx = SchemeContext(engine, inst.label, inst.component, _jsonable(inst.params), attacks,
+                            master_key, plain, ids, subjects, data.comparisons.mated)
+        views += scheme_views(ctx)
+    return views
+
+
+def _view_extras(view: View, plain: ImageSet, schemes: dict[str, Any]) -> dict[str, float]:
+    extras: dict[str, float] = {}
+    if view.scheme != "none":
+        try:
+            extras["key_space_bits"] = float(schemes[view.scheme].key_space_bits())
+        except NotImplementedError:
+            pass
+    attacked = view.extras.get("attacked")
+    if attacked is not None:
+        extras.update(image_quality(plain.images, attacked))
+    return extras
+
+
+class _Evaluator:
+    """Scores every (recognizer, view) pair, reusing features across views."""
+
+    def __init__(self, engine: Engine, data: _Data, settings: EvalSettings, metrics: list):
+        self.engine, self.data, self.settings, self.metrics = engine, data, settings, metrics
+        subjects = [data.samples.subjects[i] for i in data.aligned.keep]
+        self.subject_codes = np.unique(np.asarray(subjects), return_inverse=True)[1]
+        self.quality: dict[int, dict[str, float]] = {}
+
+    def _features(self, inst: Instance):
+        cache: dict[str, tuple[str, np.ndarray]] = {}
+
+        def features(images: ImageSet) -> tuple[str, np.ndarray]:
+            if images.key not in cache:
+                label = inst.label if images.name == "plain" else f"{inst.label}@{images.name}"
+                # Keyed by content: an attack that returns the protected
+                # images unchanged (naive on a cancelable scheme) reuses them.
+                content = hash_array(images.images)
+                cache[images.key] = embed_stage(self.engine, label, inst.component, content, images.images)
+            return cache[images.key]
+
+        return features
+
+    def scores(self, inst: Instance, view: View, features) -> ViewScores:
+        c = self.data.comparisons
+
+        def score(probe, ref, pi, ri):
+            label = f"{inst.label}|{view.scheme}|{view.name}" if view.name != "baseline" else inst.label
+            return score_stage(self.engine, label, inst.component, probe, ref, pi, ri)
+
+        return score_view(view, features, score, c.probe, c.reference, c.mated, self.subject_codes)
+
+    def rows(self, inst: Instance, views: list[View], extras: list[dict], out: Path) -> list[dict]:
+        features = self._features(inst)
+        rows, baseline = [], None
+        for view, extra in zip(views, extras):
+            vs = self.scores(inst, view, features)
+            if not vs.mated.any() or vs.mated.all():
+                log.warning("%s / %s: no mated or no non-mated comparison left", inst.label, view.name)
+            base_eer = None if baseline is None else baseline[1].get("eer")
+            values, ucurve = row_metrics(view, vs, baseline[0] if baseline else None, base_eer,
+                                         self.metrics, self.settings, extra)
+            if view.name == "baseline":
+                baseline = (vs, values)
+            name = score_file_name(inst.label, view.scheme, view.attack, view.name)
+            write_scores(out / "scores" / name, _score_set(self.data, inst.label, view, vs))
+            rows.append({
+                "recognizer": inst.label,
+                "recognizer_params": _jsonable(inst.component.get_params()),
+                "scheme": view.scheme,
+                "scheme_params": view.scheme_params,
+                "attack": view.attack,
+                "view": view.name,
+                "attacker_knowledge": view.extras.get("knowledge"),
+                "metrics": values,
+                "curves": _curves(vs, ucurve),
+                "score_file": f"scores/{name}",
+            })
+        return rows
+
+
+def _master_key(lp: LoadedProtocol) -> Any:
+    from benchmark.keys import KeySourceError, load_master_key
+
+    src = lp.model.keys
+    try:
+        return load_master_key(src.file if src else None, src.env if src else None)
+    except KeySourceError as exc:
+        field = "file" if src and src.file else "env"
+        raise lp.error(("keys", field), str(exc)) from None
+
+
+def _check_available(lp: LoadedProtocol) -> None:
+    for inst in lp.instances("recognizers"):
+        reason = inst.component.available()
+        if reason:
+            raise lp.error(("recognizers", inst.ref_index, "name"), f"{inst.name} is unavailable: {reason}")
+
+
 def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     """Run every stage of a protocol and write scores, results and report.
 
     Raises:
         ProtocolError: for bad input found while running (missing data...).
     """
+    from benchmark.certify import judge
     from benchmark.provenance import provenance
 
     engine = Engine(opts.cache, workers=opts.workers)
-    recognizers = lp.instances("recognizers")
-    for i, inst in enumerate(recognizers):
-        reason = inst.component.available()
-        if reason:
-            raise lp.error(("recognizers", inst.ref_index, "name"), f"{inst.name} is unavailable: {reason}")
+    _check_available(lp)
+    master_key = _master_key(lp) if lp.model.schemes else None
     data = _prepare(lp, engine)
-    rows = []
-    score_dir = opts.out / "scores"
-    for inst in recognizers:
-        feat_key, feats = embed_stage(engine, inst.label, inst.component, data.aligned)
-        c = data.comparisons
-        scores = score_stage(engine, inst.label, inst.component, feat_key, feats, c.probe, c.reference)
-        name = score_file_name(inst.label, "none", "none", "baseline")
-        write_scores(score_dir / name, _score_set(data, inst.label, scores))
-        rows.append(_metrics_row(lp, inst, scores, c.mated, f"scores/{name}"))
-    results = {
+    plain = ImageSet("plain", data.aligned.key, data.aligned.images, np.zeros(len(data.aligned.images), bool))
+    views = _all_views(lp, engine, data, plain, master_key)
+    schemes = {i.label: i.component for i in lp.instances("schemes")}
+    extras = [_view_extras(v, plain, schemes) for v in views]
+    settings = EvalSettings(n_boot=lp.model.bootstrap.n_boot, seed=lp.model.bootstrap.seed)
+    evaluator = _Evaluator(engine, data, settings, lp.instances("metrics"))
+    rows = [r for inst in lp.instances("recognizers") for r in evaluator.rows(inst, views, extras, opts.out)]
+    results: dict[str, Any] = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "protocol": {"name": lp.name, "file": str(lp.path), "notes": lp.model.notes},
         "dataset": _dataset_block(lp, data),
-        "rows": rows,
-        "provenance": provenance(lp, data.fingerprint, engine.summary()),
+        "rows": _jsonable(rows),
     }
-    results_path = opts.out / "results.json"
+    if lp.model.certify:
+        results["certification"] = judge(results["rows"], lp.model.certify)
+    results["provenance"] = provenance(lp, data.fingerprint, engine.summary(), master_key)
     results = _jsonable(results)
+    results_path = opts.out / "results.json"
     atomic_write_text(results_path, json.dumps(results, indent=2, allow_nan=False))
     report_path = None
     if opts.report:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchmark.component import Component, ParamError
 from benchmark.registry import (
@@ -39,6 +39,8 @@ __all__ = [
     "ProtocolError",
     "ComponentRef",
     "DatasetSpec",
+    "KeySource",
+    "Criterion",
     "Protocol",
     "LoadedProtocol",
     "load_protocol",
@@ -106,6 +108,50 @@ class DatasetSpec(_Strict):
     pairs: str | None = None
 
 
+class KeySource(_Strict):
+    """Where the master key comes from: a key file or an environment variable.
+
+    The key itself never appears in a protocol; with neither field a random
+    key is generated per run and reported only as "ephemeral".
+    """
+
+    file: str | None = None
+    env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "KeySource":
+        if self.file is not None and self.env is not None:
+            raise ValueError("give either file or env, not both")
+        return self
+
+
+class Criterion(_Strict):
+    """A certification criterion, judged on the CI bound of every matching row.
+
+    ``view``, ``recognizer`` and ``scheme`` are shell-style patterns.
+    """
+
+    metric: str
+    view: str = "*"
+    recognizer: str = "*"
+    scheme: str = "*"
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> "Criterion":
+        if (self.max is None) == (self.min is None):
+            raise ValueError("give exactly one of max or min")
+        return self
+
+
+class Bootstrap(_Strict):
+    """Subject-resampling bootstrap for confidence intervals."""
+
+    n_boot: int = Field(200, ge=0, le=100_000)
+    seed: int = Field(0, ge=0)
+
+
 class Protocol(_Strict):
     """The whole protocol file."""
 
@@ -118,6 +164,9 @@ class Protocol(_Strict):
     metrics: list[ComponentRef] = Field(
         default_factory=lambda: [ComponentRef(name=m) for m in DEFAULT_METRICS]
     )
+    keys: KeySource | None = None
+    bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    certify: list[Criterion] = Field(default_factory=list)
 
     @field_validator("recognizers", "schemes", "attacks", "metrics", mode="before")
     @classmethod
@@ -456,4 +505,19 @@ def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     _check_dataset(lp)
     for kind in _KINDS:
         lp.instances(kind)
+    _check_cross_fields(lp)
     return lp
+
+
+def _check_cross_fields(lp: LoadedProtocol) -> None:
+    from benchmark.certify import KNOWN_METRICS, known_metric
+
+    m = lp.model
+    if m.attacks and not m.schemes:
+        raise lp.error(("attacks",), "attacks need at least one scheme to attack")
+    if m.keys is not None and m.keys.file is not None and not Path(m.keys.file).expanduser().is_file():
+        raise lp.error(("keys", "file"), f"{m.keys.file!r} does not exist")
+    for i, crit in enumerate(m.certify):
+        if not known_metric(crit.metric):
+            allowed = ", ".join(KNOWN_METRICS)
+            raise lp.error(("certify", i, "metric"), f"{crit.metric!r} is not a known metric (allowed: {allowed})")

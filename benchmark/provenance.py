@@ -45,10 +45,20 @@ def git_commit(repo: Path | None = None) -> str | None:
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 
-def provenance(lp: Any, dataset_fingerprint: str, cache_summary: dict[str, int]) -> dict[str, Any]:
+def _key_block(master_key: Any) -> dict[str, Any] | None:
+    # Only a non-reversible fingerprint, never key material.
+    if master_key is None:
+        return None
+    if getattr(master_key, "ephemeral", False):
+        return {"key_id": "ephemeral"}
+    return {"key_id": master_key.key_id}
+
+
+def provenance(lp: Any, dataset_fingerprint: str, cache_summary: dict[str, int], master_key: Any = None) -> dict[str, Any]:
     """The ``provenance`` block of results.json (never holds keys or secrets)."""
     spec = lp.model.dataset
     return {
+        "key": _key_block(master_key),
         "protocol_sha256": lp.sha256,
         "overrides": [f"{k}={v}" for k, v in lp.overrides.items()],
         "dataset_fingerprint": dataset_fingerprint,

@@ -41,7 +41,7 @@ _BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "dataset": ("benchmark.datasets.synthetic", "benchmark.datasets.folder"),
     "scheme": ("schemes",),
     "attack": ("attacks",),
-    "metric": ("benchmark.metrics",),
+    "metric": ("benchmark.metrics", "benchmark.unlinkability"),
 }
 
 

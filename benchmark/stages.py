@@ -155,19 +155,21 @@ def _transform_chunk(recognizer: Recognizer, images: np.ndarray) -> np.ndarray:
     return np.asarray(recognizer.transform(images), dtype=np.float32)
 
 
-def embed_stage(engine: Engine, label: str, recognizer: Recognizer, aligned: Aligned) -> tuple[str, np.ndarray]:
-    """Features of every usable sample for one recognizer."""
-    n = len(aligned.images)
+def embed_stage(
+    engine: Engine, label: str, recognizer: Recognizer, images_key: str, images: np.ndarray
+) -> tuple[str, np.ndarray]:
+    """Features of a set of aligned faces for one recognizer."""
+    n = len(images)
     chunk = max(32, -(-n // (engine.workers * 4)))
     workers = engine.workers if n >= 4 * chunk else 1
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
         fn = functools.partial(_transform_chunk, recognizer)
-        parts = map_chunks(fn, aligned.images, workers=workers, desc=f"embed {label}", chunk_size=chunk)
+        parts = map_chunks(fn, images, workers=workers, desc=f"embed {label}", chunk_size=chunk)
         return {"features": np.concatenate(parts)}, {}
 
     key, arrays, _ = engine.run(
-        "embed", label, _params_of(recognizer), [aligned.key], recognizer.version(), compute
+        "embed", label, _params_of(recognizer), [images_key], recognizer.version(), compute
     )
     return key, arrays["features"]
 
@@ -176,26 +178,30 @@ def score_stage(
     engine: Engine,
     label: str,
     recognizer: Recognizer,
-    features_key: str,
-    features: np.ndarray,
-    probe: np.ndarray,
-    reference: np.ndarray,
+    probe: tuple[str, np.ndarray],
+    reference: tuple[str, np.ndarray],
+    probe_idx: np.ndarray,
+    ref_idx: np.ndarray,
     chunk: int = 20_000,
 ) -> np.ndarray:
-    """Scores of the comparisons (probe[i] vs reference[i]) for one recognizer."""
-    pairs_hash = hash_json({"p": probe.tolist(), "r": reference.tolist()})
+    """Scores of ``probe[probe_idx[i]]`` vs ``reference[ref_idx[i]]``.
+
+    ``probe`` and ``reference`` are (features key, features) pairs.
+    """
+    (probe_key, probe_feats), (ref_key, ref_feats) = probe, reference
+    pairs_hash = hash_json({"p": probe_idx.tolist(), "r": ref_idx.tolist()})
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
-        out = np.empty(probe.size, np.float64)
-        with progress(probe.size, f"score {label}", unit="pair") as bar:
-            for start in range(0, probe.size, chunk):
+        out = np.empty(probe_idx.size, np.float64)
+        with progress(probe_idx.size, f"score {label}", unit="pair") as bar:
+            for start in range(0, probe_idx.size, chunk):
                 sl = slice(start, start + chunk)
-                out[sl] = recognizer.compare(features[probe[sl]], features[reference[sl]])
+                out[sl] = recognizer.compare(probe_feats[probe_idx[sl]], ref_feats[ref_idx[sl]])
                 bar.update(out[sl].size)
         return {"scores": out}, {}
 
     _, arrays, _ = engine.run(
-        "score", label, _params_of(recognizer), [features_key, pairs_hash], recognizer.version(), compute
+        "score", label, _params_of(recognizer), [probe_key, ref_key, pairs_hash], recognizer.version(), compute
     )
     return arrays["scores"]
 

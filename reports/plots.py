@@ -23,6 +23,7 @@ __all__ = [
     "PALETTE",
     "det_plot",
     "score_histogram",
+    "unlinkability_plot",
     "probit_ticks",
     "figure_to_data_uri",
 ]
@@ -254,3 +255,89 @@ def score_histogram(
         ax.set_title(title, fontsize=8, pad=10)
     return figure_to_data_uri(fig)
 
+
+
+def _as_series(values: Sequence[float] | None) -> np.ndarray:
+    return np.asarray([] if values is None else values, dtype=float).ravel()
+
+
+def unlinkability_plot(
+    edges: Sequence[float],
+    mated_density: Sequence[float],
+    nonmated_density: Sequence[float],
+    d_local: Sequence[float],
+    *,
+    d_sys: float | None = None,
+    omega: float | None = None,
+    title: str = "",
+) -> str:
+    """Draw mated / non-mated densities with the local linkage D<->(s).
+
+    Mated density solid, non-mated dashed (left axis); D<->(s) as a filled
+    step on a second axis fixed to [0, 1] (right). The title carries the
+    global D<->sys and the prior ratio omega when given.
+
+    Args:
+        edges: Bin edges, one more than the number of bins.
+        mated_density: Mated-score density per bin.
+        nonmated_density: Non-mated-score density per bin.
+        d_local: D<->(s) per bin, in [0, 1].
+        d_sys: Global measure D<->sys, or None when unknown.
+        omega: Prior ratio used, or None when unknown.
+        title: First title line (the row's label).
+
+    Returns:
+        A PNG data URI.
+
+    Raises:
+        ValueError: If a non-empty series does not have ``len(edges) - 1`` bins.
+    """
+    e = _as_series(edges)
+    series = {
+        "mated": _as_series(mated_density),
+        "non-mated": _as_series(nonmated_density),
+        "D(s)": _as_series(d_local),
+    }
+    for name, values in series.items():
+        if values.size and e.size != values.size + 1:
+            raise ValueError(f"{name} has {values.size} bins but {e.size} edges")
+
+    fig = Figure(figsize=(3.6, 2.5), dpi=_DPI)
+    fig.subplots_adjust(left=0.17, right=0.83, bottom=0.19, top=0.8)
+    ax = fig.add_subplot()
+    drawn = False
+    for name, colour, style in (("mated", "#0072B2", "-"), ("non-mated", "#D55E00", "--")):
+        if series[name].size:
+            ax.stairs(series[name], e, color=colour, linestyle=style, linewidth=1.3, label=name)
+            drawn = True
+    ax.tick_params(labelsize=7)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    ax.yaxis.get_offset_text().set_fontsize(7)
+    ax.set_xlabel("score", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+
+    local = ax.twinx()
+    # A fixed [0, 1] scale: D(s) panels of different rows read alike.
+    local.set_ylim(0.0, 1.05)
+    local.tick_params(labelsize=7)
+    local.set_ylabel(r"$D_{\leftrightarrow}(s)$", fontsize=8, color="#009E73")
+    if series["D(s)"].size:
+        local.stairs(series["D(s)"], e, color="#009E73", fill=True, alpha=0.25, linewidth=0)
+        local.stairs(series["D(s)"], e, color="#009E73", linewidth=1.0, label=r"$D_{\leftrightarrow}(s)$")
+        drawn = True
+
+    if drawn:
+        handles = [*ax.get_legend_handles_labels()[0], *local.get_legend_handles_labels()[0]]
+        # On the twin axis: it is drawn last, so the legend stays on top.
+        local.legend(handles=handles, fontsize=6, loc="upper left", framealpha=0.8)
+    else:
+        _no_data(ax)
+    summary = []
+    if d_sys is not None and np.isfinite(d_sys):
+        summary.append(rf"$D_{{\leftrightarrow}}^{{\mathrm{{sys}}}}$ = {d_sys:.3f}")
+    if omega is not None and np.isfinite(omega):
+        summary.append(rf"$\omega$ = {omega:g}")
+    lines = [line for line in (title, ", ".join(summary)) if line]
+    if lines:
+        ax.set_title("\n".join(lines), fontsize=8, pad=6)
+    return figure_to_data_uri(fig)

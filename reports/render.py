@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from benchmark.cache import atomic_write_text
-from reports.plots import PALETTE, DetCurve, det_plot, score_histogram
+from reports.plots import PALETTE, DetCurve, det_plot, score_histogram, unlinkability_plot
 
 __all__ = [
     "render_report",
@@ -258,6 +258,28 @@ def _histograms(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) ->
     return figures
 
 
+def _optional_number(value: Any) -> float | None:
+    return float(value) if _is_number(value) and math.isfinite(value) else None
+
+
+def _unlinkability_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) -> list[dict]:
+    """One figure per row whose curves hold an ``unlinkability`` entry."""
+    figures = []
+    for row in rows:
+        curve = (row.get("curves") or {}).get("unlinkability")
+        if not curve:
+            continue
+        title = " · ".join([labels[id(row)], *(str(row.get(f)) for f in _GROUP_FIELDS[1:])])
+        uri = unlinkability_plot(
+            curve.get("edges") or [], curve.get("mated_density") or [],
+            curve.get("nonmated_density") or [], curve.get("d_local") or [],
+            d_sys=_optional_number(curve.get("d_sys")), omega=_optional_number(curve.get("omega")),
+            title=title,
+        )
+        figures.append({"title": title, "uri": uri})
+    return figures
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -368,6 +390,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "rows": _table(rows, columns),
         "det_figures": _det_figures(rows, labels),
         "histograms": _histograms(rows, labels),
+        "unlinkability_figures": _unlinkability_figures(rows, labels),
         "provenance": _provenance(provenance, results.get("schema_version")),
     }
 

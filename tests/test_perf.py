@@ -57,3 +57,14 @@ def test_format_table():
     assert lines[3].split() == ["longer_name", "1.5", "True"]
     assert len({len(line) for line in lines[:2]}) == 1
     assert perf.format_table([]) == "(no benchmarks)"
+
+
+def test_unlinkability_record():
+    record = perf.unlinkability_speed(n_scores=3000, n_subjects=20, n_boot=10, repeats=1)
+    assert set(record) == {"name", "n_scores", "comparisons_s", "subjects_s", "target_s", "meets_target"}
+    assert record["name"] == "unlinkability"
+    assert record["n_scores"] == 3000
+    assert record["comparisons_s"] > 0 and record["subjects_s"] > 0
+    assert record["target_s"] == 5.0
+    assert record["meets_target"] == (max(record["comparisons_s"], record["subjects_s"]) < 5.0)
+    assert "unlinkability" in perf.names()

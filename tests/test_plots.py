@@ -58,3 +58,25 @@ def test_score_histogram():
     _png(score_histogram([], [], []))
     with pytest.raises(ValueError, match="50 bins but 50 edges"):
         score_histogram(edges[:-1], np.ones(50), np.ones(50))
+
+
+def test_unlinkability_plot():
+    from reports.plots import unlinkability_plot
+
+    edges = np.linspace(-2, 2, 21)
+    mated = np.linspace(0.0, 0.5, 20)
+    nonmated = mated[::-1]
+    local = np.clip(np.linspace(-1, 1, 20), 0, 1)
+    def draw(d_sys: float) -> str:
+        return unlinkability_plot(edges, mated, nonmated, local, d_sys=d_sys, omega=1.0, title="lbp · biohash")
+
+    uri = draw(0.31)
+    assert b"matplotlib" not in _png(uri)
+    # Deterministic bytes, and the title's figures change the image.
+    assert uri == draw(0.31)
+    assert uri != draw(0.32)
+    # Unknown figures and empty series still draw.
+    _png(unlinkability_plot(edges, mated, nonmated, [], d_sys=None, omega=float("nan")))
+    _png(unlinkability_plot([], [], [], []))
+    with pytest.raises(ValueError, match="D\\(s\\) has 19 bins but 21 edges"):
+        unlinkability_plot(edges, mated, nonmated, local[:-1])

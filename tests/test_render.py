@@ -234,3 +234,40 @@ def test_write_report_atomic(results, html, tmp_path, monkeypatch):
     (src, dst), = replaced
     assert dst == target and src.parent == target.parent and src != target
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
+
+
+def _unlinkability_curve(d_sys: float | None = 0.42) -> dict:
+    # Test fixture only: a hand-made curve entry as the pipeline writes it.
+    edges = np.linspace(-3.0, 4.0, 15)
+    centres = (edges[1:] + edges[:-1]) / 2
+    mated = np.exp(-((centres - 1.0) ** 2) / 2) / np.sqrt(2 * np.pi)
+    nonmated = np.exp(-(centres ** 2) / 2) / np.sqrt(2 * np.pi)
+    ratio = mated / nonmated
+    return {"edges": edges.tolist(), "mated_density": mated.tolist(),
+            "nonmated_density": nonmated.tolist(),
+            "d_local": np.where(ratio > 1, (ratio - 1) / (ratio + 1), 0.0).tolist(),
+            "d_sys": d_sys, "omega": 1.0}
+
+
+def test_unlinkability_section_only_with_curves(results, html):
+    assert 'id="unlinkability"' not in html and 'href="#unlinkability"' not in html
+    assert build_context(results)["unlinkability_figures"] == []
+    extra = copy.deepcopy(results)
+    protected = _row("lbp", 1.0, 2, scheme=f"biohash{XSS}", view="unlinkability")
+    protected["curves"]["unlinkability"] = _unlinkability_curve()
+    extra["rows"].append(protected)
+    out = render_report(extra)
+    assert 'href="#unlinkability"' in out
+    section = re.search(r'<section id="unlinkability">.*?</section>', out, flags=re.S).group(0)
+    srcs = re.findall(r'src="([^"]*)"', section)
+    assert len(srcs) == 1 and srcs[0].startswith("data:image/png;base64,")  # only the row with it
+    assert XSS not in out and "biohash&lt;script&gt;" in section  # alt text is escaped
+    assert out.index('id="histograms"') < out.index('id="unlinkability"') < out.index('id="notes"')
+    assert render_report(copy.deepcopy(extra)) == out  # deterministic
+
+
+def test_unlinkability_undefined_d_sys_renders():
+    row = _row("lbp", 1.0, 3)
+    row["curves"]["unlinkability"] = _unlinkability_curve(d_sys=None)
+    ctx = build_context({"rows": [row]})
+    assert len(ctx["unlinkability_figures"]) == 1

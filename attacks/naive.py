@@ -1,0 +1,40 @@
+"""``naive``: the attacker views leaked protected samples with a standard decoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmark.component import Attack, Scheme
+from benchmark.registry import ATTACKS
+
+__all__ = ["NaiveAttack"]
+
+
+@ATTACKS.register("naive")
+class NaiveAttack(Attack):
+    """Standard decoding of leaked protected samples, without the key.
+
+    The attacker holds the protected samples and knows the scheme and its
+    parameters (Kerckhoffs), but not the key; the images are whatever the
+    scheme's keyless :meth:`~benchmark.component.Scheme.decode` produces
+    (a standard image viewer or codec). Samples that do not decode are
+    flagged as failures to acquire.
+    """
+
+    knowledge = "protected samples and scheme parameters (Kerckhoffs); no key; no training data"
+    _constraints = {}
+
+    def __init__(self) -> None:
+        pass
+
+    def attack(self, protected: Any, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
+        """Decode ``protected`` as ``scheme`` says a standard decoder would.
+
+        Returns:
+            (images uint8 (N, 112, 112, 3), failed bool (N,)).
+        """
+        self.validate()
+        images, failed = scheme.decode(protected)
+        return images, np.asarray(failed, dtype=bool)

@@ -1,0 +1,443 @@
+"""Unlinkability of protected templates (ISO/IEC 24745, Gomez-Barrero et al. 2018).
+
+Implements the local and global linkage measures of M. Gomez-Barrero, J.
+Galbally, C. Rathgeb and C. Busch, "General Framework to Evaluate
+Unlinkability in Biometric Template Protection Systems", IEEE TIFS 13(6),
+2018, from the paper's definitions. Scores come from comparing templates of
+one subject protected under *different* keys (mated, hypothesis H_m) and of
+different subjects under different keys (non-mated, H_nm).
+
+* Both densities p(s|H_m) and p(s|H_nm) are equal-width histograms on the
+  same bins spanning the pooled score range. The number of bins defaults to
+  ``n_mated // 10``, at most 100 and at least 10 (:func:`default_bins`).
+* LR(s) = p(s|H_m) / p(s|H_nm); the bin width cancels, so LR is a ratio of
+  bin frequencies.
+* The local measure is D<->(s) = 2 omega LR(s) / (1 + omega LR(s)) - 1 where
+  omega LR(s) > 1 and 0 elsewhere (omega = p(H_m) / p(H_nm) is the prior
+  ratio). Where p(s|H_nm) = 0 and p(s|H_m) > 0, D<->(s) = 1 (the limit as
+  LR -> infinity).
+* The global measure D<->sys = sum over bins of p(s|H_m) D<->(s) Δs, the
+  expectation of D<->(s) over *mated* scores: 0 means fully unlinkable,
+  1 fully linkable.
+
+Two yardsticks come with every figure:
+
+* A permutation null: D<->sys after randomly relabelling the pooled scores
+  as mated / non-mated (group sizes kept). D<->sys depends on the data only
+  through the per-bin counts, and a random relabelling moves the mated bin
+  counts to a multivariate hypergeometric draw from the pooled counts, so the
+  null is drawn that way: exactly the shuffle's distribution, without
+  touching the scores again. The histogram estimator is biased upwards on
+  finite samples (noise makes some bins look mated-heavy), so a D<->sys
+  inside the null band is indistinguishable from no linkage at all.
+* A bootstrap percentile CI. With per-comparison subject ids, clusters of
+  comparisons (by convention the probe subject of each comparison) are
+  resampled, as in :mod:`benchmark.bootstrap`; each subject's per-bin counts
+  are precomputed once, so a resample is a multiplicity vector times that
+  matrix. Without subject ids every comparison is its own cluster; resampling
+  N comparisons from the pooled N moves the joint (label, bin) counts to a
+  multinomial draw, which is drawn directly. The bin edges of the full data
+  are kept in every resample.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+import scipy.sparse
+
+from benchmark.bootstrap import cluster_codes, percentile_interval, resample_multiplicities
+from benchmark.component import Constraint, Interval, Metric
+from benchmark.metrics import _as_scores
+from benchmark.registry import METRICS
+
+__all__ = [
+    "MAX_DEFAULT_BINS",
+    "MIN_BINS",
+    "NULL_QUANTILE",
+    "CI_ALPHA",
+    "default_bins",
+    "d_local",
+    "unlinkability",
+    "unlinkability_curve",
+    "UnlinkabilityMetric",
+]
+
+MIN_BINS = 10
+MAX_DEFAULT_BINS = 100
+# d_sys_null_high is this quantile of the permutation null.
+NULL_QUANTILE = 0.95
+# Bootstrap intervals are 95% percentile intervals.
+CI_ALPHA = 0.05
+# A dense (clusters x 2 bins) count matrix up to this many cells (32 MiB of
+# float64); beyond it the matrix stays sparse.
+_DENSE_CELLS = 1 << 22
+# Upper bound on multiplicity cells drawn at once in the cluster bootstrap.
+_CHUNK_CELLS = 1 << 22
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_omega(omega: Any) -> float:
+    if isinstance(omega, bool) or not isinstance(omega, numbers.Real):
+        raise ValueError(f"omega must be a finite number > 0, got {omega!r}")
+    value = float(omega)
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"omega must be a finite number > 0, got {omega!r}")
+    return value
+
+
+def default_bins(n_mated: int) -> int:
+    """The default number of bins: ``n_mated // 10``, capped at 100, at least 10.
+
+    Args:
+        n_mated: Number of mated scores.
+
+    Returns:
+        The number of bins.
+    """
+    return max(MIN_BINS, min(int(n_mated) // 10, MAX_DEFAULT_BINS))
+
+
+def _resolve_bins(bins: Any, n_mated: int) -> int:
+    if bins is None:
+        return default_bins(n_mated)
+    return _check_int(bins, "bins", MIN_BINS)
+
+
+# --------------------------------------------------------------------------- core
+
+
+class _Binned(NamedTuple):
+    edges: np.ndarray
+    mated_bin: np.ndarray  # bin index of each mated score
+    nonmated_bin: np.ndarray
+    mated_counts: np.ndarray  # int64 (bins,)
+    nonmated_counts: np.ndarray
+
+
+def _bin_scores(mated: np.ndarray, nonmated: np.ndarray, bins: int) -> _Binned:
+    """Equal-width bins over the pooled range; bin indices computed once."""
+    lo = min(float(mated.min()), float(nonmated.min()))
+    hi = max(float(mated.max()), float(nonmated.max()))
+    if lo == hi:  # a degenerate range gets a unit width around it, as numpy does
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    scale = bins / (hi - lo)
+
+    def index(scores: np.ndarray) -> np.ndarray:
+        # Scores are >= lo, so truncation is floor; the top edge is inclusive.
+        return np.minimum(((scores - lo) * scale).astype(np.intp), bins - 1)
+
+    mated_bin, nonmated_bin = index(mated), index(nonmated)
+    return _Binned(
+        edges=edges,
+        mated_bin=mated_bin,
+        nonmated_bin=nonmated_bin,
+        mated_counts=np.bincount(mated_bin, minlength=bins),
+        nonmated_counts=np.bincount(nonmated_bin, minlength=bins),
+    )
+
+
+def d_local(mated_counts: np.ndarray, nonmated_counts: np.ndarray, omega: float = 1.0) -> np.ndarray:
+    """Local linkage D<->(s) per bin, from per-bin counts (rows broadcast).
+
+    Args:
+        mated_counts: Mated scores per bin, shape ``(..., bins)``.
+        nonmated_counts: Non-mated scores per bin, same shape.
+        omega: Prior ratio p(H_m) / p(H_nm), > 0.
+
+    Returns:
+        D<->(s) in [0, 1] per bin, float64, same shape. Bins without any
+        score get 0; bins with mated but no non-mated scores get 1.
+    """
+    cm = np.asarray(mated_counts, dtype=np.float64)
+    cn = np.asarray(nonmated_counts, dtype=np.float64)
+    n_m = cm.sum(axis=-1, keepdims=True)
+    n_n = cn.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # omega * LR(s) with LR a ratio of bin frequencies (the width cancels).
+        x = omega * (cm * n_n) / (cn * n_m)
+        # 2x / (1 + x) - 1, written as (x - 1) / (x + 1).
+        local = np.where(x > 1.0, (x - 1.0) / (x + 1.0), 0.0)
+    return np.where(cn == 0.0, np.where(cm > 0.0, 1.0, 0.0), local)
+
+
+def _d_sys(mated_counts: np.ndarray, nonmated_counts: np.ndarray, omega: float) -> np.ndarray:
+    """D<->sys per row of counts; NaN for a row without mated or non-mated scores."""
+    cm = np.asarray(mated_counts, dtype=np.float64)
+    cn = np.asarray(nonmated_counts, dtype=np.float64)
+    n_m = cm.sum(axis=-1)
+    n_n = cn.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # sum p(s|H_m) D(s) Δs with p(s|H_m) Δs = the bin's mated frequency.
+        value = (cm * d_local(cm, cn, omega)).sum(axis=-1) / n_m
+    return np.where((n_m > 0) & (n_n > 0), value, np.nan)
+
+
+def _null(
+    binned: _Binned, n_mated: int, omega: float, n_null: int, rng: np.random.Generator
+) -> np.ndarray:
+    pooled = binned.mated_counts + binned.nonmated_counts
+    # Mated counts per bin after a random relabelling of the pooled scores.
+    mated = rng.multivariate_hypergeometric(pooled, n_mated, size=n_null)
+    return _d_sys(mated, pooled - mated, omega)
+
+
+def _bootstrap_comparisons(
+    binned: _Binned, omega: float, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    joint = np.concatenate((binned.mated_counts, binned.nonmated_counts))
+    total = int(joint.sum())
+    counts = rng.multinomial(total, joint / total, size=n_boot)
+    bins = binned.mated_counts.size
+    return _d_sys(counts[:, :bins], counts[:, bins:], omega)
+
+
+def _cluster_counts(binned: _Binned, codes: np.ndarray, n_clusters: int) -> Any:
+    """(clusters x 2 bins) matrix: each cluster's mated then non-mated bin counts."""
+    bins = binned.mated_counts.size
+    columns = np.concatenate((binned.mated_bin, binned.nonmated_bin + bins))
+    matrix = scipy.sparse.csr_array(
+        (np.ones(columns.size), (codes, columns)), shape=(n_clusters, 2 * bins)
+    )  # duplicate (cluster, column) entries are summed
+    if n_clusters * 2 * bins <= _DENSE_CELLS:
+        return matrix.toarray()
+    return matrix
+
+
+def _bootstrap_clusters(
+    binned: _Binned, codes: np.ndarray, n_clusters: int, omega: float, n_boot: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    matrix = _cluster_counts(binned, codes, n_clusters)
+    bins = binned.mated_counts.size
+    chunk = max(1, _CHUNK_CELLS // n_clusters)
+    out = []
+    for start in range(0, n_boot, chunk):  # a loop over blocks of resamples
+        weights = resample_multiplicities(rng, n_clusters, min(chunk, n_boot - start))
+        counts = np.asarray((matrix.T @ weights.T.astype(np.float64)).T)
+        out.append(_d_sys(counts[:, :bins], counts[:, bins:], omega))
+    return np.concatenate(out) if out else np.empty(0)
+
+
+def _subject_codes(
+    mated_subjects: Any, nonmated_subjects: Any, n_mated: int, n_nonmated: int
+) -> tuple[np.ndarray, int] | None:
+    if mated_subjects is None and nonmated_subjects is None:
+        return None
+    if mated_subjects is None or nonmated_subjects is None:
+        raise ValueError("give both mated_subjects and nonmated_subjects, or neither")
+    mated_ids, nonmated_ids = np.asarray(mated_subjects), np.asarray(nonmated_subjects)
+    if mated_ids.shape != (n_mated,):
+        raise ValueError(
+            f"mated_subjects must have one id per mated score ({n_mated}), got shape {mated_ids.shape}"
+        )
+    if nonmated_ids.shape != (n_nonmated,):
+        raise ValueError(
+            f"nonmated_subjects must have one id per non-mated score ({n_nonmated}), "
+            f"got shape {nonmated_ids.shape}"
+        )
+    # One code space: a subject probed in both groups is one cluster.
+    return cluster_codes(np.concatenate((mated_ids, nonmated_ids)), n_mated + n_nonmated, "subjects")
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def unlinkability(
+    mated: Sequence[float] | np.ndarray,
+    nonmated: Sequence[float] | np.ndarray,
+    *,
+    omega: float = 1.0,
+    bins: int | None = None,
+    n_null: int = 20,
+    n_boot: int = 200,
+    seed: int = 0,
+    mated_subjects: Sequence[Any] | np.ndarray | None = None,
+    nonmated_subjects: Sequence[Any] | np.ndarray | None = None,
+) -> dict[str, float | int]:
+    """Global unlinkability D<->sys with its permutation null and bootstrap CI.
+
+    See the module docstring for the definitions and the resampling schemes.
+
+    Args:
+        mated: Mated scores (same subject, different keys); 1-D, finite, non-empty.
+        nonmated: Non-mated scores (different subjects, different keys).
+        omega: Prior ratio p(H_m) / p(H_nm), > 0.
+        bins: Number of histogram bins (>= 10); None for :func:`default_bins`.
+        n_null: Relabellings in the permutation null (>= 1).
+        n_boot: Bootstrap resamples (>= 0; 0 leaves the CI as NaN).
+        seed: Seed of the null and bootstrap draws (>= 0).
+        mated_subjects: Cluster id (probe subject) of each mated score.
+        nonmated_subjects: Cluster id (probe subject) of each non-mated score;
+            give both or neither. Without them comparisons are resampled.
+
+    Returns:
+        ``d_sys``; ``d_sys_null`` (mean of the null) and ``d_sys_null_high``
+        (its 95th percentile); ``d_sys_ci_low`` / ``d_sys_ci_high`` (95%
+        percentile interval, NaN when ``n_boot`` is 0 or no resample had both
+        groups); ``omega``; ``bins`` (int). Python numbers throughout.
+
+    Raises:
+        ValueError: on invalid scores, subject ids or parameters.
+    """
+    gen, imp = _as_scores(mated, "mated"), _as_scores(nonmated, "non-mated")
+    prior = _check_omega(omega)
+    n_bins = _resolve_bins(bins, gen.size)
+    nulls = _check_int(n_null, "n_null", 1)
+    boots = _check_int(n_boot, "n_boot", 0)
+    root = np.random.SeedSequence(_check_int(seed, "seed", 0))
+    clusters = _subject_codes(mated_subjects, nonmated_subjects, gen.size, imp.size)
+
+    binned = _bin_scores(gen, imp, n_bins)
+    d_sys = float(_d_sys(binned.mated_counts, binned.nonmated_counts, prior))
+    # Independent streams: changing n_null does not change the bootstrap.
+    null_rng, boot_rng = (np.random.default_rng(s) for s in root.spawn(2))
+    null = _null(binned, gen.size, prior, nulls, null_rng)
+    if clusters is None:
+        boot = _bootstrap_comparisons(binned, prior, boots, boot_rng)
+    else:
+        boot = _bootstrap_clusters(binned, *clusters, prior, boots, boot_rng)
+    ci_low, ci_high = percentile_interval(boot[np.isfinite(boot)], CI_ALPHA)
+    return {
+        "d_sys": d_sys,
+        "d_sys_null": float(np.mean(null)),
+        "d_sys_null_high": float(np.quantile(null, NULL_QUANTILE)),
+        "d_sys_ci_low": ci_low,
+        "d_sys_ci_high": ci_high,
+        "omega": prior,
+        "bins": n_bins,
+    }
+
+
+def unlinkability_curve(
+    mated: Sequence[float] | np.ndarray,
+    nonmated: Sequence[float] | np.ndarray,
+    *,
+    omega: float = 1.0,
+    bins: int | None = None,
+) -> dict[str, Any]:
+    """Densities and D<->(s) per bin, for the report's unlinkability plot.
+
+    Args:
+        mated: Mated scores (1-D, finite, non-empty).
+        nonmated: Non-mated scores (1-D, finite, non-empty).
+        omega: Prior ratio p(H_m) / p(H_nm), > 0.
+        bins: Number of bins (>= 10); None for :func:`default_bins`.
+
+    Returns:
+        ``edges`` (bins + 1), ``mated_density``, ``nonmated_density`` (each
+        integrates to 1 over the edges) and ``d_local`` (bins), lists of
+        Python floats; plus ``d_sys`` and ``omega``, so the dict is the
+        report's ``curves["unlinkability"]`` entry as it stands.
+
+    Raises:
+        ValueError: on invalid scores or parameters.
+    """
+    gen, imp = _as_scores(mated, "mated"), _as_scores(nonmated, "non-mated")
+    prior = _check_omega(omega)
+    binned = _bin_scores(gen, imp, _resolve_bins(bins, gen.size))
+    width = np.diff(binned.edges)
+    return {
+        "edges": binned.edges.tolist(),
+        "mated_density": (binned.mated_counts / (gen.size * width)).tolist(),
+        "nonmated_density": (binned.nonmated_counts / (imp.size * width)).tolist(),
+        "d_local": d_local(binned.mated_counts, binned.nonmated_counts, prior).tolist(),
+        "d_sys": float(_d_sys(binned.mated_counts, binned.nonmated_counts, prior)),
+        "omega": prior,
+    }
+
+
+# --------------------------------------------------------------------------- component
+
+
+@dataclass(frozen=True)
+class _OptionalInterval(Constraint):
+    """``None``, or a value inside ``interval``."""
+
+    interval: Interval
+
+    def check(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        problem = self.interval.check(value)
+        return None if problem is None else f"{problem} and is not null"
+
+    def describe(self) -> str:
+        return f"{self.interval.describe()} or null"
+
+
+@METRICS.register("unlinkability")
+class UnlinkabilityMetric(Metric):
+    """Unlinkability D<->sys (Gomez-Barrero et al. 2018) with permutation null and bootstrap CI.
+
+    Keys: ``d_sys``, ``d_sys_null``, ``d_sys_null_high``, ``d_sys_ci_low``,
+    ``d_sys_ci_high``, ``omega``, ``bins``. Genuine scores are the mated
+    (same subject, different keys) comparisons, impostor scores the non-mated.
+
+    Args:
+        omega: Prior ratio p(H_m) / p(H_nm), > 0.
+        bins: Histogram bins (>= 10), or None for min(n_mated // 10, 100), at least 10.
+        n_null: Relabellings in the permutation null (>= 1).
+        n_boot: Bootstrap resamples (>= 0).
+        seed: Seed of the null and bootstrap draws (>= 0).
+    """
+
+    _constraints = {
+        "omega": Interval(float, 0.0, None, closed="neither"),
+        "bins": _OptionalInterval(Interval(int, MIN_BINS, None, closed="left")),
+        "n_null": Interval(int, 1, None, closed="left"),
+        "n_boot": Interval(int, 0, None, closed="left"),
+        "seed": Interval(int, 0, None, closed="left"),
+    }
+
+    def __init__(
+        self,
+        *,
+        omega: float = 1.0,
+        bins: int | None = None,
+        n_null: int = 20,
+        n_boot: int = 200,
+        seed: int = 0,
+    ) -> None:
+        self.omega = omega
+        self.bins = bins
+        self.n_null = n_null
+        self.n_boot = n_boot
+        self.seed = seed
+
+    def compute(self, genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float]:
+        """D<->sys; the bootstrap resamples individual comparisons."""
+        self.validate()
+        return unlinkability(genuine, impostor, **self.get_params())
+
+    def compute_with_subjects(
+        self,
+        genuine: np.ndarray,
+        impostor: np.ndarray,
+        genuine_subjects: Sequence[Any] | np.ndarray,
+        impostor_subjects: Sequence[Any] | np.ndarray,
+    ) -> dict[str, float]:
+        """D<->sys; the bootstrap resamples subjects (the probe subject of each comparison)."""
+        self.validate()
+        return unlinkability(
+            genuine, impostor, **self.get_params(),
+            mated_subjects=genuine_subjects, nonmated_subjects=impostor_subjects,
+        )
+
+    def curve(self, genuine: np.ndarray, impostor: np.ndarray) -> dict[str, Any]:
+        """The report's ``curves["unlinkability"]`` entry (see :func:`unlinkability_curve`)."""
+        self.validate()
+        return unlinkability_curve(genuine, impostor, omega=self.omega, bins=self.bins)
