@@ -63,6 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
     perf = sub.add_parser("perf", help="run speed benchmarks", description="Run speed benchmarks and print a table.")
     perf.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     perf.add_argument("--json", type=Path, default=None, help="also write the records as JSON here")
+
+    prot = sub.add_parser("protect", help="selectively encrypt image files (JPEG2000 / JPEG)",
+                          description="Encode images as JPEG2000 (lossless, layered, SOP/EPH) or JPEG and encrypt a window "
+                                      "of each codestream; a folder is mirrored, with a JSON sidecar next to each output.")
+    prot.add_argument("input", type=Path, metavar="IN", help="image file or folder")
+    prot.add_argument("output", type=Path, metavar="OUT", help="output file (.j2k / .jpg) or folder")
+    prot.add_argument("--scheme", required=True, help="lw<W>o<O> (J2K, layers), rw<W>o<O> (J2K, resolutions) or jw<W>o<O> (JPEG), e.g. lw4o6")
+    prot.add_argument("--app-id", default="default", help="application id; a new one renews every key (default: default)")
+    prot.add_argument("--restart", action="store_true", help="J2K: RESTART mode (terminate every coding pass)")
+    prot.add_argument("--quality", type=int, default=None, help="JPEG: quality 1-100 (default 90)")
+    prot.add_argument("--restart-interval", type=int, default=None, help="JPEG: restart interval in MCUs (default 0: none)")
+    unprot = sub.add_parser("unprotect", help="restore protected files byte-exactly",
+                            description="Decrypt protected files (each with its JSON sidecar) back to the plaintext codestream.")
+    unprot.add_argument("input", type=Path, metavar="IN", help="protected file or folder")
+    unprot.add_argument("output", type=Path, metavar="OUT", help="output file or folder")
+    for sp in (prot, unprot):
+        sp.add_argument("--key-file", type=Path, default=None, help="master key file (32 raw bytes or 64 hex digits)")
+        sp.add_argument("--key-env", default=None, metavar="NAME", help="environment variable holding the master key (64 hex digits)")
+        sp.add_argument("--workers", type=int, default=None, help="worker processes (default: cores, at most 8)")
     return p
 
 
@@ -197,6 +216,18 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_protect(args: argparse.Namespace) -> int:
+    from benchmark.protect_cli import protect_main
+
+    return protect_main(args)
+
+
+def cmd_unprotect(args: argparse.Namespace) -> int:
+    from benchmark.protect_cli import unprotect_main
+
+    return unprotect_main(args)
+
+
 _COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -204,6 +235,8 @@ _COMMANDS = {
     "doctor": cmd_doctor,
     "cache": cmd_cache,
     "perf": cmd_perf,
+    "protect": cmd_protect,
+    "unprotect": cmd_unprotect,
 }
 
 

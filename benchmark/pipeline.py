@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.cache import Cache, atomic_write_text, hash_array, source_hash
+from benchmark.cache import Cache, atomic_write_text, hash_array
 from benchmark.comparisons import (
     Comparisons,
     PairsFileError,
@@ -208,6 +208,8 @@ def _all_views(lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet,
     for inst in lp.instances("schemes"):
         ctx = SchemeContext(engine, inst.label, inst.component, _jsonable(inst.params), attacks,
                             master_key, plain, ids, subjects, data.comparisons.mated)
+        if lp.model.views is not None:
+            ctx.kinds = frozenset(lp.model.views)
         views += scheme_views(ctx)
     return views
 

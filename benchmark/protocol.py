@@ -19,7 +19,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -164,6 +164,7 @@ class Protocol(_Strict):
     metrics: list[ComponentRef] = Field(
         default_factory=lambda: [ComponentRef(name=m) for m in DEFAULT_METRICS]
     )
+    views: list[Literal["preservation", "renewal", "strength", "linkage"]] | None = None
     keys: KeySource | None = None
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
     certify: list[Criterion] = Field(default_factory=list)
@@ -407,6 +408,8 @@ def _describe_pydantic(err: dict) -> str:
         hi = ctx.get("le", ctx.get("lt"))
         bound = f">= {lo}" if lo is not None else f"<= {hi}"
         return f"{value!r} is not {bound}"
+    if kind == "literal_error":
+        return f"{value!r} is not one of {ctx.get('expected', '')}"
     if kind == "too_short":
         return f"needs at least {ctx.get('min_length', 1)} item(s)"
     if kind == "value_error":
@@ -425,7 +428,11 @@ _KINDS: dict[str, Registry] = {
 }
 
 
-def _label(name: str, ref: ComponentRef, params: dict[str, Any]) -> str:
+def _label(name: str, ref: ComponentRef, params: dict[str, Any], component: Component) -> str:
+    # A component may name itself from its parameters (lw4o6 for a JPEG2000 window).
+    custom = getattr(component, "label", None)
+    if callable(custom):
+        return str(custom())
     if not ref.grid:
         return name
     swept = ",".join(f"{k}={params[k]}" for k in ref.grid)
@@ -447,7 +454,7 @@ def _instances(lp: LoadedProtocol, kind: str) -> list[Instance]:
             except ParamError as exc:
                 section = "grid" if exc.param in ref.grid else "params"
                 raise lp.error((kind, i, section, exc.param), f"{exc.value!r} {exc.allowed}") from None
-            out.append(Instance(i, ref.name, _label(ref.name, ref, params), params, component))
+            out.append(Instance(i, ref.name, _label(ref.name, ref, params, component), params, component))
     labels = [inst.label for inst in out]
     for inst in out:
         if labels.count(inst.label) > 1:

@@ -50,7 +50,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import scipy.sparse
 
-from benchmark.bootstrap import cluster_codes, percentile_interval, resample_multiplicities
+from benchmark.bootstrap import _check_int, cluster_codes, percentile_interval, resample_multiplicities
 from benchmark.component import Constraint, Interval, Metric
 from benchmark.metrics import _as_scores
 from benchmark.registry import METRICS
@@ -81,12 +81,6 @@ _CHUNK_CELLS = 1 << 22
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_omega(omega: Any) -> float:

@@ -165,13 +165,19 @@ class SchemeContext:
     ids: Sequence[str]
     subjects: Sequence[str]
     mated: np.ndarray
+    kinds: frozenset[str] = frozenset({"preservation", "renewal", "strength", "linkage"})
 
 
 def scheme_views(ctx: SchemeContext) -> list[View]:
     """Preservation, strength, linkage and renewal views of one scheme."""
-    e, s, lbl = ctx.engine, ctx.scheme, ctx.label
-    keys = {app: ctx.master_key.application(app) for app in (APP_A, APP_B, APP_RENEWED)}
-    prot = {app: protect_stage(e, lbl, s, k, ctx.plain, ctx.ids, ctx.subjects) for app, k in keys.items()}
+    e, s, lbl, kinds = ctx.engine, ctx.scheme, ctx.label, ctx.kinds
+    apps = [APP_A]
+    if "linkage" in kinds:
+        apps.append(APP_B)
+    if "renewal" in kinds and s.domain == "cancelable":
+        apps.append(APP_RENEWED)
+    keys = {app: ctx.master_key.application(app) for app in apps}
+    prot = {app: protect_stage(e, lbl, s, keys[app], ctx.plain, ctx.ids, ctx.subjects) for app in apps}
     every = np.ones(ctx.mated.size, bool)
     views: list[View] = []
 
@@ -180,20 +186,22 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
 
     if s.domain == "cancelable":
         a = _protected_images(f"{lbl}@{APP_A}", *prot[APP_A])
-        r = _protected_images(f"{lbl}@{APP_RENEWED}", *prot[APP_RENEWED])
-        views.append(view("preservation", "none", [ViewPart(a, a, every)]))
-        views.append(view("renewal", "none", [ViewPart(a, r, ctx.mated), ViewPart(r, r, ~ctx.mated)]))
-    else:
+        if "preservation" in kinds:
+            views.append(view("preservation", "none", [ViewPart(a, a, every)]))
+        if "renewal" in kinds:
+            r = _protected_images(f"{lbl}@{APP_RENEWED}", *prot[APP_RENEWED])
+            views.append(view("renewal", "none", [ViewPart(a, r, ctx.mated), ViewPart(r, r, ~ctx.mated)]))
+    elif "preservation" in kinds:
         rec = recover_stage(e, f"{lbl}@{APP_A}:recovered", s, keys[APP_A], *prot[APP_A], ctx.ids, ctx.subjects)
         views.append(view("preservation", "none", [ViewPart(rec, ctx.plain, every)], recovered=rec))
     for inst in ctx.attacks:
-        att = {
-            app: attack_stage(e, f"{lbl}@{app}:{inst.label}", inst.component, s, *prot[app])
-            for app in (APP_A, APP_B)
-        }
+        att = {app: attack_stage(e, f"{lbl}@{app}:{inst.label}", inst.component, s, *prot[app])
+               for app in apps if app != APP_RENEWED}
         knowledge = type(inst.component).knowledge
-        views.append(view(f"strength:{inst.label}", inst.label, [ViewPart(att[APP_A], ctx.plain, every)],
-                          attacked=att[APP_A], knowledge=knowledge))
-        views.append(view(f"linkage:{inst.label}", inst.label, [ViewPart(att[APP_A], att[APP_B], every)],
-                          knowledge=knowledge))
+        if "strength" in kinds:
+            views.append(view(f"strength:{inst.label}", inst.label, [ViewPart(att[APP_A], ctx.plain, every)],
+                              attacked=att[APP_A], knowledge=knowledge))
+        if "linkage" in kinds:
+            views.append(view(f"linkage:{inst.label}", inst.label, [ViewPart(att[APP_A], att[APP_B], every)],
+                              knowledge=knowledge))
     return views

@@ -1,5 +1,5 @@
 """Protection schemes. Importing this package registers the built-in schemes."""
 
-from . import noise  # noqa: F401  (registers 'noise')
+from . import j2k, noise  # noqa: F401  (registers 'j2k', 'jpeg', 'noise')
 
 __all__: list[str] = []

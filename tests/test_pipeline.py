@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +109,79 @@ def test_report_written(protocol, tmp_path):
     html = res.report_path.read_text()
     assert "lbp" in html and "<html" in html.lower()
     assert np.isfinite(res.results["rows"][0]["metrics"]["eer"])
+
+
+SCHEME_PROTOCOL = PROTOCOL.replace("  - {name: mblbp}\n", "") + """\
+schemes:
+  - {name: noise, params: {sigma: 15.0}}
+attacks: [naive]
+keys: {env: FACESEC_TEST_KEY}
+bootstrap: {n_boot: 20, seed: 0}
+certify:
+  - {metric: d_sys, view: "linkage:*", max: 0.1}
+  - {metric: eer, view: baseline, max: 0.9}
+"""
+SCHEME_PROTOCOL = SCHEME_PROTOCOL.replace("metrics: [eer, fnmr_at_fmr, d_prime]", "metrics: [eer, fnmr_at_fmr, d_prime, {name: unlinkability, params: {n_boot: 20}}]")
+KEY_HEX = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"
+
+
+@pytest.fixture
+def scheme_protocol(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("FACESEC_TEST_KEY", KEY_HEX)
+    p = tmp_path / "scheme.yaml"
+    p.write_text(SCHEME_PROTOCOL)
+    return p
+
+
+def test_every_view_and_metric(scheme_protocol, tmp_path):
+    res = _run(scheme_protocol, tmp_path / "out", tmp_path / "cache", report=True)
+    rows = {r["view"]: r for r in res.results["rows"]}
+    assert set(rows) == {"baseline", "preservation", "renewal", "strength:naive", "linkage:naive"}
+    for view, row in rows.items():
+        m = row["metrics"]
+        for key in ("eer", "eer_ci_low", "eer_ci_high", "d_prime", "d_sys", "d_sys_null", "d_sys_ci_low",
+                    "d_sys_ci_high", "omega"):
+            assert key in m, (view, key)
+        if view != "baseline":
+            assert "delta_eer" in m and m["key_space_bits"] == 128
+    s = rows["strength:naive"]["metrics"]
+    for key in ("sar_at_fmr_0.001", "sar_at_fmr_0.0001", "psnr", "ssim"):
+        assert isinstance(s[key], float), key
+    assert rows["strength:naive"]["attacker_knowledge"]
+    assert [c["verdict"] for c in res.results["certification"]][1] == "PASS"
+    assert res.results["provenance"]["key"]["key_id"] != "ephemeral"
+    # The key never reaches results, scores or the report.
+    for path in res.results_path.parent.rglob("*"):
+        if path.is_file():
+            assert KEY_HEX not in path.read_text(errors="ignore"), path
+
+
+def test_same_key_reproduces_protected_views(scheme_protocol, tmp_path):
+    a = _run(scheme_protocol, tmp_path / "a", tmp_path / "cache")
+    b = _run(scheme_protocol, tmp_path / "b", tmp_path / "cache2")
+    assert [r["metrics"] for r in a.results["rows"]] == [r["metrics"] for r in b.results["rows"]]
+
+
+def test_missing_key_env_is_located_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("FACESEC_TEST_KEY", raising=False)
+    p = tmp_path / "k.yaml"
+    p.write_text(SCHEME_PROTOCOL)
+    with pytest.raises(ProtocolError, match=r"k\.yaml:\d+: keys\.env: .*FACESEC_TEST_KEY"):
+        _run(p, tmp_path / "out", tmp_path / "cache")
+
+
+def test_strict_exit_code(scheme_protocol, tmp_path, capsys):
+    from benchmark.cli import EXIT_CERT_FAILED, main
+
+    args = ["run", str(scheme_protocol), "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c"),
+            "--workers", "1", "--no-report"]
+    assert main(args) == 0
+    assert main(args + ["--strict"]) == EXIT_CERT_FAILED
+
+
+def test_view_selection(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESEC_TEST_KEY", KEY_HEX)
+    p = tmp_path / "v.yaml"
+    p.write_text(SCHEME_PROTOCOL + "views: [strength]\n")
+    res = _run(p, tmp_path / "out", tmp_path / "cache")
+    assert [r["view"] for r in res.results["rows"]] == ["baseline", "strength:naive"]

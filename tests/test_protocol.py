@@ -95,6 +95,18 @@ def test_shipped_protocols_validate():
         ("- just\n- a list\n", (), r"p\.yaml:1: a protocol must be a YAML mapping"),
         # 21 missing dataset root folder
         (GOOD.replace("folds: 2", "folds: 2\n  root: /no/such/folder"), (), r"p\.yaml:6: dataset\.root: '/no/such/folder' does not exist"),
+        # 22 attacks without a scheme
+        (GOOD + "attacks: [naive]\n", (), r"p\.yaml:9: attacks: attacks need at least one scheme"),
+        # 23 both key sources
+        (GOOD + "keys: {file: k, env: K}\n", (), r"p\.yaml:9: keys: give either file or env, not both"),
+        # 24 a key inline is an unknown key, never accepted
+        (GOOD + "keys: {value: 00ff}\n", (), r"p\.yaml:9: keys\.value: unknown key"),
+        # 25 unknown certification metric
+        (GOOD + "certify:\n  - {metric: accuracy, max: 0.1}\n", (), r"p\.yaml:10: certify\[0\]\.metric: 'accuracy' is not a known metric \(allowed: "),
+        # 26 criterion with both bounds
+        (GOOD + "certify:\n  - {metric: eer, max: 0.1, min: 0.0}\n", (), r"p\.yaml:10: certify\[0\]: give exactly one of max or min"),
+        # 27 unknown view kind
+        (GOOD + "views: [strength, linkeage]\n", (), r"p\.yaml:9: views\[1\]: 'linkeage' is not one of 'preservation', 'renewal', 'strength' or 'linkage'"),
         # 20 duplicate component
         (GOOD.replace("metrics:", "  - lbp\nmetrics:").replace("  - {name: lbp, params: {radius: 2}}\n", "  - lbp\n"), (), r"recognizers\[1\]: duplicate recognizer 'lbp'"),
     ],

@@ -1,0 +1,62 @@
+"""Codestream layer of selective encryption: JPEG 2000 and JPEG codecs, parsers, cipher.
+
+After Hofbauer, Autrusseau and Uhl, "Highly Efficient Protection of Biometric
+Face Samples with Selective JPEG2000 Encryption" (ICASSP 2021): a face is
+coded as a raw JPEG 2000 codestream with SOP/EPH markers, the packet bodies
+are located from those markers, and a window of packet-body bytes is
+encrypted with AES-CTR under a format-compliant byte rule, so the protected
+codestream still decodes (to noise) in any JPEG 2000 decoder.
+
+* :mod:`benchmark.codecs.j2k` -- encode/decode (glymur/OpenJPEG) and
+  :func:`~benchmark.codecs.j2k.locate_packets`;
+* :mod:`benchmark.codecs.jpeg` -- baseline JPEG (Pillow) and its entropy-coded
+  segments, for the JPEG variant;
+* :mod:`benchmark.codecs.cipher` -- AES-CTR keystream and the format-compliant
+  encryption of both formats.
+
+Every parser here treats its input as untrusted: malformed data raises
+:class:`CodestreamError` (one line), never another exception.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CodestreamError",
+    "J2KParams",
+    "PacketMap",
+    "encode_j2k",
+    "decode_j2k",
+    "locate_packets",
+    "encode_jpeg",
+    "decode_jpeg",
+    "entropy_segments",
+    "keystream",
+    "encrypt_j2k",
+    "decrypt_j2k",
+    "encrypt_jpeg",
+    "decrypt_jpeg",
+]
+
+
+class CodestreamError(ValueError):
+    """A codestream that cannot be parsed, decoded or protected.
+
+    The message is always one line (decoder messages spanning several lines
+    are joined with ``"; "``), so the command line can print it as is.
+    """
+
+    def __init__(self, message: str):
+        lines = [part.strip() for part in str(message).splitlines()]
+        super().__init__("; ".join(part for part in lines if part))
+
+
+# Defined before the submodules are imported: they import it from here.
+from benchmark.codecs.j2k import J2KParams, PacketMap, decode_j2k, encode_j2k, locate_packets  # noqa: E402
+from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, entropy_segments  # noqa: E402
+from benchmark.codecs.cipher import (  # noqa: E402
+    decrypt_j2k,
+    decrypt_jpeg,
+    encrypt_j2k,
+    encrypt_jpeg,
+    keystream,
+)
