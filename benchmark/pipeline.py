@@ -288,6 +288,15 @@ class _Evaluator:
         return rows
 
 
+def _scheme_provenance(scheme: Any) -> dict[str, Any]:
+    """Scheme parameters plus, for codec schemes, the encoder parameters used."""
+    out: dict[str, Any] = {"class": type(scheme).__qualname__, "params": scheme.get_params()}
+    codec = getattr(scheme, "codec_params", None)
+    if callable(codec):
+        out["encoder"] = codec().as_dict()
+    return out
+
+
 def _master_key(lp: LoadedProtocol) -> Any:
     from benchmark.keys import KeySourceError, load_master_key
 
@@ -335,6 +344,7 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     if lp.model.certify:
         results["certification"] = judge(results["rows"], lp.model.certify)
     results["provenance"] = provenance(lp, data.fingerprint, engine.summary(), master_key)
+    results["provenance"]["schemes"] = {label: _scheme_provenance(s) for label, s in schemes.items()}
     results = _jsonable(results)
     results_path = opts.out / "results.json"
     atomic_write_text(results_path, json.dumps(results, indent=2, allow_nan=False))

@@ -7,10 +7,11 @@ decodable) and writes it with a JSON sidecar ``<output>.json``. ``unprotect``
 reads the sidecar and restores the plaintext codestream byte for byte.
 
 Scheme names (the paper's): ``lw4o6`` is JPEG2000 in layer progression
-(LRCP) with a window of 4 % of the packet data starting at an offset of 6 %;
-``rw4o6`` the same in resolution progression (RLCP); ``jw10o0`` baseline JPEG
-with the window relative to the entropy-coded data. Decimals are allowed
-(``lw0.5o3``).
+(LRCP) whose packet-body bytes in a window of 4 % of the codestream length,
+starting at 6 %, are encrypted (headers and markers never change); ``rw4o6``
+the same in resolution progression (RLCP); ``jw10o0`` baseline JPEG with the
+window relative to the entropy-coded data. Decimals are allowed (``lw0.5o3``).
+A window that covers no encryptable byte is refused.
 
 Keys (no key ever comes from the command line, a sidecar or the output):
 
@@ -58,16 +59,16 @@ others are done), 2 bad arguments or, for a single file, a bad input.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import hmac
+import io
 import json
 import math
 import os
 import re
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -252,7 +253,7 @@ class ProtectSettings:
             from benchmark.codecs.j2k import J2KParams
 
             params = J2KParams(**_j2k_kwargs(parsed["progression"], restart))
-            encoder = _jsonable(dataclasses.asdict(params))
+            encoder = _jsonable(params.as_dict())
         else:
             if restart:
                 raise ProtectError(f"--restart applies to JPEG2000 schemes (lw…, rw…), not {parsed['name']}")
@@ -311,8 +312,8 @@ def sample_nonce(app: AppKey, sample_id: str, tag: str) -> bytes:
 # --------------------------------------------------------------------------- codec work
 
 
-def read_pixels(path: Path) -> np.ndarray:
-    """Decode an image file, keeping grey as (H, W) uint8 and colour as (H, W, 3).
+def read_pixels(source: Path | bytes) -> np.ndarray:
+    """Decode an image file (path or its bytes), keeping grey as (H, W) uint8 and colour as (H, W, 3).
 
     Unlike :func:`benchmark.imageio.read_image`, grey stays one channel: the
     J2K codestream must decode back to exactly the input pixels.
@@ -326,7 +327,7 @@ def read_pixels(path: Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
                 if im.width * im.height > _MAX_PIXELS:
                     raise ProtectError(f"too large ({im.width}x{im.height})")
                 im.load()
@@ -403,6 +404,8 @@ def protect_codestream(
         raise ProtectError(f"cannot encrypt the codestream: {exc}") from None
     if back != plaintext:
         raise ProtectError("internal check failed: decryption does not restore the codestream")
+    if protected == plaintext:
+        raise ProtectError(f"window {w:g} % at offset {o:g} % holds no encryptable byte of this codestream: nothing would be protected")
     return protected, {"tag": tag}
 
 
@@ -524,8 +527,13 @@ def _protect_one(job: _Job, settings: ProtectSettings, app: AppKey) -> _Outcome:
             and old["bytes"] == job.dst.stat().st_size
         ):
             return _Outcome(job.sample_id, "skipped")
-    pixels = read_pixels(job.src)
-    plaintext = encode_plaintext(pixels, settings)
+    # Decoded from the bytes just tagged: a file changing meanwhile cannot
+    # leave a sidecar whose input tag vouches for other pixels.
+    pixels = read_pixels(raw)
+    try:
+        plaintext = encode_plaintext(pixels, settings)
+    except ValueError as exc:
+        raise ProtectError(f"cannot encode: {exc}") from None
     protected, extra = protect_codestream(plaintext, settings, app, job.sample_id)
     # A stale sidecar must not vouch for the new output while it is written.
     sidecar_path.unlink(missing_ok=True)
@@ -616,15 +624,16 @@ def _plan(src: Path, out: Path, suffixes: Sequence[str], rename) -> tuple[list[_
             raise ProtectError(f"{out}: the output folder must not contain the input folder {src}")
         if out.exists() and not out.is_dir():
             raise ProtectError(f"{out}: not a folder (the input is a folder)")
-        jobs, failures, by_dst = [], [], {}
+        by_dst: dict[Path, list[_Job]] = {}
         for path in _walk(src, suffixes):
             rel = path.relative_to(src)
-            job = _Job(path, out / rename(rel), rel.as_posix())
-            if job.dst in by_dst:
-                failures.append(_Outcome(job.sample_id, "failed", f"same output {rename(rel).as_posix()} as {by_dst[job.dst].sample_id}"))
-                continue
-            by_dst[job.dst] = job
-            jobs.append(job)
+            by_dst.setdefault(out / rename(rel), []).append(_Job(path, out / rename(rel), rel.as_posix()))
+        jobs = [group[0] for group in by_dst.values() if len(group) == 1]
+        # Which of a.png and a.bmp should become a.j2k is a guess: do neither.
+        failures = [
+            _Outcome(job.sample_id, "failed", f"{' and '.join(j.sample_id for j in group)} would both become {dst.relative_to(out).as_posix()}")
+            for dst, group in by_dst.items() if len(group) > 1 for job in group
+        ]
         return jobs, failures, out
     dst = out / rename(Path(src.name)) if out.is_dir() else out
     if dst.resolve() == src_r:
@@ -656,11 +665,12 @@ def _workers(args: argparse.Namespace) -> int:
     return args.workers
 
 
-def _report(verb: str, outcomes: list[_Outcome], out_dir: Path, single: bool) -> int:
+def _report(verb: str, outcomes: list[_Outcome], out_dir: Path, single: Path | None) -> int:
+    """Failures (stderr) and the summary line; ``single`` is the input file of a one-file run."""
     failed = [o for o in outcomes if o.status == "failed"]
-    if single and failed:
+    if single is not None and failed:
         o = failed[0]
-        print(f"error: {o.sample_id}: {o.message}", file=sys.stderr)
+        print(f"error: {single}: {o.message}", file=sys.stderr)
         return EXIT_BAD_INPUT if o.bad_input else EXIT_FAILED
     for o in failed[:_MAX_LISTED_FAILURES]:
         print(f"failed: {o.sample_id}: {o.message}", file=sys.stderr)
@@ -699,7 +709,7 @@ def protect_main(args: argparse.Namespace) -> int:
     except ProtectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    single = args.input.is_file()
+    single = args.input if args.input.is_file() else None
     outcomes = failures + _run(partial(_protect_chunk, settings=settings, master=master), jobs, workers, "protect")
     return _report("protect", outcomes, out_dir, single)
 
@@ -713,6 +723,6 @@ def unprotect_main(args: argparse.Namespace) -> int:
     except ProtectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    single = args.input.is_file()
+    single = args.input if args.input.is_file() else None
     outcomes = failures + _run(partial(_unprotect_chunk, master=master), jobs, workers, "unprotect")
     return _report("unprotect", outcomes, out_dir, single)

@@ -176,7 +176,10 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
         apps.append(APP_B)
     if "renewal" in kinds and s.domain == "cancelable":
         apps.append(APP_RENEWED)
-    keys = {app: ctx.master_key.application(app) for app in apps}
+    # Application ids are bound to the dataset's content: the same sample id
+    # in another dataset (another plaintext) gets independent keys, so no
+    # (key, nonce) pair ever encrypts two different plaintexts.
+    keys = {app: ctx.master_key.application(f"{ctx.plain.key[:16]}/{app}") for app in apps}
     prot = {app: protect_stage(e, lbl, s, keys[app], ctx.plain, ctx.ids, ctx.subjects) for app in apps}
     every = np.ones(ctx.mated.size, bool)
     views: list[View] = []

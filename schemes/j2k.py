@@ -141,8 +141,8 @@ class J2KScheme(_WindowScheme):
 
     def _validate_extra(self) -> None:
         r = list(self.ratios)
-        if not r or any(a < b for a, b in zip(r, r[1:])):
-            raise ParamError("ratios", self.ratios, "must be a non-empty, non-increasing list")
+        if not r or any(a <= b for a, b in zip(r, r[1:])):
+            raise ParamError("ratios", self.ratios, "must be a non-empty, strictly decreasing list")
         if r[-1] != 1:
             raise ParamError("ratios", self.ratios, "must end in 1 (the lossless final layer)")
 

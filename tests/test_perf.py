@@ -68,3 +68,27 @@ def test_unlinkability_record():
     assert record["target_s"] == 5.0
     assert record["meets_target"] == (max(record["comparisons_s"], record["subjects_s"]) < 5.0)
     assert "unlinkability" in perf.names()
+
+
+def test_cipher_record():
+    record = perf.cipher_throughput(size_mb=0.2, n_faces=2, repeats=1)
+    assert set(record) == {
+        "name", "size_mb", "ff_per_kb", "encrypt_mb_s", "decrypt_mb_s", "aes_ctr_mb_s", "target_mb_s", "meets_target",
+    }
+    assert record["name"] == "cipher" and record["size_mb"] == pytest.approx(0.2)
+    assert min(record["encrypt_mb_s"], record["decrypt_mb_s"], record["aes_ctr_mb_s"]) > 0
+    assert 0 < record["ff_per_kb"] < 1000  # real packet bodies hold some FF bytes
+    assert record["meets_target"] == (min(record["encrypt_mb_s"], record["decrypt_mb_s"]) >= record["target_mb_s"])
+    assert "cipher" in perf.names()
+
+
+def test_j2k_protect_record():
+    record = perf.j2k_protect_cost(n_faces=2, repeats=1)
+    assert record["name"] == "j2k_protect" and record["n_faces"] == 2
+    for prefix in ("", "rgb_"):
+        assert record[f"{prefix}encode_s"] > 0 and record[f"{prefix}protect_s"] > 0
+        assert record[f"{prefix}protect_share"] == pytest.approx(
+            record[f"{prefix}protect_s"] / record[f"{prefix}encode_s"]
+        )
+    assert record["meets_target"] == (max(record["protect_share"], record["rgb_protect_share"]) <= 0.05)
+    assert "j2k_protect" in perf.names()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 __all__ = [
     "CodestreamError",
+    "MAX_SIDE",
+    "check_image",
     "J2KParams",
     "PacketMap",
     "encode_j2k",
@@ -36,6 +38,28 @@ __all__ = [
     "encrypt_jpeg",
     "decrypt_jpeg",
 ]
+
+
+# Both decoders refuse larger sides; faces are far smaller.
+MAX_SIDE = 8192
+
+
+def check_image(image):
+    """An encoder input as a contiguous uint8 (H, W) or (H, W, 3) array.
+
+    Raises:
+        ValueError: wrong dtype, shape or size.
+    """
+    import numpy as np
+
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got {img.dtype}")
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise ValueError(f"image must be (H, W) grey or (H, W, 3) RGB, got shape {img.shape}")
+    if min(img.shape[:2]) < 1 or max(img.shape[:2]) > MAX_SIDE:
+        raise ValueError(f"image sides must be in [1, {MAX_SIDE}], got {img.shape[:2]}")
+    return np.ascontiguousarray(img)
 
 
 class CodestreamError(ValueError):

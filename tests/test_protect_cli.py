@@ -1,0 +1,528 @@
+"""``facesec protect`` / ``unprotect``: scheme names, byte-exact round trips, folders, resuming, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from benchmark.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
+from benchmark.keys import MasterKey
+from benchmark.protect_cli import (
+    ProtectError,
+    ProtectSettings,
+    codestream_tag,
+    encode_plaintext,
+    parse_scheme_name,
+    protect_codestream,
+    read_pixels,
+    sample_keys,
+    sample_nonce,
+    scheme_name,
+    unprotect_codestream,
+)
+
+KEY_HEX = bytes(range(32)).hex()
+OTHER_HEX = bytes(range(1, 33)).hex()
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def faces() -> list[np.ndarray]:
+    from benchmark.datasets.synthetic import SyntheticFaces
+
+    return list(SyntheticFaces(n_subjects=2, n_images=2).load(None).images)
+
+
+def _key(tmp_path: Path, hex_key: str = KEY_HEX, name: str = "facesec.key") -> Path:
+    path = tmp_path / name
+    path.write_text(hex_key + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _tree(root: Path, faces: list[np.ndarray]) -> dict[str, Path]:
+    """s1/1.png, s1/2.pgm (grey), s2/1.bmp, s2/2.jpg, plus a text file and a hidden file."""
+    names = ["s1/1.png", "s1/2.pgm", "s2/1.bmp", "s2/2.jpg"]
+    files = {}
+    for name, img in zip(names, faces):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        im = Image.fromarray(img)
+        (im.convert("L") if name.endswith(".pgm") else im).save(path)
+        files[name] = path
+    (root / "s1" / "notes.txt").write_text("not an image")
+    (root / ".hidden.png").write_bytes(b"ignored")
+    return files
+
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _protect(capsys, key: Path, src: Path, dst: Path, scheme: str = "lw4o6", *extra) -> tuple[int, str, str]:
+    return _cli(capsys, "protect", "--scheme", scheme, "--key-file", key, "--workers", "1", *extra, src, dst)
+
+
+def _unprotect(capsys, key: Path, src: Path, dst: Path) -> tuple[int, str, str]:
+    return _cli(capsys, "unprotect", "--key-file", key, "--workers", "1", src, dst)
+
+
+def _counts(out: str) -> tuple[int, int, int]:
+    m = re.search(r"(\d+) done, (\d+) skipped \(already done\), (\d+) failed", out)
+    assert m, out
+    return tuple(int(g) for g in m.groups())
+
+
+# --------------------------------------------------------------------------- scheme names
+
+
+@pytest.mark.parametrize(
+    "name, codec, progression, window, offset",
+    [
+        ("lw4o6", "j2k", "LRCP", 4.0, 6.0),
+        ("rw4o6", "j2k", "RLCP", 4.0, 6.0),
+        ("lw0.5o3", "j2k", "LRCP", 0.5, 3.0),
+        ("jw10o0", "jpeg", "JPEG", 10.0, 0.0),
+        ("rw100o0", "j2k", "RLCP", 100.0, 0.0),
+    ],
+)
+def test_parse_scheme_name(name, codec, progression, window, offset):
+    got = parse_scheme_name(name)
+    assert got == {"name": name, "codec": codec, "progression": progression, "window": window, "offset": offset}
+
+
+def test_parse_scheme_name_canonicalises():
+    assert parse_scheme_name("lw04.50o6.0")["name"] == "lw4.5o6"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "lw4", "w4o6", "xw4o6", "LW4O6", "lw4o6 ", "lw.5o3", "lw4.o6", "lw-1o6", "lw1e2o0", "lw0o6", "lw0.0o6",
+     "lw101o0", "lw4o100", "lw50o60", "jw10o0x"],
+)
+def test_parse_scheme_name_rejects(name):
+    with pytest.raises(ValueError) as info:
+        parse_scheme_name(name)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "lw<W>o<O>" in message and "rw<W>o<O>" in message and "jw<W>o<O>" in message
+
+
+def test_parse_scheme_name_rejects_non_strings():
+    with pytest.raises(ValueError):
+        parse_scheme_name(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        (("LRCP", 4.0, 6.0), "lw4o6"),
+        (("rlcp", 0.5, 3), "rw0.5o3"),
+        (("JPEG", 10, 0), "jw10o0"),
+        (("LRCP", 1e-5, 0.0), "lw0.00001o0"),
+        (("LRCP", 12.25, 0.125), "lw12.25o0.125"),
+    ],
+)
+def test_scheme_name(args, name):
+    assert scheme_name(*args) == name
+
+
+@pytest.mark.parametrize("args", [("CPRL", 4, 6), ("LRCP", 0, 6), ("LRCP", 4, -1), ("LRCP", float("nan"), 0), ("LRCP", True, 0)])
+def test_scheme_name_rejects(args):
+    with pytest.raises(ValueError):
+        scheme_name(*args)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    progression=st.sampled_from(["LRCP", "RLCP", "JPEG"]),
+    window=st.floats(min_value=0.0, max_value=100.0, exclude_min=True),
+    share=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_scheme_name_round_trip(progression, window, share):
+    offset = min(share * (100.0 - window), np.nextafter(100.0, 0.0))
+    name = scheme_name(progression, window, offset)
+    got = parse_scheme_name(name)
+    assert (got["progression"], got["window"], got["offset"], got["name"]) == (progression, window, offset, name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"[lrj]w\d{1,4}(\.\d{1,6})?o\d{1,4}(\.\d{1,6})?", fullmatch=True) | st.text(max_size=12))
+def test_parse_scheme_name_total(text):
+    """Any text parses to a canonical name that is a fixed point, or gives a one-line ValueError."""
+    try:
+        got = parse_scheme_name(text)
+    except ValueError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert parse_scheme_name(got["name"]) == got
+    assert scheme_name(got["progression"], got["window"], got["offset"]) == got["name"]
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def test_key_label_covers_plaintext_parameters():
+    app = MasterKey(bytes(range(32))).application("default")
+    base = ProtectSettings.build("lw4o6")
+    variants = [ProtectSettings.build("lw4o6", restart=True), ProtectSettings.build("rw4o6"),
+                ProtectSettings.build("lw4o7"), ProtectSettings.build("lw3o6")]
+    keys = {sample_keys(app, s.codec, s.canonical()) for s in [base, *variants]}
+    assert len(keys) == 5  # each parameter change gives new AES and MAC keys
+    assert sample_keys(app, base.codec, base.canonical()) == sample_keys(app, base.codec, ProtectSettings.build("lw4o6").canonical())
+    jpeg = {sample_keys(app, "jpeg", ProtectSettings.build("jw10o0", quality=q).canonical()) for q in (80, 90)}
+    assert len(jpeg) == 2
+
+
+def test_nonce_depends_on_plaintext_and_sample():
+    app = MasterKey(bytes(range(32))).application("default")
+    _, mac = sample_keys(app, "j2k", ProtectSettings.build("lw4o6").canonical())
+    nonces = {sample_nonce(app, sid, codestream_tag(mac, sid, data)) for sid in ("a", "b") for data in (b"x", b"y")}
+    assert len(nonces) == 4
+
+
+# --------------------------------------------------------------------------- single files
+
+
+@pytest.mark.parametrize(
+    "scheme, extra, suffix",
+    [("lw4o6", [], ".j2k"), ("rw4o6", [], ".j2k"), ("lw4o6", ["--restart"], ".j2k"), ("rw0.5o3", [], ".j2k"),
+     ("jw10o0", ["--quality", "85", "--restart-interval", "4"], ".jpg")],
+)
+@pytest.mark.parametrize("grey", [False, True], ids=["rgb", "grey"])
+def test_single_file_round_trip(tmp_path, capsys, faces, scheme, extra, suffix, grey):
+    key = _key(tmp_path)
+    src = tmp_path / ("face.pgm" if grey else "face.png")
+    img = faces[0]
+    (Image.fromarray(img).convert("L") if grey else Image.fromarray(img)).save(src)
+    protected = tmp_path / "out" / f"face{suffix}"
+    code, out, err = _protect(capsys, key, src, protected, scheme, *extra)
+    assert (code, err) == (EXIT_OK, "")
+    assert _counts(out) == (1, 0, 0)
+    sidecar = json.loads(Path(f"{protected}.json").read_text())
+    assert sidecar["scheme"] == scheme and sidecar["sample_id"] == "face" + src.suffix
+
+    restored = tmp_path / "plain" / f"face{suffix}"
+    code, out, err = _unprotect(capsys, key, protected, restored)
+    assert (code, err) == (EXIT_OK, "")
+
+    pixels = read_pixels(src)
+    settings_ = ProtectSettings.build(
+        scheme, restart="--restart" in extra,
+        quality=85 if suffix == ".jpg" else None, restart_interval=4 if suffix == ".jpg" else None,
+    )
+    expected = encode_plaintext(pixels, settings_)
+    assert restored.read_bytes() == expected
+    assert protected.read_bytes() != expected
+    assert len(protected.read_bytes()) == len(expected)
+    if suffix == ".j2k":
+        from benchmark.codecs.j2k import decode_j2k
+
+        np.testing.assert_array_equal(np.asarray(decode_j2k(restored.read_bytes())).reshape(pixels.shape), pixels)
+        # Format compliant: the protected codestream still decodes, to other pixels.
+        garbled = np.asarray(decode_j2k(protected.read_bytes())).reshape(pixels.shape)
+        assert not np.array_equal(garbled, pixels)
+    else:
+        from benchmark.codecs.jpeg import decode_jpeg
+
+        assert np.asarray(decode_jpeg(protected.read_bytes())).size == pixels.size
+
+
+def test_single_file_into_existing_folder(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src = tmp_path / "face.png"
+    Image.fromarray(faces[0]).save(src)
+    (tmp_path / "out").mkdir()
+    code, _, _ = _protect(capsys, key, src, tmp_path / "out")
+    assert code == EXIT_OK
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["face.j2k", "face.j2k.json"]
+
+
+def test_sidecar_contents_and_no_secrets(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src = tmp_path / "in"
+    _tree(src, faces)
+    code, out, err = _protect(capsys, key, src, tmp_path / "out")
+    code2, out2, err2 = _unprotect(capsys, key, tmp_path / "out", tmp_path / "plain")
+    assert code == code2 == EXIT_OK
+
+    master = MasterKey(bytes.fromhex(KEY_HEX))
+    app = master.application("default")
+    s = ProtectSettings.build("lw4o6")
+    aes, mac = sample_keys(app, "j2k", s.canonical())
+    sidecar_text = (tmp_path / "out" / "s1" / "1.j2k.json").read_text()
+    sidecar = json.loads(sidecar_text)
+    nonce = sample_nonce(app, sidecar["sample_id"], sidecar["tag"])
+    texts = [sidecar_text, out, err, out2, err2]
+    for secret in (KEY_HEX, aes.hex(), mac.hex(), nonce.hex(), nonce[:12].hex(), app._key.hex()):
+        assert not any(secret in t.lower() for t in texts)
+    assert not any(bytes.fromhex(KEY_HEX) in p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert set(sidecar) >= {"scheme", "codec", "progression", "window", "offset", "encoder", "app_id", "sample_id", "key_id", "tag"}
+    assert sidecar["key_id"] == app.key_id != master.key_id
+    assert (sidecar["progression"], sidecar["window"], sidecar["offset"]) == ("LRCP", 4.0, 6.0)
+    assert sidecar["encoder"]["progression"] == "LRCP"
+    # No unkeyed hash of the plaintext (a dictionary oracle): its sha256 is nowhere.
+    import hashlib
+
+    plain = (tmp_path / "plain" / "s1" / "1.j2k").read_bytes()
+    assert hashlib.sha256(plain).hexdigest() not in sidecar_text
+    assert hashlib.sha256((src / "s1" / "1.png").read_bytes()).hexdigest() not in sidecar_text
+
+
+def test_applications_differ(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src = tmp_path / "face.png"
+    Image.fromarray(faces[0]).save(src)
+    _protect(capsys, key, src, tmp_path / "a.j2k", "lw4o6", "--app-id", "a")
+    _protect(capsys, key, src, tmp_path / "b.j2k", "lw4o6", "--app-id", "b")
+    a, b = (json.loads((tmp_path / f"{n}.j2k.json").read_text()) for n in "ab")
+    assert a["key_id"] != b["key_id"] and a["tag"] != b["tag"]
+    assert (tmp_path / "a.j2k").read_bytes() != (tmp_path / "b.j2k").read_bytes()
+    code, _, _ = _unprotect(capsys, key, tmp_path / "b.j2k", tmp_path / "b-plain.j2k")
+    assert code == EXIT_OK
+
+
+# --------------------------------------------------------------------------- folders and resuming
+
+
+def test_folder_mirroring_and_resume(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    files = _tree(src, faces)
+    before = {name: (p.read_bytes(), p.stat().st_mtime_ns) for name, p in files.items()}
+
+    code, out, err = _protect(capsys, key, src, dst)
+    assert (code, err) == (EXIT_OK, "")
+    assert _counts(out) == (4, 0, 0) and str(dst) in out
+    produced = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
+    assert produced == sorted([f"{Path(n).with_suffix('.j2k').as_posix()}{x}" for n in files for x in ("", ".json")])
+    first = {p: p.read_bytes() for p in dst.rglob("*.j2k")}
+
+    code, out, _ = _protect(capsys, key, src, dst)
+    assert code == EXIT_OK and _counts(out) == (0, 4, 0)
+
+    (dst / "s2" / "1.j2k").unlink()
+    code, out, _ = _protect(capsys, key, src, dst)
+    assert code == EXIT_OK and _counts(out) == (1, 3, 0)
+    assert {p: p.read_bytes() for p in dst.rglob("*.j2k")} == first  # deterministic
+
+    # A missing sidecar (interrupted between output and sidecar) redoes the file too.
+    (dst / "s1" / "1.j2k.json").unlink()
+    code, out, _ = _protect(capsys, key, src, dst)
+    assert _counts(out) == (1, 3, 0)
+
+    # Another scheme into the same folder is not "already done".
+    code, out, _ = _protect(capsys, key, src, dst, "rw4o6")
+    assert _counts(out) == (4, 0, 0)
+
+    assert {name: (p.read_bytes(), p.stat().st_mtime_ns) for name, p in files.items()} == before
+
+    code, out, err = _unprotect(capsys, key, dst, tmp_path / "plain")
+    assert (code, err) == (EXIT_OK, "") and _counts(out) == (4, 0, 0)
+    code, out, _ = _unprotect(capsys, key, dst, tmp_path / "plain")
+    assert _counts(out) == (0, 4, 0)
+    s = ProtectSettings.build("rw4o6")
+    for name, path in files.items():
+        plain = (tmp_path / "plain" / name).with_suffix(".j2k").read_bytes()
+        assert plain == encode_plaintext(read_pixels(path), s)
+
+
+def test_edited_input_is_redone(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    files = _tree(src, faces)
+    _protect(capsys, key, src, dst)
+    old = (dst / "s1" / "1.j2k").read_bytes()
+    Image.fromarray(faces[3]).save(files["s1/1.png"])
+    code, out, _ = _protect(capsys, key, src, dst)
+    assert code == EXIT_OK and _counts(out) == (1, 3, 0)
+    assert (dst / "s1" / "1.j2k").read_bytes() != old
+
+
+def test_workers_give_the_same_files(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src = tmp_path / "in"
+    _tree(src, faces)
+    code1, _, _ = _protect(capsys, key, src, tmp_path / "one")
+    code2, out, err = _cli(capsys, "protect", "--scheme", "lw4o6", "--key-file", key, "--workers", "2", src, tmp_path / "two")
+    assert code1 == code2 == EXIT_OK and _counts(out) == (4, 0, 0)
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert one == two
+
+
+def test_folder_with_a_bad_file(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _tree(src, faces)
+    (src / "s2" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    code, out, err = _protect(capsys, key, src, dst)
+    assert code == EXIT_FAILED
+    assert _counts(out) == (4, 0, 1)
+    assert err.startswith("failed: s2/broken.png: ") and len(err.strip().splitlines()) == 1
+    assert not (dst / "s2" / "broken.j2k").exists()
+    code, out, err = _protect(capsys, key, src, dst)  # the good ones stay done
+    assert code == EXIT_FAILED and _counts(out) == (0, 4, 1)
+
+
+def test_output_name_collision(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    files = _tree(src, faces)
+    Image.fromarray(faces[1]).save(src / "s1" / "1.tif")  # s1/1.png and s1/1.tif -> s1/1.j2k
+    code, out, err = _protect(capsys, key, src, dst)
+    assert code == EXIT_FAILED and _counts(out) == (3, 0, 2)
+    assert "s1/1.png and s1/1.tif would both become s1/1.j2k" in err
+    assert not (dst / "s1" / "1.j2k").exists() and len(files) == 4
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_missing_key_refused(tmp_path, capsys, faces):
+    src = tmp_path / "face.png"
+    Image.fromarray(faces[0]).save(src)
+    for cmd in (["protect", "--scheme", "lw4o6"], ["unprotect"]):
+        code, out, err = _cli(capsys, *cmd, src, tmp_path / "o.j2k")
+        assert code == EXIT_BAD_INPUT and out == ""
+        assert len(err.strip().splitlines()) == 1 and "--key-file" in err and "--key-env" in err
+    assert not (tmp_path / "o.j2k").exists()
+
+
+def test_key_from_env(tmp_path, capsys, faces, monkeypatch):
+    monkeypatch.setenv("FACESEC_TEST_KEY", KEY_HEX)
+    src = tmp_path / "face.png"
+    Image.fromarray(faces[0]).save(src)
+    code, _, _ = _cli(capsys, "protect", "--scheme", "lw4o6", "--key-env", "FACESEC_TEST_KEY", src, tmp_path / "o.j2k")
+    assert code == EXIT_OK
+    code, _, _ = _unprotect(capsys, _key(tmp_path), tmp_path / "o.j2k", tmp_path / "p.j2k")
+    assert code == EXIT_OK  # the same key from a file
+    code, _, err = _cli(capsys, "protect", "--scheme", "lw4o6", "--key-env", "FACESEC_NOT_SET", src, tmp_path / "x.j2k")
+    assert code == EXIT_BAD_INPUT and "FACESEC_NOT_SET" in err
+    code, _, err = _cli(capsys, "protect", "--scheme", "lw4o6", "--key-env", "FACESEC_TEST_KEY", "--key-file", _key(tmp_path),
+                        src, tmp_path / "x.j2k")
+    assert code == EXIT_BAD_INPUT and "not both" in err
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [(["--scheme", "lw4"], "lw<W>o<O>"), (["--scheme", "lw4o6", "--quality", "80"], "--quality"),
+     (["--scheme", "jw10o0", "--restart"], "--restart"), (["--scheme", "jw10o0", "--quality", "0"], "--quality"),
+     (["--scheme", "lw4o6", "--workers", "0"], "--workers"), (["--scheme", "lw4o6", "--app-id", ""], "--app-id")],
+)
+def test_bad_arguments(tmp_path, capsys, faces, extra, needle):
+    src = tmp_path / "face.png"
+    Image.fromarray(faces[0]).save(src)
+    code, out, err = _cli(capsys, "protect", "--key-file", _key(tmp_path), *extra, src, tmp_path / "o.j2k")
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_bad_output_suffix_and_overlap(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src = tmp_path / "in"
+    files = _tree(src, faces)
+    code, _, err = _protect(capsys, key, files["s1/1.png"], tmp_path / "o.png")
+    assert code == EXIT_BAD_INPUT and ".j2k" in err
+    code, _, err = _protect(capsys, key, src, src / "protected")
+    assert code == EXIT_BAD_INPUT and "inside the input folder" in err
+    code, _, err = _protect(capsys, key, src, src)
+    assert code == EXIT_BAD_INPUT
+    code, _, err = _protect(capsys, key, src, tmp_path)
+    assert code == EXIT_BAD_INPUT and "contain the input folder" in err
+    code, _, err = _protect(capsys, key, files["s2/2.jpg"], files["s2/2.jpg"], "jw10o0")
+    assert code == EXIT_BAD_INPUT and "input" in err
+    code, _, err = _protect(capsys, key, tmp_path / "missing", tmp_path / "o")
+    assert code == EXIT_BAD_INPUT and "no such file" in err
+    assert not (src / "protected").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not an image", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 truncated"])
+def test_garbage_input_file(tmp_path, capsys, content):
+    src = tmp_path / "face.jpg"
+    src.write_bytes(content)
+    code, out, err = _protect(capsys, _key(tmp_path), src, tmp_path / "o.j2k")
+    assert (code, out) == (EXIT_BAD_INPUT, "")
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"error: {src}: ") and "Traceback" not in err
+    assert not (tmp_path / "o.j2k").exists() and not (tmp_path / "o.j2k.json").exists()
+
+
+def _protected_file(tmp_path, capsys, faces, scheme="lw4o6") -> Path:
+    src = tmp_path / "face.png"
+    Image.fromarray(faces[0]).save(src)
+    dst = tmp_path / "prot" / ("face.jpg" if scheme.startswith("j") else "face.j2k")
+    assert _protect(capsys, _key(tmp_path), src, dst, scheme)[0] == EXIT_OK
+    return dst
+
+
+@pytest.mark.parametrize("scheme", ["lw4o6", "jw10o0"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_damaged_protected_file(tmp_path, capsys, faces, scheme, damage):
+    dst = _protected_file(tmp_path, capsys, faces, scheme)
+    data = dst.read_bytes()
+    dst.write_bytes({"truncate": data[: len(data) // 2], "garbage": os.urandom(len(data)), "empty": b""}[damage])
+    out_file = tmp_path / "plain" / dst.name
+    code, out, err = _unprotect(capsys, _key(tmp_path), dst, out_file)
+    assert (code, out) == (EXIT_BAD_INPUT, "")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out_file.exists()
+
+
+def test_tampered_window_detected(tmp_path, capsys, faces):
+    dst = _protected_file(tmp_path, capsys, faces)
+    data = bytearray(dst.read_bytes())
+    side = json.loads(Path(f"{dst}.json").read_text())
+    # Flip a bit near the end of the encrypted window: the codestream still
+    # parses, only the tag can tell.
+    pos = int(len(data) * (side["offset"] + side["window"] / 2) / 100)
+    data[pos] ^= 0x01
+    dst.write_bytes(bytes(data))
+    code, _, err = _unprotect(capsys, _key(tmp_path), dst, tmp_path / "plain.j2k")
+    assert code == EXIT_BAD_INPUT and ("integrity" in err or "codestream" in err)
+
+
+def test_no_sidecar(tmp_path, capsys, faces):
+    dst = _protected_file(tmp_path, capsys, faces)
+    Path(f"{dst}.json").unlink()
+    code, _, err = _unprotect(capsys, _key(tmp_path), dst, tmp_path / "plain.j2k")
+    assert code == EXIT_BAD_INPUT and "sidecar" in err
+
+
+def test_wrong_key(tmp_path, capsys, faces):
+    dst = _protected_file(tmp_path, capsys, faces)
+    other = _key(tmp_path, OTHER_HEX, "other.key")
+    code, out, err = _unprotect(capsys, other, dst, tmp_path / "plain.j2k")
+    assert (code, out) == (EXIT_BAD_INPUT, "") and "wrong key" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "plain.j2k").exists()
+    # Without the key id check, AES-CTR under another key just yields other
+    # bytes; the keyed tag still catches it.
+    side = json.loads(Path(f"{dst}.json").read_text())
+    app = MasterKey(bytes.fromhex(OTHER_HEX)).application("default")
+    with pytest.raises(ProtectError, match="integrity"):
+        unprotect_codestream(dst.read_bytes(), {**side, "key_id": app.key_id}, app)
+
+
+def test_codestream_without_sop_eph_refused(faces):
+    from benchmark.codecs.j2k import J2KParams, encode_j2k
+
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(J2KParams)}
+    if not {"sop", "eph"} <= fields:
+        pytest.skip("J2KParams has no sop/eph switches")
+    plain = encode_j2k(faces[0], J2KParams(progression="LRCP", ratios=(80, 40, 20, 10, 5, 1), sop=False, eph=False))
+    app = MasterKey(bytes(range(32))).application("default")
+    with pytest.raises(ProtectError, match="codestream"):
+        protect_codestream(plain, ProtectSettings.build("lw4o6"), app, "face")
