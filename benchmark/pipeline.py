@@ -288,6 +288,25 @@ class _Evaluator:
         return rows
 
 
+def _sweeps(lp: LoadedProtocol) -> list[dict[str, Any]]:
+    """Schemes swept over one grid parameter: labels and values, in order."""
+    out = []
+    instances = lp.instances("schemes")
+    for i, ref in enumerate(lp.model.schemes):
+        if len(ref.grid) != 1:
+            continue
+        (param,) = ref.grid
+        mine = [inst for inst in instances if inst.ref_index == i]
+        out.append({
+            "scheme": ref.name,
+            "param": param,
+            "fixed": _jsonable(ref.params),
+            "labels": [inst.label for inst in mine],
+            "values": [_jsonable(inst.params[param]) for inst in mine],
+        })
+    return out
+
+
 def _scheme_provenance(scheme: Any) -> dict[str, Any]:
     """Scheme parameters plus, for codec schemes, the encoder parameters used."""
     out: dict[str, Any] = {"class": type(scheme).__qualname__, "params": scheme.get_params()}
@@ -341,6 +360,9 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
         "dataset": _dataset_block(lp, data),
         "rows": _jsonable(rows),
     }
+    sweeps = _sweeps(lp)
+    if sweeps:
+        results["sweeps"] = sweeps
     if lp.model.certify:
         results["certification"] = judge(results["rows"], lp.model.certify)
     results["provenance"] = provenance(lp, data.fingerprint, engine.summary(), master_key)

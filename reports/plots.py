@@ -341,3 +341,50 @@ def unlinkability_plot(
     if lines:
         ax.set_title("\n".join(lines), fontsize=8, pad=6)
     return figure_to_data_uri(fig)
+
+
+def sweep_plot(
+    x: Sequence[float],
+    series: dict[str, Sequence[float | None]],
+    *,
+    baselines: dict[str, float | None] | None = None,
+    xlabel: str = "",
+    ylabel: str = "EER",
+    title: str = "",
+) -> str:
+    """A metric against a swept scheme parameter, one line per recognizer.
+
+    Args:
+        x: Parameter values, in sweep order.
+        series: Recognizer label -> metric value per x (None: undefined).
+        baselines: Recognizer label -> the unprotected baseline's value,
+            drawn as a dotted horizontal line of the same colour.
+        xlabel: Name of the swept parameter.
+        ylabel: Name of the metric (a rate, shown in %).
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+    """
+    fig = Figure(figsize=(5.0, 3.2), dpi=_DPI)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.15, top=0.88)
+    ax = fig.add_subplot()
+    xs = np.asarray(x, dtype=float)
+    for i, (label, ys) in enumerate(series.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        y = np.array([np.nan if v is None else 100.0 * float(v) for v in ys])
+        ax.plot(xs, y, marker="o", markersize=3, linewidth=1.3, color=colour, label=label)
+        base = (baselines or {}).get(label)
+        if base is not None:
+            ax.axhline(100.0 * float(base), color=colour, linestyle=":", linewidth=1)
+    if not series:
+        _no_data(ax)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(f"{ylabel} (%)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, linewidth=0.4, alpha=0.5)
+    if series:
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return figure_to_data_uri(fig)

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from benchmark.cache import atomic_write_text
-from reports.plots import PALETTE, DetCurve, det_plot, score_histogram, unlinkability_plot
+from reports.plots import PALETTE, DetCurve, det_plot, score_histogram, sweep_plot, unlinkability_plot
 
 __all__ = [
     "render_report",
@@ -280,6 +280,29 @@ def _unlinkability_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[in
     return figures
 
 
+def _sweep_figures(results: Mapping[str, Any]) -> list[dict]:
+    """EER against the swept parameter, per sweep and view (dotted: baseline)."""
+    rows = results.get("rows") or []
+    baselines = {r.get("recognizer"): (r.get("metrics") or {}).get("eer")
+                 for r in rows if r.get("view") == "baseline"}
+    figures = []
+    for sweep in results.get("sweeps") or []:
+        labels = list(sweep.get("labels") or [])
+        views = sorted({str(r.get("view")) for r in rows if r.get("scheme") in labels})
+        for view in views:
+            series: dict[str, list] = {}
+            for rec in dict.fromkeys(str(r.get("recognizer")) for r in rows):
+                by_scheme = {r.get("scheme"): (r.get("metrics") or {}).get("eer")
+                             for r in rows if r.get("recognizer") == rec and r.get("view") == view}
+                if any(lbl in by_scheme for lbl in labels):
+                    series[rec] = [_optional_number(by_scheme.get(lbl)) for lbl in labels]
+            title = f"{sweep.get('scheme')} sweep over {sweep.get('param')} · {view}"
+            uri = sweep_plot(sweep.get("values") or [], series, baselines=baselines,
+                             xlabel=str(sweep.get("param")), title=title)
+            figures.append({"title": title, "uri": uri})
+    return figures
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -391,6 +414,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "det_figures": _det_figures(rows, labels),
         "histograms": _histograms(rows, labels),
         "unlinkability_figures": _unlinkability_figures(rows, labels),
+        "sweep_figures": _sweep_figures(results),
         "provenance": _provenance(provenance, results.get("schema_version")),
     }
 

@@ -185,3 +185,15 @@ def test_view_selection(tmp_path, monkeypatch):
     p.write_text(SCHEME_PROTOCOL + "views: [strength]\n")
     res = _run(p, tmp_path / "out", tmp_path / "cache")
     assert [r["view"] for r in res.results["rows"]] == ["baseline", "strength:naive"]
+
+
+def test_grid_scheme_is_recorded_as_sweep(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESEC_TEST_KEY", KEY_HEX)
+    p = tmp_path / "g.yaml"
+    p.write_text(SCHEME_PROTOCOL.replace("{name: noise, params: {sigma: 15.0}}", "{name: noise, grid: {sigma: [5.0, 30.0]}}")
+                 + "views: [strength]\n")
+    res = _run(p, tmp_path / "out", tmp_path / "cache")
+    [sweep] = res.results["sweeps"]
+    assert sweep["param"] == "sigma" and sweep["values"] == [5.0, 30.0]
+    assert sweep["labels"] == ["noise[sigma=5.0]", "noise[sigma=30.0]"]
+    assert {r["scheme"] for r in res.results["rows"]} == {"none", *sweep["labels"]}

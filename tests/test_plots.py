@@ -80,3 +80,12 @@ def test_unlinkability_plot():
     _png(unlinkability_plot([], [], [], []))
     with pytest.raises(ValueError, match="D\\(s\\) has 19 bins but 21 edges"):
         unlinkability_plot(edges, mated, nonmated, local[:-1])
+
+
+def test_sweep_plot_handles_missing_values():
+    from reports.plots import sweep_plot
+
+    uri = sweep_plot([1, 2, 3], {"lbp": [0.1, None, 0.4], "sface": [0.01, 0.2, 0.5]},
+                     baselines={"lbp": 0.1, "sface": None}, xlabel="window")
+    assert uri.startswith("data:image/png;base64,")
+    assert sweep_plot([], {}).startswith("data:image/png;base64,")

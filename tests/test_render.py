@@ -271,3 +271,19 @@ def test_unlinkability_undefined_d_sys_renders():
     row["curves"]["unlinkability"] = _unlinkability_curve(d_sys=None)
     ctx = build_context({"rows": [row]})
     assert len(ctx["unlinkability_figures"]) == 1
+
+
+def test_sweep_section_only_with_sweeps():
+    from reports.render import render_report
+
+    def row(rec, scheme, view, eer):
+        return {"recognizer": rec, "scheme": scheme, "scheme_params": {}, "attack": "naive", "view": view,
+                "metrics": {"eer": eer}, "curves": {}}
+
+    rows = [row("lbp", "none", "baseline", 0.3)] + [row("lbp", f"lw{w}o0", "strength:naive", 0.3 + w / 100)
+                                                     for w in (1, 2)]
+    base = {"protocol": {"name": "s"}, "dataset": {"name": "d"}, "rows": rows, "provenance": {}}
+    assert 'id="sweeps"' not in render_report(base)
+    sweeps = [{"scheme": "j2k", "param": "window", "labels": ["lw1o0", "lw2o0"], "values": [1, 2]}]
+    html = render_report({**base, "sweeps": sweeps})
+    assert 'id="sweeps"' in html and "j2k sweep over window" in html
