@@ -224,6 +224,8 @@ def _view_extras(view: View, plain: ImageSet, schemes: dict[str, Any]) -> dict[s
     attacked = view.extras.get("attacked")
     if attacked is not None:
         extras.update(image_quality(plain.images, attacked))
+        # Mean per-sample attack counters (e.g. bytes, passes, code-blocks dropped).
+        extras.update({f"mean_{k}": float(np.mean(v)) for k, v in attacked.stats.items() if v.size})
     return extras
 
 

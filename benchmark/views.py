@@ -50,12 +50,17 @@ APP_A, APP_B, APP_RENEWED = "app-A", "app-B", "app-A-renewed"
 
 @dataclass
 class ImageSet:
-    """Faces of the usable samples, in sample order, with FTA flags."""
+    """Faces of the usable samples, in sample order, with FTA flags.
+
+    ``stats`` holds per-sample counters an attack reports (bytes, passes,
+    code-blocks dropped...), keyed by name.
+    """
 
     name: str
     key: str
     images: np.ndarray
     failed: np.ndarray
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,13 +117,18 @@ def protect_stage(
     return key, unpack_protected(arrays)
 
 
-def _image_stage(engine: Engine, stage: str, label: str, params: dict, inputs: list[str], code: str, fn) -> ImageSet:
+def _image_stage(
+    engine: Engine, stage: str, label: str, params: dict, inputs: list[str], code: str, fn, stats=lambda: {}
+) -> ImageSet:
     def compute() -> tuple[dict[str, np.ndarray], dict]:
         images, failed = fn()
-        return {"images": np.asarray(images, np.uint8), "failed": np.asarray(failed, bool)}, {}
+        arrays = {"images": np.asarray(images, np.uint8), "failed": np.asarray(failed, bool)}
+        arrays.update({f"stat_{k}": np.asarray(v) for k, v in (stats() or {}).items()})
+        return arrays, {}
 
     key, arrays, _ = engine.run(stage, label, params, inputs, code, compute)
-    return ImageSet(label, key, arrays["images"], arrays["failed"])
+    found = {k[len("stat_"):]: v for k, v in arrays.items() if k.startswith("stat_")}
+    return ImageSet(label, key, arrays["images"], arrays["failed"], found)
 
 
 def attack_stage(
@@ -129,6 +139,7 @@ def attack_stage(
     return _image_stage(
         engine, "attack", label, params, [protected_key], source_hash(type(attack), type(scheme)),
         lambda: attack.fit(scheme=scheme).attack(protected, scheme),
+        stats=lambda: getattr(attack, "stats_", None),
     )
 
 

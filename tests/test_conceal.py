@@ -1,0 +1,121 @@
+"""Tests for the `conceal-packet` and `conceal-codeblock` attacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attacks.conceal import STAT_KEYS, ConcealCodeblockAttack, ConcealPacketAttack, conceal_codestream
+from attacks.naive import NaiveAttack
+from benchmark.codecs.cipher import window_range
+from benchmark.codecs.j2k import decode_j2k, locate_packets
+from benchmark.codecs.tier2 import parse_tier2
+from benchmark.datasets.synthetic import SyntheticFaces
+from benchmark.keys import MasterKey
+from benchmark.registry import ATTACKS
+from schemes.j2k import J2KScheme, JPEGScheme
+
+_SCHEMES = [
+    dict(progression=p, window=w, offset=o, restart=r)
+    for p in ("layer", "resolution")
+    for r in (False, True)
+    for w, o in ((4.0, 6.0), (10.0, 0.0))
+]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    mse = ((a.astype(float) - b.astype(float)) ** 2).reshape(len(a), -1).mean(axis=1)
+    return 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12))
+
+
+@pytest.fixture(scope="module")
+def faces():
+    s = SyntheticFaces(n_subjects=6, n_images=2, seed=3).load()
+    return s.images, s.ids, s.subjects
+
+
+def _protect(faces, **params):
+    images, ids, subjects = faces
+    scheme = J2KScheme(**params)
+    key = MasterKey(bytes(range(32))).application("conceal-test")
+    return scheme, scheme.protect(images, key, ids, subjects)
+
+
+def test_registered_with_stated_knowledge():
+    assert ATTACKS.get("conceal-packet") is ConcealPacketAttack
+    assert ATTACKS.get("conceal-codeblock") is ConcealCodeblockAttack
+    for cls in (ConcealPacketAttack, ConcealCodeblockAttack):
+        assert "no key" in cls.knowledge and "Kerckhoffs" in cls.knowledge
+        assert cls().get_params() == {}
+
+
+@pytest.mark.parametrize("params", _SCHEMES)
+@pytest.mark.parametrize("mode", ["packet", "codeblock"])
+def test_rewrite_keeps_only_plaintext_and_stays_valid(faces, params, mode):
+    scheme, protected = _protect(faces, **params)
+    for sample, blob in zip(faces[0][:4], protected[:4]):
+        plain = scheme.encode(sample)
+        out, stats = conceal_codestream(blob, scheme.window, scheme.offset, mode)
+        # Only plaintext bytes survive: the protected and the plain codestream
+        # (same headers, same length) rewrite to the very same bytes.
+        assert out == conceal_codestream(plain, scheme.window, scheme.offset, mode)[0]
+        t2 = parse_tier2(out)
+        assert len(t2.packets) == len(parse_tier2(blob).packets)
+        dropped = locate_packets(blob).body_bytes - locate_packets(out).body_bytes
+        assert dropped == stats["bytes_dropped"]
+        lo, hi = window_range(len(blob), scheme.window, scheme.offset)
+        touched = np.any((locate_packets(blob).body_start < hi) & (locate_packets(blob).body_end > lo))
+        assert (stats["bytes_dropped"] > 0) == bool(touched)
+        assert decode_j2k(out).shape == decode_j2k(plain).shape
+
+
+def test_packet_concealment_empties_whole_precinct_tails(faces):
+    scheme, protected = _protect(faces, progression="layer", window=4.0, offset=6.0)
+    out, _ = conceal_codestream(protected[0], 4.0, 6.0, "packet")
+    by_precinct: dict = {}
+    for p in parse_tier2(out).packets:
+        by_precinct.setdefault((p.component, p.resolution), []).append(bool(p.contributions) or not p.empty)
+    for flags in by_precinct.values():
+        # once a precinct's packet is emptied, all its later layers are too
+        assert flags == sorted(flags, reverse=True)
+    assert any(not all(f) for f in by_precinct.values())
+
+
+@pytest.mark.parametrize("progression", ["layer", "resolution"])
+def test_codeblock_concealment_with_restart_beats_naive(faces, progression):
+    scheme, protected = _protect(faces, progression=progression, window=4.0, offset=6.0, restart=True)
+    naive, naive_failed = NaiveAttack().attack(protected, scheme)
+    attack = ConcealCodeblockAttack()
+    concealed, failed = attack.attack(protected, scheme)
+    assert not failed.any() and not naive_failed.any()
+    gain = _psnr(concealed, faces[0]) - _psnr(naive, faces[0])
+    assert np.all(gain >= 0), gain
+    assert np.mean(gain > 0) > 0.5, gain
+    assert set(attack.stats_) == set(STAT_KEYS)
+    assert all(v.shape == (len(protected),) for v in attack.stats_.values())
+    assert np.all(attack.stats_["bytes_dropped"] > 0)
+
+
+def test_undecodable_samples_are_flagged_not_raised(faces):
+    scheme, protected = _protect(faces, progression="layer", window=4.0, offset=6.0)
+    blobs = [protected[0], b"not a codestream", protected[1][:-40] + b"\xff\xd9"]
+    images, failed = ConcealPacketAttack().attack(blobs, scheme)
+    assert failed.tolist() == [False, True, True]
+    assert images.shape == (3, 112, 112, 3) and images.dtype == np.uint8
+    assert np.all(images[1] == 0)
+
+
+def test_jpeg_samples_fail_cleanly(faces):
+    images, ids, subjects = faces
+    scheme = JPEGScheme(window=4.0, offset=6.0)
+    protected = scheme.protect(images[:2], MasterKey(bytes(32)).application("j"), ids[:2], subjects[:2])
+    _, failed = ConcealCodeblockAttack().attack(protected, scheme)
+    assert failed.all()
+
+
+def test_scheme_without_window_is_a_configuration_error():
+    class _NoWindow:
+        pass
+
+    with pytest.raises(ValueError, match="window"):
+        ConcealPacketAttack().attack([b""], _NoWindow())
