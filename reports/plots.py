@@ -16,6 +16,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from scipy.stats import norm
 
 __all__ = [
@@ -23,6 +24,9 @@ __all__ = [
     "PALETTE",
     "det_plot",
     "score_histogram",
+    "ScoreDensity",
+    "VIEW_COLOURS",
+    "view_distributions_plot",
     "unlinkability_plot",
     "probit_ticks",
     "figure_to_data_uri",
@@ -387,4 +391,78 @@ def sweep_plot(
         ax.legend(fontsize=7, loc="best", framealpha=0.8)
     if title:
         ax.set_title(title, fontsize=9)
+    return figure_to_data_uri(fig)
+
+
+# Colours of the views in the IJCB 2020 warping paper's score plots:
+# unprotected baseline red, protected-domain preservation blue, attack
+# (protection strength) green.
+VIEW_COLOURS: dict[str, str] = {"baseline": "#D62728", "preservation": "#1F77B4", "strength": "#2CA02C"}
+
+
+class ScoreDensity(NamedTuple):
+    """Genuine and impostor densities of one result row, on that row's own bins.
+
+    Attributes:
+        label: Legend text (the view).
+        edges: Bin edges, one more than the number of bins.
+        genuine: Genuine-score density per bin.
+        impostor: Impostor-score density per bin.
+        colour: Matplotlib colour spec.
+    """
+
+    label: str
+    edges: Sequence[float]
+    genuine: Sequence[float]
+    impostor: Sequence[float]
+    colour: str
+
+
+def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "") -> str:
+    """Overlay the score densities of several views of one recognizer and scheme.
+
+    Each row's histogram is drawn as steps on its own bin edges (rows are
+    binned separately, so edges differ); genuine solid, impostor dashed, one
+    colour per view.
+
+    Args:
+        densities: One :class:`ScoreDensity` per view; empty series are skipped.
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+
+    Raises:
+        ValueError: If a non-empty density does not have ``len(edges) - 1`` bins.
+    """
+    fig = Figure(figsize=(4.6, 3.0), dpi=_DPI)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.86)
+    ax = fig.add_subplot()
+    handles = []
+    for d in densities:
+        e = _as_series(d.edges)
+        drawn_here = False
+        for name, values, style in (("genuine", _as_series(d.genuine), "-"),
+                                    ("impostor", _as_series(d.impostor), "--")):
+            if not values.size:
+                continue
+            if e.size != values.size + 1:
+                raise ValueError(f"{d.label} {name} histogram has {values.size} bins but {e.size} edges")
+            ax.stairs(values, e, color=d.colour, linestyle=style, linewidth=1.3)
+            drawn_here = True
+        if drawn_here:
+            handles.append(Line2D([], [], color=d.colour, linewidth=1.3, label=d.label))
+    if handles:
+        handles += [Line2D([], [], color="#555555", linestyle="-", linewidth=1.0, label="genuine"),
+                    Line2D([], [], color="#555555", linestyle="--", linewidth=1.0, label="impostor")]
+        ax.legend(handles=handles, fontsize=6, loc="best", framealpha=0.8)
+    else:
+        _no_data(ax)
+    ax.tick_params(labelsize=7)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    ax.yaxis.get_offset_text().set_fontsize(7)
+    ax.set_xlabel("score", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=8, pad=8)
     return figure_to_data_uri(fig)

@@ -17,7 +17,17 @@ from typing import Any, Iterable, Mapping, Sequence
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from benchmark.cache import atomic_write_text
-from reports.plots import PALETTE, DetCurve, det_plot, score_histogram, sweep_plot, unlinkability_plot
+from reports.plots import (
+    PALETTE,
+    VIEW_COLOURS,
+    DetCurve,
+    ScoreDensity,
+    det_plot,
+    score_histogram,
+    sweep_plot,
+    unlinkability_plot,
+    view_distributions_plot,
+)
 
 __all__ = [
     "render_report",
@@ -303,6 +313,45 @@ def _sweep_figures(results: Mapping[str, Any]) -> list[dict]:
     return figures
 
 
+def _hist_density(label: str, row: Mapping[str, Any], colour: str) -> ScoreDensity | None:
+    hist = (row.get("curves") or {}).get("hist") or {}
+    if not hist.get("edges"):
+        return None
+    return ScoreDensity(label, hist["edges"], hist.get("genuine") or [], hist.get("impostor") or [], colour)
+
+
+def _view_distribution_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) -> list[dict]:
+    """Baseline, preservation and strength densities per (recognizer, scheme).
+
+    The convention of the IJCB 2020 warping paper: baseline red,
+    preservation blue, ``strength:<attack>`` green. Only for schemes with
+    both a preservation and a strength row holding histograms; the baseline
+    (scheme ``none``) is that recognizer's own.
+    """
+    baselines = {labels[id(r)]: r for r in rows
+                 if r.get("scheme") == "none" and r.get("view") == "baseline"}
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get("scheme") != "none":
+            groups.setdefault((labels[id(row)], str(row.get("scheme"))), []).append(row)
+    figures = []
+    for (recognizer, scheme), members in groups.items():
+        preservation = [r for r in members if r.get("view") == "preservation"]
+        strength = [r for r in members if str(r.get("view", "")).startswith("strength:")]
+        densities = [_hist_density(str(r.get("view")), r, VIEW_COLOURS["preservation"]) for r in preservation]
+        # Several attacks: one shade of green each, darkest first.
+        greens = [VIEW_COLOURS["strength"], "#176117", "#7FD17F", "#0B3D0B"]
+        found = [_hist_density(str(r.get("view")), r, greens[i % len(greens)]) for i, r in enumerate(strength)]
+        if not any(densities) or not any(found):
+            continue
+        base = baselines.get(recognizer)
+        drawn = [_hist_density("baseline", base, VIEW_COLOURS["baseline"]) if base else None, *densities, *found]
+        title = f"{recognizer} · {scheme}"
+        figures.append({"title": title,
+                        "uri": view_distributions_plot([d for d in drawn if d is not None], title=title)})
+    return figures
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -414,6 +463,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "det_figures": _det_figures(rows, labels),
         "histograms": _histograms(rows, labels),
         "unlinkability_figures": _unlinkability_figures(rows, labels),
+        "view_distribution_figures": _view_distribution_figures(rows, labels),
         "sweep_figures": _sweep_figures(results),
         "provenance": _provenance(provenance, results.get("schema_version")),
     }

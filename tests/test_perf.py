@@ -92,3 +92,15 @@ def test_j2k_protect_record():
         )
     assert record["meets_target"] == (max(record["protect_share"], record["rgb_protect_share"]) <= 0.05)
     assert "j2k_protect" in perf.names()
+
+
+def test_warp_record():
+    record = perf.warp_throughput(n_faces=4, repeats=1)
+    assert set(record) == {
+        "name", "scheme", "n_faces", "warp_images_s", "remap_images_s", "map_build_s", "target_images_s",
+        "meets_target",
+    }
+    assert record["name"] == "warp" and record["scheme"] == "warp_16_6" and record["n_faces"] == 4
+    assert min(record["warp_images_s"], record["remap_images_s"], record["map_build_s"]) > 0
+    assert record["meets_target"] == (record["warp_images_s"] >= record["target_images_s"])
+    assert "warp" in perf.names()

@@ -89,3 +89,22 @@ def test_sweep_plot_handles_missing_values():
                      baselines={"lbp": 0.1, "sface": None}, xlabel="window")
     assert uri.startswith("data:image/png;base64,")
     assert sweep_plot([], {}).startswith("data:image/png;base64,")
+
+
+def test_view_distributions_plot_draws_each_view_on_its_own_bins():
+    from reports.plots import VIEW_COLOURS, ScoreDensity, view_distributions_plot
+
+    def density(label, lo, hi, bins):
+        return ScoreDensity(label, np.linspace(lo, hi, bins + 1), np.linspace(0, 1, bins),
+                            np.linspace(1, 0, bins), VIEW_COLOURS[label])
+
+    views = [density("baseline", -1, 1, 50), density("preservation", -0.5, 0.8, 30),
+             density("strength", 0, 0.3, 20)]
+    uri = view_distributions_plot(views, title="lbp · warp_16_6")
+    _png(uri)
+    assert uri == view_distributions_plot(views, title="lbp · warp_16_6")  # deterministic
+    assert uri != view_distributions_plot(views[:2], title="lbp · warp_16_6")
+    _png(view_distributions_plot([]))
+    _png(view_distributions_plot([ScoreDensity("baseline", [], [], [], "red")]))
+    with pytest.raises(ValueError, match="strength impostor histogram has 19 bins but 21 edges"):
+        view_distributions_plot([views[2]._replace(impostor=np.ones(19))])

@@ -287,3 +287,46 @@ def test_sweep_section_only_with_sweeps():
     sweeps = [{"scheme": "j2k", "param": "window", "labels": ["lw1o0", "lw2o0"], "values": [1, 2]}]
     html = render_report({**base, "sweeps": sweeps})
     assert 'id="sweeps"' in html and "j2k sweep over window" in html
+
+
+def test_view_distribution_figures_per_recognizer_and_scheme(results, monkeypatch):
+    assert 'id="view-distributions"' not in render_report(results)
+    assert build_context(results)["view_distribution_figures"] == []
+    extra = copy.deepcopy(results)
+    # lbp has preservation and strength rows for warp_16_6; arcface only preservation.
+    extra["rows"] += [
+        _row("lbp", 2.0, 4, scheme="warp_16_6", view="preservation"),
+        _row("lbp", 0.5, 5, scheme="warp_16_6", attack="naive", view="strength:naive"),
+        _row("lbp", 0.1, 6, scheme="warp_16_6", attack="naive", view="linkage:naive"),
+        _row("arcface", 3.0, 7, scheme="warp_16_6", view="preservation"),
+    ]
+    drawn = []
+
+    def capture(densities, *, title=""):
+        drawn.append((title, list(densities)))
+        return "data:image/png;base64,"
+
+    monkeypatch.setattr("reports.render.view_distributions_plot", capture)
+    ctx = build_context(extra)
+    assert [f["title"] for f in ctx["view_distribution_figures"]] == ["lbp · warp_16_6"]
+    (title, densities), = drawn
+    assert [d.label for d in densities] == ["baseline", "preservation", "strength:naive"]
+    assert [d.colour for d in densities] == ["#D62728", "#1F77B4", "#2CA02C"]
+    # Each view keeps its own bin edges: the baseline is lbp's own, not arcface's.
+    lbp_base = next(r for r in extra["rows"] if r["recognizer"] == "lbp" and r["view"] == "baseline")
+    assert list(densities[0].edges) == lbp_base["curves"]["hist"]["edges"]
+    assert densities[1].edges != densities[0].edges
+
+
+def test_view_distribution_section_renders(results):
+    extra = copy.deepcopy(results)
+    extra["rows"] += [
+        _row("lbp", 2.0, 4, scheme="remap_28", view="preservation"),
+        _row("lbp", 0.5, 5, scheme="remap_28", attack="naive", view="strength:naive"),
+    ]
+    out = render_report(extra)
+    assert 'href="#view-distributions"' in out
+    section = re.search(r'<section id="view-distributions">.*?</section>', out, flags=re.S).group(0)
+    srcs = re.findall(r'src="([^"]*)"', section)
+    assert len(srcs) == 1 and srcs[0].startswith("data:image/png;base64,")
+    assert out.index('id="histograms"') < out.index('id="view-distributions"') < out.index('id="notes"')

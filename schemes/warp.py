@@ -1,0 +1,473 @@
+"""Cancelable face transforms after Ratha, Connell and Bolle: block warping and block re-mapping.
+
+Both are image-domain cancelable transforms: recognition runs on the
+transformed faces, probe and reference transformed under the same
+application key. They were re-assessed for face recognition in "Is
+Warping-based Cancellable Biometrics (still) Sensible for Face
+Recognition?" (IJCB 2020), whose settings the ``warp_B_D`` presets follow.
+
+``warp`` (mesh warping)
+    A grid of ``cell`` x ``cell`` pixel cells is laid over the aligned
+    112x112 face. When ``cell`` does not divide 112 the grid has
+    ``ceil(112 / cell)`` cells per side and is centred on the face (for
+    ``cell`` 20: 6 cells spanning 120 pixels, 4 pixels beyond each edge), so
+    the outer cells are cut by the image border symmetrically. Every grid
+    vertex, border vertices included, is displaced by a key-seeded offset,
+    uniform in ``[-displacement, +displacement]`` pixels in x and in y,
+    quantised to :data:`WARP_QUANTUM` (1/32 pixel, the sub-pixel resolution
+    of OpenCV's bilinear ``remap``). The vertex offsets are interpolated
+    bilinearly to every pixel (piecewise bilinear within each cell, not
+    affine triangles), and the protected face samples the original at
+    ``pixel + offset`` (backward mapping) with bilinear interpolation;
+    sample positions outside the face are clamped to its border (edge
+    replication). Adjacent vertex offsets differ by at most ``2D``, so the
+    sampling map's derivatives stay within ``2D / B`` of the identity's and
+    it cannot fold while ``D < B / 4``; beyond that it may, and with
+    ``D > B`` (``warp_20_25``) it folds widely: its Jacobian turns negative,
+    parts of the face are sampled twice and others not at all, so the
+    transform is no longer invertible. ``displacement`` 0 is the identity,
+    exactly.
+
+``remap`` (block re-mapping)
+    The face is cut into ``block`` x ``block`` blocks (``block`` must divide
+    112) and every target block position receives a key-chosen source
+    block: a permutation (one-to-one, invertible with the key, see
+    :meth:`RemapScheme.inverse`), or, with ``many_to_one``, sources drawn
+    with replacement, so some blocks appear several times and others vanish
+    and the transform cannot be inverted even with the key.
+
+Keys: the transform is drawn from ``numpy.random.default_rng(key.seed(label))``
+with ``label`` ``"warp/field"`` / ``"remap/mapping"``, or
+``"warp/subject/<id>"`` / ``"remap/subject/<id>"`` when ``per_subject``.
+:meth:`benchmark.keys.AppKey.seed` derives the 128-bit seed with HKDF from
+the master key, the application id and the label, so a new application id
+(renewal) gives an independent transform. The transform of each seed is
+built once and cached (:func:`functools.lru_cache`), then applied to the
+whole batch.
+
+Key space (:meth:`key_space_bits`) counts distinct transforms of the family,
+capped at the 128-bit seed that selects one (a brute-force search never needs
+more); :meth:`transform_space_bits` gives the uncapped count. A large key
+space says nothing about irreversibility: the protected face stays a face,
+which is exactly what the IJCB 2020 paper shows a recognizer exploits.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+
+from benchmark.component import InstanceOf, Interval, ParamError, Scheme
+from benchmark.registry import SCHEMES
+
+__all__ = [
+    "FACE_SIZE",
+    "SEED_BITS",
+    "WARP_QUANTUM",
+    "WarpScheme",
+    "Warp8x4",
+    "Warp16x6",
+    "Warp20x9",
+    "Warp20x25",
+    "RemapScheme",
+    "warp_grid",
+    "displacement_field",
+    "block_mapping",
+]
+
+FACE_SIZE = 112
+_SHAPE = (FACE_SIZE, FACE_SIZE, 3)
+# The seed from AppKey.seed: no transform family can hold more key than this.
+SEED_BITS = 128
+# Vertex offsets are multiples of this many pixels: OpenCV's bilinear remap
+# resolves sample positions to 1/32 pixel (INTER_TAB_SIZE), so a finer step
+# would mostly give the same images, and a finite set makes the key space count exact.
+WARP_QUANTUM = 1.0 / 32.0
+# Transforms kept per process: one per (application, subject) in use is enough
+# for the views of a run; each warp map is about 50 kB.
+_CACHE_SIZE = 4096
+
+
+def _check_images(images: Any) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1:] != _SHAPE:
+        raise ValueError(f"images must be uint8 (N, 112, 112, 3), got {arr.dtype} {arr.shape}")
+    return arr
+
+
+def _read_only(*arrays: np.ndarray) -> None:
+    # Cached transforms are shared between calls: nobody may edit them.
+    for a in arrays:
+        a.flags.writeable = False
+
+
+class _KeyedTransform(Scheme):
+    """Shared protect/decode of image-domain transforms chosen by a key seed.
+
+    Subclasses set ``_label_prefix`` and implement :meth:`_transform` (a
+    cached, read-only transform for one seed) and :meth:`_apply`.
+    """
+
+    domain = "cancelable"
+    _label_prefix = ""
+
+    def _transform(self, seed: int) -> Any:
+        raise NotImplementedError
+
+    def _apply(self, images: np.ndarray, transform: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _seed_label(self, subject: str | None) -> str:
+        raise NotImplementedError
+
+    def _by_key(self, images: Any, key: Any, subjects: Sequence[str],
+                apply: Callable[[np.ndarray, Any], np.ndarray]) -> np.ndarray:
+        self.validate()
+        arr = _check_images(images)
+        if len(subjects) != len(arr):
+            raise ValueError(f"got {len(subjects)} subjects for {len(arr)} images")
+        if len(arr) == 0:
+            return arr.copy()
+        if not self.per_subject:
+            return apply(arr, self._transform(key.seed(self._seed_label(None))))
+        # One transform per distinct subject, applied to that subject's images
+        # as one batch: the loop runs over subjects, never over pixels.
+        out = np.empty_like(arr)
+        names, index = np.unique(np.asarray(subjects, dtype=str), return_inverse=True)
+        index = index.reshape(-1)
+        for i, name in enumerate(names):
+            rows = np.flatnonzero(index == i)
+            out[rows] = apply(arr[rows], self._transform(key.seed(self._seed_label(str(name)))))
+        return out
+
+    def protect(self, images: np.ndarray, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+        """Transform each face under the application key.
+
+        Args:
+            images: Aligned faces, uint8 (N, 112, 112, 3).
+            key: The application key (:class:`benchmark.keys.AppKey`).
+            sample_ids: Sample ids (unused: the transform does not depend on them).
+            subjects: Subject id of each image (used when ``per_subject``).
+
+        Returns:
+            Protected faces, uint8 (N, 112, 112, 3); every channel gets the
+            same transform, so a grey face stays grey.
+        """
+        return self._by_key(images, key, subjects, self._apply)
+
+    def decode(self, protected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A standard viewer shows the transformed face as it is; nothing fails."""
+        arr = _check_images(protected)
+        return arr.copy(), np.zeros(len(arr), dtype=bool)
+
+    def recover(self, protected: Any, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+        """Not offered: a cancelable scheme compares in the protected domain."""
+        raise NotImplementedError(
+            f"{self.registry_name or type(self).__name__} is a cancelable scheme: comparison happens in the "
+            "protected domain; it has no recovery path"
+        )
+
+    def transform_space_bits(self) -> float:
+        """log2 of the number of distinct transforms of the family (uncapped)."""
+        raise NotImplementedError
+
+    def key_space_bits(self) -> float:
+        """Theoretical key space: log2 of the number of distinct transforms.
+
+        This is the figure the issue asks for (distinct displacement fields or
+        mappings). The *effective* key space is at most the 128-bit seed that
+        :meth:`AppKey.seed` derives, since the seed selects the transform:
+        read ``min(key_space_bits, 128)`` as the brute-force cost.
+        """
+        return float(self.transform_space_bits())
+
+
+# --------------------------------------------------------------------------- warping
+
+
+def warp_grid(cell: int) -> tuple[int, float]:
+    """Cells per side and the position of the first vertex, in pixel coordinates.
+
+    Pixel centres are at integers 0..111, so the face spans [-0.5, 111.5].
+    The grid has ``ceil(112 / cell)`` cells per side and is centred on the
+    face: when ``cell`` divides 112 it spans the face exactly, otherwise it
+    overhangs each edge by half the excess.
+
+    Args:
+        cell: Cell size in pixels.
+
+    Returns:
+        ``(cells, origin)``: vertices lie at ``origin + k * cell`` for
+        ``k = 0..cells``.
+    """
+    cells = -(-FACE_SIZE // cell)
+    return cells, -0.5 - (cells * cell - FACE_SIZE) / 2.0
+
+
+def _hat_weights(cells: int, origin: float, cell: int) -> np.ndarray:
+    """(112, cells + 1) linear interpolation weights of each pixel on the vertices."""
+    u = (np.arange(FACE_SIZE) - origin) / cell
+    return np.maximum(0.0, 1.0 - np.abs(u[:, None] - np.arange(cells + 1)[None, :]))
+
+
+def displacement_field(seed: int, cell: int, displacement: float) -> np.ndarray:
+    """The key's displacement of every pixel, bilinear between the grid vertices.
+
+    Vertex offsets are ``rng.integers(-m, m + 1) * WARP_QUANTUM`` with
+    ``m = floor(displacement / WARP_QUANTUM)``, drawn for y then x of every
+    vertex from ``numpy.random.default_rng(seed)``.
+
+    Args:
+        seed: The transform's seed (from :meth:`AppKey.seed`).
+        cell: Cell size in pixels.
+        displacement: Largest vertex offset in pixels, per axis.
+
+    Returns:
+        float64 (2, 112, 112): the y and x offsets of each pixel's sample position.
+    """
+    cells, origin = warp_grid(cell)
+    steps = int(math.floor(displacement / WARP_QUANTUM + 1e-9))
+    rng = np.random.default_rng(seed)
+    offsets = rng.integers(-steps, steps + 1, size=(2, cells + 1, cells + 1)) * WARP_QUANTUM
+    w = _hat_weights(cells, origin, cell)
+    # Bilinear interpolation on a regular grid is separable: W @ G @ W.T.
+    return np.einsum("iy,cyx,jx->cij", w, offsets, w)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _warp_maps(seed: int, cell: int, displacement: float) -> tuple[np.ndarray, np.ndarray]:
+    field = displacement_field(seed, cell, displacement)
+    grid_y, grid_x = np.mgrid[0:FACE_SIZE, 0:FACE_SIZE]
+    map_x = (grid_x + field[1]).astype(np.float32)
+    map_y = (grid_y + field[0]).astype(np.float32)
+    # Fixed-point maps: remap skips the float-to-fixed conversion per call.
+    fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+    _read_only(fixed, fraction)
+    return fixed, fraction
+
+
+def _remap_batch(images: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    # OpenCV needs C-contiguous faces to read and to write into.
+    images = np.ascontiguousarray(images)
+    out = np.empty(images.shape, np.uint8)
+    # One remap call per face: OpenCV's remap takes at most 4 channels, so the
+    # batch cannot be stacked along channels; the map itself is shared.
+    for src, dst in zip(images, out):
+        cv2.remap(src, maps[0], maps[1], cv2.INTER_LINEAR, dst=dst, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+@SCHEMES.register("warp")
+class WarpScheme(_KeyedTransform):
+    """Block (mesh) warping: key-seeded displacement of a grid of cell x cell pixel cells.
+
+    See the module docstring for the grid, the interpolation and the key.
+    The ``warp_B_D`` presets (``warp_8_4``, ``warp_16_6``, ``warp_20_9``,
+    ``warp_20_25``) are this scheme with other defaults.
+
+    Args:
+        cell: Cell size B in pixels, 1 to 112; any size is accepted: a
+            size that does not divide 112 gives a centred grid overhanging
+            the face (:func:`warp_grid`).
+        displacement: Largest vertex offset D in pixels per axis, 0 to 112
+            (used in multiples of 1/32 pixel); 0 is the identity. From
+            B/4 up the sampling map may fold, and beyond B it folds widely,
+            making the transform non-invertible.
+        per_subject: Draw one transform per subject instead of one per
+            application key.
+    """
+
+    _constraints = {
+        "cell": Interval(int, 1, FACE_SIZE),
+        "displacement": Interval(float, 0.0, float(FACE_SIZE)),
+        "per_subject": InstanceOf((bool,)),
+    }
+
+    def __init__(self, *, cell: int = 16, displacement: float = 6.0, per_subject: bool = False) -> None:
+        self.cell = cell
+        self.displacement = displacement
+        self.per_subject = per_subject
+
+    def label(self) -> str:
+        """The paper's name, ``warp_<B>_<D>`` (``_subject`` appended when per subject)."""
+        return f"warp_{self.cell}_{float(self.displacement):g}" + ("_subject" if self.per_subject else "")
+
+    def _seed_label(self, subject: str | None) -> str:
+        return "warp/field" if subject is None else f"warp/subject/{subject}"
+
+    def _transform(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        return _warp_maps(seed, int(self.cell), float(self.displacement))
+
+    def _apply(self, images: np.ndarray, transform: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return _remap_batch(images, transform)
+
+    def field(self, key: Any, subject: str | None = None) -> np.ndarray:
+        """The displacement field of ``key`` (and ``subject`` when per subject), (2, 112, 112)."""
+        self.validate()
+        label = self._seed_label(subject if self.per_subject else None)
+        return displacement_field(key.seed(label), int(self.cell), float(self.displacement))
+
+    def transform_space_bits(self) -> float:
+        """Bits of ``(2m + 1) ** (2V)``: V vertices, 2 axes, offsets in steps of 1/32 pixel.
+
+        ``m = floor(D * 32)`` steps each way; ``V = (ceil(112 / B) + 1) ** 2``
+        vertices, all of which move. This counts displacement fields, an
+        upper bound on distinct transforms (clamping at the border can make
+        two fields give the same image). 0 for ``displacement`` 0.
+        """
+        self.validate()
+        cells, _ = warp_grid(int(self.cell))
+        steps = int(math.floor(float(self.displacement) / WARP_QUANTUM + 1e-9))
+        return 2 * (cells + 1) ** 2 * math.log2(2 * steps + 1)
+
+
+@SCHEMES.register("warp_8_4")
+class Warp8x4(WarpScheme):
+    """Block warping preset warp_8_4 (IJCB 2020): 8-pixel cells, vertices moved up to 4 pixels."""
+
+    def __init__(self, *, cell: int = 8, displacement: float = 4.0, per_subject: bool = False) -> None:
+        super().__init__(cell=cell, displacement=displacement, per_subject=per_subject)
+
+
+@SCHEMES.register("warp_16_6")
+class Warp16x6(WarpScheme):
+    """Block warping preset warp_16_6 (IJCB 2020): 16-pixel cells, vertices moved up to 6 pixels."""
+
+    def __init__(self, *, cell: int = 16, displacement: float = 6.0, per_subject: bool = False) -> None:
+        super().__init__(cell=cell, displacement=displacement, per_subject=per_subject)
+
+
+@SCHEMES.register("warp_20_9")
+class Warp20x9(WarpScheme):
+    """Block warping preset warp_20_9 (IJCB 2020): 20-pixel cells (centred 120-pixel grid), up to 9 pixels."""
+
+    def __init__(self, *, cell: int = 20, displacement: float = 9.0, per_subject: bool = False) -> None:
+        super().__init__(cell=cell, displacement=displacement, per_subject=per_subject)
+
+
+@SCHEMES.register("warp_20_25")
+class Warp20x25(WarpScheme):
+    """Block warping preset warp_20_25 (IJCB 2020): 20-pixel cells, up to 25 pixels (folding mesh)."""
+
+    def __init__(self, *, cell: int = 20, displacement: float = 25.0, per_subject: bool = False) -> None:
+        super().__init__(cell=cell, displacement=displacement, per_subject=per_subject)
+
+
+# --------------------------------------------------------------------------- re-mapping
+
+
+def block_mapping(seed: int, blocks: int, many_to_one: bool) -> np.ndarray:
+    """Source block of each target block, in row-major block order.
+
+    Args:
+        seed: The transform's seed (from :meth:`AppKey.seed`).
+        blocks: Number of blocks n.
+        many_to_one: Draw sources with replacement instead of a permutation.
+
+    Returns:
+        int64 (n,): ``mapping[t]`` is the block shown at target position ``t``.
+    """
+    rng = np.random.default_rng(seed)
+    if many_to_one:
+        return rng.integers(0, blocks, size=blocks)
+    return rng.permutation(blocks)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _cached_mapping(seed: int, blocks: int, many_to_one: bool) -> np.ndarray:
+    mapping = block_mapping(seed, blocks, many_to_one)
+    _read_only(mapping)
+    return mapping
+
+
+def _move_blocks(images: np.ndarray, block: int, mapping: np.ndarray) -> np.ndarray:
+    n, side = len(images), FACE_SIZE // block
+    tiles = images.reshape(n, side, block, side, block, 3).transpose(0, 1, 3, 2, 4, 5)
+    moved = tiles.reshape(n, side * side, block, block, 3)[:, mapping]
+    return np.ascontiguousarray(
+        moved.reshape(n, side, side, block, block, 3).transpose(0, 1, 3, 2, 4, 5)
+    ).reshape(images.shape)
+
+
+@SCHEMES.register("remap")
+class RemapScheme(_KeyedTransform):
+    """Block re-mapping: key-chosen rearrangement of block x block pixel blocks.
+
+    See the module docstring.
+
+    Args:
+        block: Block size B in pixels; must divide 112 (1, 2, 4, 7, 8, 14,
+            16, 28, 56, 112).
+        many_to_one: Let several target positions show the same source
+            block (sources drawn with replacement): not invertible.
+        per_subject: Draw one mapping per subject instead of one per
+            application key.
+    """
+
+    _constraints = {
+        "block": Interval(int, 1, FACE_SIZE),
+        "many_to_one": InstanceOf((bool,)),
+        "per_subject": InstanceOf((bool,)),
+    }
+
+    def __init__(self, *, block: int = 28, many_to_one: bool = False, per_subject: bool = False) -> None:
+        self.block = block
+        self.many_to_one = many_to_one
+        self.per_subject = per_subject
+
+    def _validate_extra(self) -> None:
+        if FACE_SIZE % self.block:
+            divisors = [d for d in range(1, FACE_SIZE + 1) if FACE_SIZE % d == 0]
+            raise ParamError("block", self.block, f"does not divide {FACE_SIZE} (allowed: {divisors})")
+
+    @property
+    def blocks(self) -> int:
+        """Number of blocks n = (112 / B) ** 2."""
+        return (FACE_SIZE // int(self.block)) ** 2
+
+    def label(self) -> str:
+        """``remap_<B>``, with ``_m2o`` for many-to-one and ``_subject`` per subject."""
+        return (f"remap_{self.block}" + ("_m2o" if self.many_to_one else "")
+                + ("_subject" if self.per_subject else ""))
+
+    def _seed_label(self, subject: str | None) -> str:
+        return "remap/mapping" if subject is None else f"remap/subject/{subject}"
+
+    def _transform(self, seed: int) -> np.ndarray:
+        return _cached_mapping(seed, self.blocks, bool(self.many_to_one))
+
+    def _apply(self, images: np.ndarray, transform: np.ndarray) -> np.ndarray:
+        return _move_blocks(images, int(self.block), transform)
+
+    def mapping(self, key: Any, subject: str | None = None) -> np.ndarray:
+        """The mapping of ``key`` (and ``subject`` when per subject): source block per target."""
+        self.validate()
+        return self._transform(key.seed(self._seed_label(subject if self.per_subject else None)))
+
+    def inverse(self, images: np.ndarray, key: Any, subjects: Sequence[str]) -> np.ndarray:
+        """Undo a one-to-one re-mapping with the key (exact).
+
+        Args:
+            images: Protected faces, uint8 (N, 112, 112, 3).
+            key: The application key they were protected under.
+            subjects: Subject id of each image (used when ``per_subject``).
+
+        Raises:
+            ValueError: for ``many_to_one``, which discards blocks.
+        """
+        if self.many_to_one:
+            raise ValueError("a many-to-one re-mapping discards blocks and cannot be inverted")
+        return self._by_key(images, key, subjects,
+                            lambda arr, mapping: _move_blocks(arr, int(self.block), np.argsort(mapping)))
+
+    def transform_space_bits(self) -> float:
+        """log2(n!) for a permutation, n * log2(n) for many-to-one (n^n mappings)."""
+        self.validate()
+        n = self.blocks
+        if self.many_to_one:
+            return n * math.log2(n)
+        return math.lgamma(n + 1) / math.log(2)
