@@ -209,6 +209,17 @@ def det_plot(curves: Sequence[DetCurve], *, title: str = "") -> str:
     return figure_to_data_uri(fig)
 
 
+def _style_density_axes(ax, title: str, pad: float) -> None:
+    ax.tick_params(labelsize=7)
+    # Densities of wide-ranged scores are tiny; an offset exponent keeps labels short.
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    ax.yaxis.get_offset_text().set_fontsize(7)
+    ax.set_xlabel("score", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=8, pad=pad)
+
+
 def score_histogram(
     edges: Sequence[float],
     genuine: Sequence[float],
@@ -249,14 +260,7 @@ def score_histogram(
         ax.legend(fontsize=7, loc="best", framealpha=0.8)
     else:
         _no_data(ax)
-    ax.tick_params(labelsize=7)
-    # Densities of wide-ranged scores are tiny; an offset exponent keeps labels short.
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-    ax.yaxis.get_offset_text().set_fontsize(7)
-    ax.set_xlabel("score", fontsize=8)
-    ax.set_ylabel("density", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=8, pad=10)
+    _style_density_axes(ax, title, pad=10)
     return figure_to_data_uri(fig)
 
 
@@ -458,11 +462,5 @@ def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "
         ax.legend(handles=handles, fontsize=6, loc="best", framealpha=0.8)
     else:
         _no_data(ax)
-    ax.tick_params(labelsize=7)
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-    ax.yaxis.get_offset_text().set_fontsize(7)
-    ax.set_xlabel("score", fontsize=8)
-    ax.set_ylabel("density", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=8, pad=8)
+    _style_density_axes(ax, title, pad=8)
     return figure_to_data_uri(fig)
