@@ -34,7 +34,24 @@ __all__ = [
     "Attack",
     "Metric",
     "Samples",
+    "FACE_SHAPE",
+    "check_faces",
 ]
+
+# Every stage after alignment exchanges faces of this shape (uint8 RGB).
+FACE_SHAPE = (112, 112, 3)
+
+
+def check_faces(images: Any) -> np.ndarray:
+    """Validate aligned faces: uint8 (N, 112, 112, 3).
+
+    Raises:
+        ValueError: on another dtype or shape.
+    """
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1:] != FACE_SHAPE:
+        raise ValueError(f"faces must be uint8 with shape (N, 112, 112, 3), got {arr.dtype} {arr.shape}")
+    return arr
 
 
 class ParamError(ValueError):

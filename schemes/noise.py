@@ -15,19 +15,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark.component import InstanceOf, Interval, Scheme
+from benchmark.component import InstanceOf, Interval, Scheme, check_faces
 from benchmark.registry import SCHEMES
 
 __all__ = ["NoiseScheme"]
 
 _SHAPE = (112, 112, 3)
 
-
-def _check_images(images: Any) -> np.ndarray:
-    arr = np.asarray(images)
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1:] != _SHAPE:
-        raise ValueError(f"images must be uint8 (N, 112, 112, 3), got {arr.dtype} {arr.shape}")
-    return arr
 
 
 @SCHEMES.register("noise")
@@ -76,7 +70,7 @@ class NoiseScheme(Scheme):
             Protected faces, uint8 (N, 112, 112, 3).
         """
         self.validate()
-        arr = _check_images(images)
+        arr = check_faces(images)
         if len(subjects) != len(arr):
             raise ValueError(f"got {len(subjects)} subjects for {len(arr)} images")
         if len(arr) == 0:
@@ -93,7 +87,7 @@ class NoiseScheme(Scheme):
 
     def decode(self, protected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A standard viewer shows the noisy image as it is; nothing fails."""
-        arr = _check_images(protected)
+        arr = check_faces(protected)
         return arr.copy(), np.zeros(len(arr), dtype=bool)
 
     def recover(self, protected: Any, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:

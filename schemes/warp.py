@@ -61,7 +61,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from benchmark.component import InstanceOf, Interval, ParamError, Scheme
+from benchmark.component import InstanceOf, Interval, ParamError, Scheme, check_faces
 from benchmark.registry import SCHEMES
 
 __all__ = [
@@ -92,12 +92,6 @@ WARP_QUANTUM = 1.0 / 32.0
 _CACHE_SIZE = 4096
 
 
-def _check_images(images: Any) -> np.ndarray:
-    arr = np.asarray(images)
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1:] != _SHAPE:
-        raise ValueError(f"images must be uint8 (N, 112, 112, 3), got {arr.dtype} {arr.shape}")
-    return arr
-
 
 def _read_only(*arrays: np.ndarray) -> None:
     # Cached transforms are shared between calls: nobody may edit them.
@@ -127,7 +121,7 @@ class _KeyedTransform(Scheme):
     def _by_key(self, images: Any, key: Any, subjects: Sequence[str],
                 apply: Callable[[np.ndarray, Any], np.ndarray]) -> np.ndarray:
         self.validate()
-        arr = _check_images(images)
+        arr = check_faces(images)
         if len(subjects) != len(arr):
             raise ValueError(f"got {len(subjects)} subjects for {len(arr)} images")
         if len(arr) == 0:
@@ -161,7 +155,7 @@ class _KeyedTransform(Scheme):
 
     def decode(self, protected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A standard viewer shows the transformed face as it is; nothing fails."""
-        arr = _check_images(protected)
+        arr = check_faces(protected)
         return arr.copy(), np.zeros(len(arr), dtype=bool)
 
     def recover(self, protected: Any, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:

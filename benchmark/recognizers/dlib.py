@@ -123,7 +123,7 @@ class DlibRecognizer(Recognizer):
         Returns:
             float32 (N, 128) dlib descriptors (not normalised).
         """
-        from benchmark.recognizers.onnx import check_faces
+        from benchmark.component import check_faces
 
         self.validate()
         images = check_faces(images)

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from benchmark.component import Interval, ParamError, Recognizer
+from benchmark.component import Interval, ParamError, Recognizer, check_faces
 from benchmark.recognizers.distances import cosine
 from benchmark.registry import RECOGNIZERS
 
@@ -40,25 +40,12 @@ __all__ = [
     "ONNXRecognizer",
     "prune_inputs",
     "load_sface_model",
-    "check_faces",
     "l2_normalise",
 ]
 
 FACE_SIZE = 112
 SFACE_DIM = 128
 
-def check_faces(images: np.ndarray) -> np.ndarray:
-    """Validate aligned faces: uint8 (N, 112, 112, 3).
-
-    Raises:
-        ValueError: on another dtype or shape.
-    """
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise ValueError(f"faces must be uint8, got {images.dtype}")
-    if images.ndim != 4 or images.shape[1:] != (FACE_SIZE, FACE_SIZE, 3):
-        raise ValueError(f"faces must have shape (N, {FACE_SIZE}, {FACE_SIZE}, 3), got {images.shape}")
-    return images
 
 
 def l2_normalise(features: np.ndarray) -> np.ndarray:
