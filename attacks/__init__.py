@@ -2,5 +2,6 @@
 
 from . import naive  # noqa: F401  (registers 'naive')
 from . import conceal  # noqa: F401  (registers 'conceal-packet', 'conceal-codeblock')
+from . import conceal_jpeg  # noqa: F401  (registers 'conceal-mcu')
 
 __all__: list[str] = []

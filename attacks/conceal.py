@@ -31,7 +31,7 @@ Per-sample counts of what was left out are stored in ``stats_`` after
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -44,6 +44,7 @@ __all__ = [
     "conceal_packets",
     "conceal_codeblocks",
     "conceal_codestream",
+    "WindowConcealAttack",
     "STAT_KEYS",
 ]
 
@@ -173,56 +174,78 @@ def conceal_codestream(data: bytes, window: float, offset: float, mode: str) -> 
     return write_tier2(edited, data), stats
 
 
-def _conceal_chunk(
-    mode: str, window: float, offset: float, blobs: Sequence[bytes]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Worker: conceal and decode; a sample that fails is flagged, never raised."""
-    from benchmark.codecs.j2k import decode_j2k
+def _decode_face(decode: Callable[[bytes], np.ndarray], data: bytes) -> np.ndarray:
+    img = decode(data)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.shape != _FACE:
+        raise ValueError(f"decoded sample has shape {img.shape}, not {_FACE}")
+    return img
 
+
+def _conceal_chunk(
+    rewrite: Callable[..., tuple[bytes, dict[str, int]]],
+    decode: Callable[[bytes], np.ndarray],
+    keys: tuple[str, ...],
+    window: float,
+    offset: float,
+    blobs: Sequence[bytes],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Worker: rewrite and decode; a sample that fails is flagged, never raised."""
     faces = np.zeros((len(blobs),) + _FACE, np.uint8)
     failed = np.zeros(len(blobs), bool)
-    stats = np.zeros((len(blobs), len(STAT_KEYS)), np.int64)
+    stats = np.zeros((len(blobs), len(keys)), np.int64)
     for i, blob in enumerate(blobs):
         try:
-            rewritten, st = conceal_codestream(bytes(blob), window, offset, mode)
-            img = decode_j2k(rewritten)
-            if img.ndim == 2:
-                img = np.repeat(img[..., None], 3, axis=2)
-            if img.shape != _FACE:
-                raise ValueError(f"decoded sample has shape {img.shape}, not {_FACE}")
-            faces[i] = img
-            stats[i] = [st[k] for k in STAT_KEYS]
+            rewritten, st = rewrite(bytes(blob), window, offset)
+            faces[i] = _decode_face(decode, rewritten)
+            stats[i] = [st[k] for k in keys]
         except (ValueError, TypeError, OSError, MemoryError):  # CodestreamError is a ValueError
             failed[i] = True
     return faces, failed, stats
 
 
-class _ConcealAttack(Attack):
-    """Shared parts: the public window, batched rewriting and decoding, statistics."""
+class WindowConcealAttack(Attack):
+    """Base of the concealment attacks: rewrite each sample without its encrypted part, then decode.
+
+    Subclasses set :meth:`rewrite` (``(data, window, offset) -> (bytes,
+    counts)``, a module-level function so worker processes can run it),
+    :meth:`decode` and the names of the counts (``stat_keys``). Only the
+    scheme's public ``window`` and ``offset`` are read (Kerckhoffs).
+    """
 
     knowledge = (
         "protected codestreams and the public scheme parameters (window, offset; Kerckhoffs); "
         "no key; no training data"
     )
     _constraints: dict = {}
-    _mode = ""
+    stat_keys: tuple[str, ...] = STAT_KEYS
 
     def __init__(self) -> None:
         pass
 
+    @staticmethod
+    def rewrite(data: bytes, window: float, offset: float) -> tuple[bytes, dict[str, int]]:
+        """A valid file without the encrypted part of ``data``, and counts of what was left out."""
+        raise NotImplementedError
+
+    @staticmethod
+    def decode(data: bytes) -> np.ndarray:
+        """Decode a rewritten file to uint8 (H, W) or (H, W, 3)."""
+        raise NotImplementedError
+
     def attack(self, protected: Any, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
-        """Conceal the encrypted contributions of each sample and decode the rest.
+        """Conceal the encrypted part of each sample and decode the rest.
 
         Args:
-            protected: Protected codestreams (bytes), one per sample.
+            protected: Protected files (bytes), one per sample.
             scheme: The scheme instance; only its public ``window`` and
                 ``offset`` are read.
 
         Returns:
             (images uint8 (N, 112, 112, 3), failed bool (N,)). Per-sample
-            counts of dropped bytes, passes, code-blocks and changed packets
-            are left in ``stats_`` (dict of int64 arrays, keys
-            :data:`STAT_KEYS`; zero for failed samples).
+            counts of what was left out are in ``stats_`` (dict of int64
+            arrays, keys ``stat_keys``; zero for failed samples).
 
         Raises:
             ValueError: a scheme without ``window``/``offset`` parameters.
@@ -236,19 +259,32 @@ class _ConcealAttack(Attack):
             raise ValueError(
                 f"{self.registry_name}: scheme {type(scheme).__name__} has no public window/offset"
             ) from None
-        blobs = list(protected)
-        fn = functools.partial(_conceal_chunk, self._mode, window, offset)
-        parts = map_chunks(fn, blobs, workers=default_workers(), desc=f"{self.registry_name}")
+        fn = functools.partial(_conceal_chunk, self.rewrite, self.decode, self.stat_keys, window, offset)
+        parts = map_chunks(fn, list(protected), workers=default_workers(), desc=f"{self.registry_name}")
         if not parts:
-            self.stats_ = {k: np.zeros(0, np.int64) for k in STAT_KEYS}
+            self.stats_ = {k: np.zeros(0, np.int64) for k in self.stat_keys}
             return np.zeros((0,) + _FACE, np.uint8), np.zeros(0, bool)
         stats = np.concatenate([p[2] for p in parts])
-        self.stats_ = {k: stats[:, j] for j, k in enumerate(STAT_KEYS)}
+        self.stats_ = {k: stats[:, j] for j, k in enumerate(self.stat_keys)}
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def _decode_j2k(data: bytes) -> np.ndarray:
+    from benchmark.codecs.j2k import decode_j2k
+
+    return decode_j2k(data)
+
+
+def _conceal_packets(data: bytes, window: float, offset: float) -> tuple[bytes, dict[str, int]]:
+    return conceal_codestream(data, window, offset, "packet")
+
+
+def _conceal_codeblocks(data: bytes, window: float, offset: float) -> tuple[bytes, dict[str, int]]:
+    return conceal_codestream(data, window, offset, "codeblock")
+
+
 @ATTACKS.register("conceal-packet")
-class ConcealPacketAttack(_ConcealAttack):
+class ConcealPacketAttack(WindowConcealAttack):
     """Packet-level concealment: encrypted packets and their later layers become empty packets.
 
     Per precinct, from the first packet whose body meets the public
@@ -257,11 +293,12 @@ class ConcealPacketAttack(_ConcealAttack):
     decode fails are flagged.
     """
 
-    _mode = "packet"
+    rewrite = staticmethod(_conceal_packets)
+    decode = staticmethod(_decode_j2k)
 
 
 @ATTACKS.register("conceal-codeblock")
-class ConcealCodeblockAttack(_ConcealAttack):
+class ConcealCodeblockAttack(WindowConcealAttack):
     """Code-block-level concealment: each code-block is cut at its first encrypted byte.
 
     Contributions before the public encryption window are kept (with
@@ -271,4 +308,5 @@ class ConcealCodeblockAttack(_ConcealAttack):
     OpenJPEG. Samples whose rewrite or decode fails are flagged.
     """
 
-    _mode = "codeblock"
+    rewrite = staticmethod(_conceal_codeblocks)
+    decode = staticmethod(_decode_j2k)

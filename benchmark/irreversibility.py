@@ -31,6 +31,7 @@ __all__ = [
     "psnr",
     "ssim",
     "reconstruction_quality",
+    "psnr_gain",
 ]
 
 SAR_TARGETS: tuple[float, ...] = (0.001, 0.0001)
@@ -288,4 +289,58 @@ def reconstruction_quality(
         "ssim": s["mean"],
         "n_psnr_identical": p["n_identical"],
         "n_quality_failed": int(mask.sum()),
+    }
+
+
+def psnr_gain(
+    originals: np.ndarray,
+    attacked: np.ndarray,
+    reference: np.ndarray,
+    failed: np.ndarray | None = None,
+    reference_failed: np.ndarray | None = None,
+) -> dict[str, float | int]:
+    """Per-image PSNR of one attack against another (e.g. concealment vs naive), paired on each sample.
+
+    A ranking of attacks by mean PSNR can hide images where the better
+    attack loses; this counts them. Only samples both attacks decoded are
+    compared. Better/worse is decided on the squared error, so identical
+    reconstructions (PSNR ``inf``) compare correctly; the dB gains are
+    taken where both PSNRs are finite.
+
+    Args:
+        originals: uint8 (N, H, W, C) unprotected images.
+        attacked: uint8, same shape: the attack being judged.
+        reference: uint8, same shape: the attack it is compared with.
+        failed: bool (N,) samples ``attacked`` failed to acquire.
+        reference_failed: bool (N,) samples ``reference`` failed to acquire.
+
+    Returns:
+        ``{"psnr_gain": mean dB gain, "psnr_gain_min": worst per-image gain,
+        "better_rate": share of compared samples with a lower error,
+        "n_better": int, "n_worse": int, "n_compared": int}`` (NaN gains and
+        rate when nothing is compared).
+    """
+    a, b = _image_pair(originals, attacked)
+    _, r = _image_pair(originals, reference)
+    n = len(a)
+    keep = np.ones(n, dtype=bool)
+    for name, mask in (("failed", failed), ("reference_failed", reference_failed)):
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (n,):
+                raise ValueError(f"{name} must be a bool array of shape ({n},), got {mask.shape}")
+            keep &= ~mask
+    pa, pr = psnr(a[keep], b[keep])["per_image"], psnr(a[keep], r[keep])["per_image"]
+    # PSNR is monotone in the squared error, and inf compares as a larger PSNR.
+    better, worse = int(np.count_nonzero(pa > pr)), int(np.count_nonzero(pa < pr))
+    finite = np.isfinite(pa) & np.isfinite(pr)
+    gains = pa[finite] - pr[finite]
+    nan = float("nan")
+    return {
+        "psnr_gain": float(gains.mean()) if gains.size else nan,
+        "psnr_gain_min": float(gains.min()) if gains.size else nan,
+        "better_rate": better / pa.size if pa.size else nan,
+        "n_better": better,
+        "n_worse": worse,
+        "n_compared": int(pa.size),
     }

@@ -229,6 +229,28 @@ def _view_extras(view: View, plain: ImageSet, schemes: dict[str, Any]) -> dict[s
     return extras
 
 
+def _add_naive_gains(views: list[View], extras: list[dict[str, float]], plain: ImageSet) -> None:
+    """Per-image PSNR of each attack against ``naive`` on the same scheme and view, into ``extras``.
+
+    Mean PSNR alone can hide images where an attack does worse than simply
+    decoding the protected sample; the paired counts show them.
+    """
+    from benchmark.irreversibility import psnr_gain
+
+    def kind(view: View) -> str:  # "strength:naive" -> "strength"
+        return view.name.split(":", 1)[0]
+
+    naive = {(v.scheme, kind(v)): v.extras["attacked"] for v in views
+             if v.attack == "naive" and v.extras.get("attacked") is not None}
+    for view, extra in zip(views, extras):
+        ref = naive.get((view.scheme, kind(view)))
+        attacked = view.extras.get("attacked")
+        if view.attack in ("naive", "none") or ref is None or attacked is None:
+            continue
+        gain = psnr_gain(plain.images, attacked.images, ref.images, attacked.failed, ref.failed)
+        extra.update({f"{k}_vs_naive": v for k, v in gain.items()})
+
+
 class _Evaluator:
     """Scores every (recognizer, view) pair, reusing features across views."""
 
@@ -353,6 +375,7 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     views = _all_views(lp, engine, data, plain, master_key)
     schemes = {i.label: i.component for i in lp.instances("schemes")}
     extras = [_view_extras(v, plain, schemes) for v in views]
+    _add_naive_gains(views, extras, plain)
     settings = EvalSettings(n_boot=lp.model.bootstrap.n_boot, seed=lp.model.bootstrap.seed)
     evaluator = _Evaluator(engine, data, settings, lp.instances("metrics"))
     rows = [r for inst in lp.instances("recognizers") for r in evaluator.rows(inst, views, extras, opts.out)]

@@ -209,7 +209,8 @@ class JPEGScheme(_WindowScheme):
         self.offset = offset
 
     def label(self) -> str:
-        return f"jw{self.window:g}o{self.offset:g}"
+        suffix = f"-ri{self.restart_interval}" if self.restart_interval else ""
+        return f"jw{self.window:g}o{self.offset:g}{suffix}"
 
     def _canonical(self) -> str:
         return f"q={self.quality}/ri={self.restart_interval}"

@@ -34,3 +34,12 @@ def lfw_root() -> Path:
 def _private_cache(tmp_path_factory, monkeypatch):
     # Tests never touch the user's cache.
     monkeypatch.setenv("FACESEC_CACHE", str(tmp_path_factory.getbasetemp() / "facesec-cache"))
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """Twelve synthetic faces (6 subjects x 2): (images, ids, subjects)."""
+    from benchmark.datasets.synthetic import SyntheticFaces
+
+    s = SyntheticFaces(n_subjects=6, n_images=2, seed=3).load()
+    return s.images, s.ids, s.subjects

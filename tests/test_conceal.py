@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from attacks.conceal import STAT_KEYS, ConcealCodeblockAttack, ConcealPacketAttack, conceal_codestream
+from attacks.conceal_jpeg import ConcealMCUAttack
 from attacks.naive import NaiveAttack
 from benchmark.codecs.cipher import window_range
 from benchmark.codecs.j2k import decode_j2k, locate_packets
 from benchmark.codecs.tier2 import parse_tier2
-from benchmark.datasets.synthetic import SyntheticFaces
 from benchmark.keys import MasterKey
 from benchmark.registry import ATTACKS
 from schemes.j2k import J2KScheme, JPEGScheme
@@ -26,12 +26,6 @@ _SCHEMES = [
 def _psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     mse = ((a.astype(float) - b.astype(float)) ** 2).reshape(len(a), -1).mean(axis=1)
     return 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12))
-
-
-@pytest.fixture(scope="module")
-def faces():
-    s = SyntheticFaces(n_subjects=6, n_images=2, seed=3).load()
-    return s.images, s.ids, s.subjects
 
 
 def _protect(faces, **params):
@@ -81,6 +75,35 @@ def test_packet_concealment_empties_whole_precinct_tails(faces):
     assert any(not all(f) for f in by_precinct.values())
 
 
+def _passes_per_block(tier2, lo=None, hi=None):
+    """Passes per code-block; with a window, only those before the block's first encrypted pass."""
+    out: dict = {}
+    stopped: set = set()
+    for p in tier2.packets:
+        for c in p.contributions:
+            key = (p.component, p.resolution, c.band, c.block)
+            ends = c.start + np.cumsum(c.lengths)
+            starts = ends - np.asarray(c.lengths)
+            for s, e in zip(starts, ends):
+                if lo is not None and (key in stopped or (e > s and s < hi and e > lo)):
+                    stopped.add(key)
+                    continue
+                out[key] = out.get(key, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("progression", ["layer", "resolution", "rpcl"])
+def test_codeblock_concealment_with_restart_keeps_every_plaintext_pass_before_the_cut(faces, progression):
+    scheme, protected = _protect(faces, progression=progression, window=4.0, offset=6.0, restart=True)
+    for blob in protected[:4]:
+        lo, hi = window_range(len(blob), scheme.window, scheme.offset)
+        out, stats = conceal_codestream(blob, scheme.window, scheme.offset, "codeblock")
+        before = _passes_per_block(parse_tier2(blob))
+        expected = _passes_per_block(parse_tier2(blob), lo, hi)
+        assert _passes_per_block(parse_tier2(out)) == expected
+        assert stats["passes_dropped"] == sum(before.values()) - sum(expected.values()) > 0
+
+
 @pytest.mark.parametrize("progression", ["layer", "resolution"])
 def test_codeblock_concealment_with_restart_beats_naive(faces, progression):
     scheme, protected = _protect(faces, progression=progression, window=4.0, offset=6.0, restart=True)
@@ -105,17 +128,21 @@ def test_undecodable_samples_are_flagged_not_raised(faces):
     assert np.all(images[1] == 0)
 
 
-def test_jpeg_samples_fail_cleanly(faces):
+@pytest.mark.parametrize(
+    "attack, scheme",
+    [(ConcealCodeblockAttack, JPEGScheme(window=4.0, offset=6.0)), (ConcealMCUAttack, J2KScheme(window=4.0, offset=6.0))],
+)
+def test_samples_of_the_other_format_fail_cleanly(faces, attack, scheme):
     images, ids, subjects = faces
-    scheme = JPEGScheme(window=4.0, offset=6.0)
     protected = scheme.protect(images[:2], MasterKey(bytes(32)).application("j"), ids[:2], subjects[:2])
-    _, failed = ConcealCodeblockAttack().attack(protected, scheme)
+    _, failed = attack().attack(protected, scheme)
     assert failed.all()
 
 
-def test_scheme_without_window_is_a_configuration_error():
+@pytest.mark.parametrize("attack", [ConcealPacketAttack, ConcealCodeblockAttack, ConcealMCUAttack])
+def test_scheme_without_window_is_a_configuration_error(attack):
     class _NoWindow:
         pass
 
     with pytest.raises(ValueError, match="window"):
-        ConcealPacketAttack().attack([b""], _NoWindow())
+        attack().attack([b""], _NoWindow())

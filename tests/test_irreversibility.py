@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmark.irreversibility import SAR_TARGETS, psnr, reconstruction_quality, sar, sar_all, ssim
+from benchmark.irreversibility import SAR_TARGETS, psnr, psnr_gain, reconstruction_quality, sar, sar_all, ssim
 
 # --------------------------------------------------------------------------- SAR by hand
 
@@ -199,3 +199,34 @@ def test_reconstruction_quality_leaves_failures_out():
     assert out["ssim"] == pytest.approx((2 + structural_similarity(a[2], b[2], channel_axis=-1, data_range=255)) / 3)
     with pytest.raises(ValueError, match="failed"):
         reconstruction_quality(a, b, failed=np.array([True]))
+
+
+def _noisy(a: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(a + rng.normal(0, sigma, a.shape), 0, 255).astype(np.uint8)
+
+
+def test_psnr_gain_pairs_images():
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, (4, 16, 16, 1), dtype=np.uint8)
+    attacked = np.stack([_noisy(a[0], 5, 1), _noisy(a[1], 20, 2), a[2], _noisy(a[3], 5, 3)])
+    reference = np.stack([_noisy(a[0], 20, 4), _noisy(a[1], 5, 5), _noisy(a[2], 5, 6), a[3]])
+    out = psnr_gain(a, attacked, reference)
+    pa, pr = psnr(a, attacked)["per_image"], psnr(a, reference)["per_image"]
+    # Image 2 (attack identical to the original) and 3 (reference identical) have no finite gain.
+    assert out["psnr_gain"] == pytest.approx(np.mean(pa[:2] - pr[:2]))
+    assert out["psnr_gain_min"] == pytest.approx(pa[1] - pr[1]) and out["psnr_gain_min"] < 0
+    assert (out["n_better"], out["n_worse"], out["n_compared"]) == (2, 2, 4)
+    assert out["better_rate"] == 0.5
+
+
+def test_psnr_gain_leaves_failures_of_either_attack_out():
+    rng = np.random.default_rng(8)
+    a = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    attacked, reference = _noisy(a, 5, 1), _noisy(a, 10, 2)
+    out = psnr_gain(a, attacked, reference, np.array([True, False, False]), np.array([False, False, True]))
+    assert out["n_compared"] == 1 and out["n_better"] == 1 and out["better_rate"] == 1.0
+    empty = psnr_gain(a, attacked, reference, np.ones(3, bool))
+    assert empty["n_compared"] == 0 and math.isnan(empty["psnr_gain"]) and math.isnan(empty["better_rate"])
+    with pytest.raises(ValueError, match="reference_failed"):
+        psnr_gain(a, attacked, reference, reference_failed=np.ones(2, bool))

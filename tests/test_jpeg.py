@@ -13,16 +13,11 @@ from PIL import Image
 from benchmark.codecs import CodestreamError
 from benchmark.codecs.cipher import decrypt_jpeg
 from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, entropy_segments, parse_jpeg
+from images import wave_image
 
 
 def _smooth(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    h, w = shape[:2]
-    yy, xx = np.mgrid[:h, :w]
-    img = 128 + 60 * np.sin(xx / 9.0) + 50 * np.cos(yy / 13.0)
-    img = img[..., None] + rng.normal(0, 3, (h, w, shape[2] if len(shape) == 3 else 1))
-    img = img.clip(0, 255).astype(np.uint8)
-    return img if len(shape) == 3 else img[..., 0]
+    return wave_image(shape, seed, noise=3.0)
 
 
 @pytest.fixture(scope="module")

@@ -197,3 +197,20 @@ def test_grid_scheme_is_recorded_as_sweep(tmp_path, monkeypatch):
     assert sweep["param"] == "sigma" and sweep["values"] == [5.0, 30.0]
     assert sweep["labels"] == ["noise[sigma=5.0]", "noise[sigma=30.0]"]
     assert {r["scheme"] for r in res.results["rows"]} == {"none", *sweep["labels"]}
+
+
+def test_attacks_are_paired_with_naive_per_image(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESEC_TEST_KEY", KEY_HEX)
+    p = tmp_path / "c.yaml"
+    p.write_text(SCHEME_PROTOCOL.replace("{name: noise, params: {sigma: 15.0}}",
+                                         "{name: j2k, params: {window: 4, offset: 6}}")
+                 .replace("attacks: [naive]", "attacks: [naive, conceal-codeblock]") + "views: [strength]\n")
+    res = _run(p, tmp_path / "out", tmp_path / "cache")
+    rows = {r["view"]: r["metrics"] for r in res.results["rows"]}
+    assert not any(k.endswith("_vs_naive") for k in rows["strength:naive"])
+    m = rows["strength:conceal-codeblock"]
+    assert m["n_better_vs_naive"] + m["n_worse_vs_naive"] <= m["n_compared_vs_naive"]
+    assert m["n_compared_vs_naive"] == 32 - m["n_quality_failed"]
+    assert m["better_rate_vs_naive"] == m["n_better_vs_naive"] / m["n_compared_vs_naive"]
+    # The mean gain is the difference of the two mean PSNRs when no image is identical.
+    assert m["psnr_gain_vs_naive"] == pytest.approx(m["psnr"] - rows["strength:naive"]["psnr"])

@@ -1,0 +1,119 @@
+"""``conceal-mcu``: error concealment on selectively encrypted baseline JPEG.
+
+The naive attacker decodes the encrypted entropy-coded bytes as data: from
+the first encrypted byte on, the Huffman decoder is out of step and the DC
+predictors drift, so everything up to the next restart marker is noise. By
+Kerckhoffs the window (``window``% of the entropy-coded bytes at ``offset``%)
+is public, so the attacker knows which bytes are encrypted. This attack walks
+the MCUs of the scan (:mod:`benchmark.codecs.jpeg_scan`) and rewrites it:
+
+* an MCU whose bits all lie before the first encrypted byte ``lo`` is kept;
+* in a restart interval that meets the encrypted range ``[lo, hi)``, every
+  MCU from the first one reaching ``lo`` to the end of the interval becomes
+  a mid-grey MCU (DC 0, no AC: level 128), coded with the file's own
+  Huffman tables; without restart intervals that is every later MCU;
+* intervals entirely before ``lo`` or at/after ``hi`` are plaintext and
+  kept byte for byte (the decoder resynchronises at their RST marker).
+
+The rewritten file is a valid JPEG, decoded with the standard decoder.
+Per-sample counts of what was replaced are stored in ``stats_`` after
+:meth:`ConcealMCUAttack.attack`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from attacks.conceal import WindowConcealAttack
+from benchmark.registry import ATTACKS
+
+__all__ = ["ConcealMCUAttack", "STAT_KEYS", "conceal_jpeg", "plan_concealment"]
+
+STAT_KEYS = ("mcus_greyed", "bytes_dropped", "intervals_hit")
+
+
+def plan_concealment(scan: Any, lo: int, hi: int) -> dict[int, Any]:
+    """Where to cut each restart interval that meets the encrypted bytes ``[lo, hi)``.
+
+    Args:
+        scan: A :class:`~benchmark.codecs.jpeg_scan.Scan`.
+        lo: File offset of the first encrypted byte.
+        hi: One past the last encrypted byte.
+
+    Returns:
+        Interval index -> :class:`~benchmark.codecs.jpeg_scan.Cut` (the MCUs
+        kept before ``lo``); intervals not listed are kept whole.
+
+    Raises:
+        CodestreamError: undecodable plaintext before ``lo``.
+    """
+    from benchmark.codecs.jpeg_scan import walk_interval
+
+    if hi <= lo:
+        return {}
+    return {
+        k: walk_interval(scan, k, stop=lo)
+        for k, iv in enumerate(scan.intervals)
+        if iv.end > iv.start and iv.start < hi and iv.end > lo
+    }
+
+
+def conceal_jpeg(data: bytes, window: float, offset: float) -> tuple[bytes, dict[str, int]]:
+    """Rewrite a protected JPEG with its encrypted MCUs replaced by mid-grey ones.
+
+    Args:
+        data: Protected JPEG file.
+        window: Public window length, % of the entropy-coded bytes.
+        offset: Public window start, % of the entropy-coded bytes.
+
+    Returns:
+        (valid JPEG, counts: ``mcus_greyed``, ``bytes_dropped`` (entropy-coded
+        bytes after the last kept MCU of each cut interval), ``intervals_hit``).
+
+    Raises:
+        CodestreamError: a file outside the baseline single-scan scope, or malformed.
+    """
+    from benchmark.codecs.cipher import jpeg_selection
+    from benchmark.codecs.jpeg_scan import parse_scan, write_scan
+
+    scan = parse_scan(data)
+    starts, ends = jpeg_selection(data, window, offset)
+    lo, hi = (int(starts.min()), int(ends.max())) if starts.size else (0, 0)
+    cuts = plan_concealment(scan, lo, hi)
+    stats = dict.fromkeys(STAT_KEYS, 0)
+    for k, cut in cuts.items():
+        iv = scan.intervals[k]
+        kept_end = int(iv.offsets[(cut.bits - 1) >> 3]) + 1 if cut.bits else iv.start
+        stats["mcus_greyed"] += iv.mcus - cut.kept
+        stats["bytes_dropped"] += iv.end - kept_end
+        stats["intervals_hit"] += 1
+    return write_scan(data, scan, cuts), stats
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray:
+    from benchmark.codecs.jpeg import decode_jpeg
+
+    return decode_jpeg(data)
+
+
+@ATTACKS.register("conceal-mcu")
+class ConcealMCUAttack(WindowConcealAttack):
+    """MCU-level concealment of selectively encrypted JPEG: encrypted MCUs become mid-grey.
+
+    MCUs coded entirely before the public encryption window are kept; in
+    each restart interval that meets the window (the whole scan without
+    restart markers) the MCUs from the first one touching it on are replaced
+    by mid-grey MCUs, and the rewritten file is decoded with the standard
+    decoder. Samples whose rewrite or decode fails are flagged; per-sample
+    counts (:data:`STAT_KEYS`) are left in ``stats_``.
+    """
+
+    knowledge = (
+        "protected JPEG files and the public scheme parameters (window, offset; Kerckhoffs); "
+        "no key; no training data"
+    )
+    stat_keys = STAT_KEYS
+    rewrite = staticmethod(conceal_jpeg)
+    decode = staticmethod(_decode_jpeg)
