@@ -228,6 +228,42 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[di
     ]
 
 
+# Image-level columns of the attack table: the same for every recognizer of a view.
+_ATTACK_QUALITY = (
+    ("psnr", "PSNR (dB)"),
+    ("ssim", "SSIM"),
+    ("psnr_gain_vs_naive", "PSNR gain vs naive (dB)"),
+    ("psnr_gain_min_vs_naive", "worst image gain (dB)"),
+    ("better_rate_vs_naive", "better than naive"),
+    ("n_worse_vs_naive", "# images worse than naive"),
+)
+
+
+def _attack_table(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) -> dict[str, Any] | None:
+    """Attacks side by side, one line per (scheme, strength view): EER per recognizer, then image quality.
+
+    None when no row is an attacked (``strength:``) view.
+    """
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if str(row.get("view", "")).startswith("strength:"):
+            groups.setdefault((str(row.get("scheme")), str(row.get("attack"))), []).append(row)
+    if not groups:
+        return None
+    recognizers = _unique_in_order(labels[id(r)] for members in groups.values() for r in members)
+    lines = []
+    for (scheme, attack), members in groups.items():
+        eer = {labels[id(r)]: (r.get("metrics") or {}).get("eer") for r in members}
+        first = members[0].get("metrics") or {}
+        lines.append({
+            "scheme": scheme,
+            "attack": attack,
+            "eers": [format_metric("eer", eer.get(name)) for name in recognizers],
+            "quality": [format_metric(key, first.get(key)) for key, _ in _ATTACK_QUALITY],
+        })
+    return {"recognizers": recognizers, "quality_headers": [h for _, h in _ATTACK_QUALITY], "rows": lines}
+
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -460,6 +496,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "certification": _certification(results.get("certification")),
         "columns": [{"key": c, "header": _metric_header(c)} for c in columns],
         "rows": _table(rows, columns),
+        "attacks": _attack_table(rows, labels),
         "det_figures": _det_figures(rows, labels),
         "histograms": _histograms(rows, labels),
         "unlinkability_figures": _unlinkability_figures(rows, labels),

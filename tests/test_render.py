@@ -330,3 +330,24 @@ def test_view_distribution_section_renders(results):
     srcs = re.findall(r'src="([^"]*)"', section)
     assert len(srcs) == 1 and srcs[0].startswith("data:image/png;base64,")
     assert out.index('id="histograms"') < out.index('id="view-distributions"') < out.index('id="notes"')
+
+
+def test_attack_table_lines_up_attacks_per_scheme():
+    def row(rec, attack, eer, **quality):
+        return {"recognizer": rec, "scheme": "lw4o6", "scheme_params": {}, "attack": attack,
+                "view": f"strength:{attack}", "metrics": {"eer": eer, **quality}, "curves": {}}
+
+    gains = {"psnr": 24.3, "psnr_gain_vs_naive": 6.6, "better_rate_vs_naive": 0.985, "n_worse_vs_naive": 34}
+    rows = [row("lbp", "naive", 0.45, psnr=17.6), row("sface", "naive", 0.32, psnr=17.6),
+            row("lbp", "conceal-codeblock", 0.38, **gains), row("sface", "conceal-codeblock", 0.097, **gains)]
+    base = {"protocol": {"name": "a"}, "dataset": {"name": "d"}, "provenance": {}}
+    table = build_context({**base, "rows": rows})["attacks"]
+    assert table["recognizers"] == ["lbp", "sface"]
+    naive, conceal = table["rows"]
+    assert (naive["attack"], naive["eers"]) == ("naive", ["45.00%", "32.00%"])
+    assert conceal["eers"] == ["38.00%", "9.70%"]
+    quality = dict(zip(table["quality_headers"], conceal["quality"]))
+    assert quality["PSNR (dB)"] == "24.3" and quality["better than naive"] == "98.50%"
+    assert quality["# images worse than naive"] == "34" and quality["SSIM"] == "—"
+    assert 'id="attacks"' in render_report({**base, "rows": rows})
+    assert build_context({**base, "rows": [{**rows[0], "view": "baseline"}]})["attacks"] is None
