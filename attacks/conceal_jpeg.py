@@ -2,16 +2,23 @@
 
 The naive attacker decodes the encrypted entropy-coded bytes as data: from
 the first encrypted byte on, the Huffman decoder is out of step and the DC
-predictors drift, so everything up to the next restart marker is noise. By
-Kerckhoffs the window (``window``% of the entropy-coded bytes at ``offset``%)
-is public, so the attacker knows which bytes are encrypted. This attack walks
-the MCUs of the scan (:mod:`benchmark.codecs.jpeg_scan`) and rewrites it:
+predictors drift, so the MCUs coded there are noise and everything after
+them, up to the next restart marker, is shifted in brightness. By Kerckhoffs
+the window (``window``% of the entropy-coded bytes at ``offset``%) is public,
+so the attacker knows which bytes are encrypted. This attack walks the MCUs
+of the scan (:mod:`benchmark.codecs.jpeg_scan`) and rewrites it:
 
 * an MCU whose bits all lie before the first encrypted byte ``lo`` is kept;
-* in a restart interval that meets the encrypted range ``[lo, hi)``, every
-  MCU from the first one reaching ``lo`` to the end of the interval becomes
-  a mid-grey MCU (DC 0, no AC: level 128), coded with the file's own
-  Huffman tables; without restart intervals that is every later MCU;
+* in a restart interval that meets the encrypted range ``[lo, hi)`` (the
+  whole scan without restart markers), the plaintext after ``hi`` still
+  codes the interval's last MCUs: decodes tried from the first bits after
+  ``hi`` fall back in step (Huffman codes resynchronise) and the part they
+  agree on, which ends exactly at the interval's end, is kept bit for bit
+  (:func:`~benchmark.codecs.jpeg_scan.resync_tail`). Its DC values are only
+  known as differences, so its level is set to put its mean at mid-grey;
+* the MCUs in between, whose data is encrypted or could not be placed,
+  become flat MCUs (no AC) at that level, or mid-grey (level 128) when no
+  tail was found, coded with the file's own Huffman tables;
 * intervals entirely before ``lo`` or at/after ``hi`` are plaintext and
   kept byte for byte (the decoder resynchronises at their RST marker).
 
@@ -31,7 +38,7 @@ from benchmark.registry import ATTACKS
 
 __all__ = ["ConcealMCUAttack", "STAT_KEYS", "conceal_jpeg", "plan_concealment"]
 
-STAT_KEYS = ("mcus_greyed", "bytes_dropped", "intervals_hit")
+STAT_KEYS = ("mcus_greyed", "mcus_resynced", "bytes_dropped", "intervals_hit")
 
 
 def plan_concealment(scan: Any, lo: int, hi: int) -> dict[int, Any]:
@@ -49,19 +56,26 @@ def plan_concealment(scan: Any, lo: int, hi: int) -> dict[int, Any]:
     Raises:
         CodestreamError: undecodable plaintext before ``lo``.
     """
-    from benchmark.codecs.jpeg_scan import walk_interval
+    from dataclasses import replace
+
+    from benchmark.codecs.jpeg_scan import resync_tail, walk_interval
 
     if hi <= lo:
         return {}
-    return {
-        k: walk_interval(scan, k, stop=lo)
-        for k, iv in enumerate(scan.intervals)
-        if iv.end > iv.start and iv.start < hi and iv.end > lo
-    }
+    cuts = {}
+    for k, iv in enumerate(scan.intervals):
+        if not (iv.end > iv.start and iv.start < hi and iv.end > lo):
+            continue
+        cut = walk_interval(scan, k, stop=lo)
+        after = int(np.searchsorted(iv.offsets, hi))  # first plaintext byte after the window
+        if after < len(iv.data):
+            cut = replace(cut, tail=resync_tail(scan, k, 8 * after, cut.kept + 1))
+        cuts[k] = cut
+    return cuts
 
 
 def conceal_jpeg(data: bytes, window: float, offset: float) -> tuple[bytes, dict[str, int]]:
-    """Rewrite a protected JPEG with its encrypted MCUs replaced by mid-grey ones.
+    """Rewrite a protected JPEG with its encrypted MCUs replaced by flat ones (see the module docstring).
 
     Args:
         data: Protected JPEG file.
@@ -69,8 +83,10 @@ def conceal_jpeg(data: bytes, window: float, offset: float) -> tuple[bytes, dict
         offset: Public window start, % of the entropy-coded bytes.
 
     Returns:
-        (valid JPEG, counts: ``mcus_greyed``, ``bytes_dropped`` (entropy-coded
-        bytes after the last kept MCU of each cut interval), ``intervals_hit``).
+        (valid JPEG, counts: ``mcus_greyed``, ``mcus_resynced`` (MCUs after
+        the window decoded in step again), ``bytes_dropped`` (entropy-coded
+        bytes between the last kept MCU and the resynchronised ones, or the
+        end of each cut interval), ``intervals_hit``).
 
     Raises:
         CodestreamError: a file outside the baseline single-scan scope, or malformed.
@@ -86,8 +102,11 @@ def conceal_jpeg(data: bytes, window: float, offset: float) -> tuple[bytes, dict
     for k, cut in cuts.items():
         iv = scan.intervals[k]
         kept_end = int(iv.offsets[(cut.bits - 1) >> 3]) + 1 if cut.bits else iv.start
-        stats["mcus_greyed"] += iv.mcus - cut.kept
-        stats["bytes_dropped"] += iv.end - kept_end
+        tail = cut.tail.mcus if cut.tail else 0
+        tail_start = int(iv.offsets[cut.tail.start >> 3]) if tail else iv.end
+        stats["mcus_greyed"] += iv.mcus - cut.kept - tail
+        stats["mcus_resynced"] += tail
+        stats["bytes_dropped"] += tail_start - kept_end
         stats["intervals_hit"] += 1
     return write_scan(data, scan, cuts), stats
 
@@ -100,14 +119,15 @@ def _decode_jpeg(data: bytes) -> np.ndarray:
 
 @ATTACKS.register("conceal-mcu")
 class ConcealMCUAttack(WindowConcealAttack):
-    """MCU-level concealment of selectively encrypted JPEG: encrypted MCUs become mid-grey.
+    """MCU-level concealment of selectively encrypted JPEG: encrypted MCUs become flat, the rest is kept.
 
-    MCUs coded entirely before the public encryption window are kept; in
-    each restart interval that meets the window (the whole scan without
-    restart markers) the MCUs from the first one touching it on are replaced
-    by mid-grey MCUs, and the rewritten file is decoded with the standard
-    decoder. Samples whose rewrite or decode fails are flagged; per-sample
-    counts (:data:`STAT_KEYS`) are left in ``stats_``.
+    MCUs coded before the public encryption window are kept; in each restart
+    interval that meets the window (the whole scan without restart markers)
+    the MCUs after it are found again by Huffman resynchronisation and kept
+    (their brightness estimated), the MCUs in between become flat, and the
+    rewritten file is decoded with the standard decoder. Samples whose
+    rewrite or decode fails are flagged; per-sample counts
+    (:data:`STAT_KEYS`) are left in ``stats_``.
     """
 
     knowledge = (

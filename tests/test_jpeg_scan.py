@@ -196,3 +196,25 @@ def test_fuzz_only_codestream_errors(data, stop):
     except CodestreamError:
         return
     parse_scan(out)  # a rewrite is always a well-formed single-scan file
+
+
+@pytest.mark.parametrize("shape", [(112, 112), (112, 112, 3)])
+@pytest.mark.parametrize("offset", [0.0, 30.0])
+def test_resync_finds_true_mcu_boundaries_after_encrypted_bytes(shape, offset):
+    from benchmark.codecs.cipher import encrypt_jpeg, jpeg_selection
+    from benchmark.codecs.jpeg_scan import _Chains, resync_tail
+
+    plain = encode_jpeg(_image(shape), quality=90)
+    protected = encrypt_jpeg(plain, bytes(range(32)), bytes(range(16)), 5.0, offset)
+    scan, truth = parse_scan(protected), parse_scan(plain)
+    # Every true block start of the plain scan, and the blocks from it to the end.
+    chains = _Chains(truth, truth.intervals[0])
+    chains.run((0, 0))
+    iv = scan.intervals[0]
+    hi = int(jpeg_selection(protected, 5.0, offset)[1].max())
+    after = int(np.searchsorted(iv.offsets, hi))
+    tail = resync_tail(scan, 0, 8 * after, 1)
+    assert tail is not None and tail.start >= 8 * after
+    assert chains.to_end[(tail.start, 0)] == tail.mcus * len(scan.blocks)
+    assert tail.end == chains.main[-1][0] and len(tail.level) == len(scan.components)
+    assert tail.mcus > scan.mcus // 2  # the scan goes on well past a 5 % window

@@ -7,8 +7,9 @@ into restart intervals, and walks the Huffman-coded MCUs of an interval,
 recording the bit where each MCU ends and the DC predictors. It does not
 dequantise or transform: the point is to know *where* MCUs lie, so that the
 plaintext MCUs of a selectively encrypted file can be kept bit for bit and
-the rest replaced by mid-grey MCUs coded with the file's own tables
-(:func:`write_scan`).
+the rest replaced by flat MCUs coded with the file's own tables
+(:func:`write_scan`). After encrypted bytes, :func:`resync_tail` finds
+where the plaintext MCUs of an interval can be decoded in step again.
 
 Untrusted input: malformed data raises
 :class:`~benchmark.codecs.CodestreamError`, and anything outside that scope
@@ -30,12 +31,14 @@ from benchmark.codecs.jpeg import parse_jpeg
 __all__ = [
     "Cut",
     "HuffmanTable",
+    "Tail",
     "Interval",
     "Scan",
     "ScanComponent",
     "grey_bits",
     "parse_scan",
     "reencode_jpeg",
+    "resync_tail",
     "walk_interval",
     "write_scan",
 ]
@@ -145,17 +148,37 @@ class Scan:
 
 @dataclass(frozen=True)
 class Cut:
-    """Where an interval is cut: its first ``kept`` MCUs stay, the rest go grey.
+    """Where an interval is cut: its first ``kept`` MCUs and a ``tail`` stay, the MCUs between go flat.
 
     Attributes:
         kept: MCUs kept from the start of the interval.
         bits: Bits of ``Interval.data`` those MCUs take.
         preds: DC predictor of each scan component after them.
+        tail: The interval's last MCUs, found again after the cut, or None.
     """
 
     kept: int
     bits: int
     preds: tuple[int, ...]
+    tail: "Tail | None" = None
+
+
+@dataclass(frozen=True)
+class Tail:
+    """The last MCUs of an interval, found again after the encrypted bytes.
+
+    Attributes:
+        mcus: MCUs recovered at the end of the interval.
+        start: Bit of ``Interval.data`` where the first of them starts.
+        end: Bit after the last of them (the padding follows).
+        level: Estimated DC predictor of each scan component where the tail
+            starts (its DC values are coded as differences from it).
+    """
+
+    mcus: int
+    start: int
+    end: int
+    level: tuple[int, ...] = ()
 
 
 class _BitError(Exception):
@@ -454,6 +477,132 @@ def walk_interval(scan: Scan, index: int, stop: int | None = None) -> Cut:
     return Cut(iv.mcus, pos, tuple(preds))
 
 
+_RESYNC_SPAN = 32  # candidate start bits tried after the encrypted bytes
+
+
+def _ends_at(win: list[int], pos: int, nbits: int) -> bool:
+    """True when only 1-bit padding (fewer than 8 bits) follows ``pos``."""
+    left = nbits - pos
+    return 0 <= left < 8 and win[pos] >> (16 - left) == (1 << left) - 1
+
+
+class _Chains:
+    """Block-by-block decodes of one interval from trial starts, sharing what they learn.
+
+    A Huffman decoder started at the wrong bit usually falls back into step
+    within a few codewords, so decodes from neighbouring starts merge. Each
+    block start ``(bit, phase)`` (phase: the block's place in the MCU) that
+    a decode reached the end from is remembered with its count of blocks
+    to the end and its *entry*: where that decode joined the first
+    successful one. Starts that led to a decoding error are remembered as dead.
+    """
+
+    def __init__(self, scan: Scan, iv: Interval):
+        self.win, self.nbits = _windows(iv.data), 8 * len(iv.data)
+        self.tables = [(scan.components[c].dc.lookup, scan.components[c].ac.lookup) for c in scan.blocks]
+        self.max_blocks = iv.mcus * len(scan.blocks)
+        self.to_end: dict[tuple[int, int], int] = {}
+        self.entry: dict[tuple[int, int], tuple[int, int]] = {}
+        self.main: list[tuple[int, int]] = []
+        self.dead: set[tuple[int, int]] = set()
+
+    def run(self, state: tuple[int, int]) -> tuple[int, int] | None:
+        """Decode from ``state`` to the end; where it joined the first successful decode, or None."""
+        path: list[tuple[int, int]] = []
+        bpm = len(self.tables)
+        while state not in self.to_end:
+            pos, phase = state
+            if state in self.dead or len(path) > self.max_blocks or pos > self.nbits:
+                self.dead.update(path)
+                return None
+            if phase == 0 and _ends_at(self.win, pos, self.nbits):
+                # An end of its own: the first decode's, or a rival parse that
+                # shares none of it (then nothing before the end is trusted).
+                self.to_end[state] = 0
+                self.entry[state] = state if not self.main else self.main[-1]
+                break
+            path.append(state)
+            try:
+                pos, _ = _decode_block(self.win, pos, *self.tables[phase])
+            except _BitError:
+                self.dead.update(path)
+                return None
+            state = (pos, (phase + 1) % bpm)
+        count = self.to_end[state]
+        if not self.main:
+            self.main = path + [state]
+        for i, s in enumerate(path):
+            self.to_end[s] = count + len(path) - i
+            self.entry[s] = s if self.main[0] == path[0] else self.entry[state]
+        return self.entry[path[0] if path else state]
+
+
+def resync_tail(scan: Scan, index: int, start: int, after_mcu: int) -> Tail | None:
+    """Find the MCUs of an interval that follow bit ``start`` and can be decoded in step again.
+
+    Encrypted bytes throw the Huffman decoder out of step, but the plaintext
+    after them still codes the interval's last MCUs. Decodes are tried from
+    each of the first bits after ``start`` and each place in an MCU; the ones
+    that end exactly at the interval's padding, on an MCU boundary, are
+    kept. They merge (Huffman codes resynchronise), and only the part that
+    all of them share is trusted: its first MCU boundary starts the tail.
+
+    Args:
+        scan: From :func:`parse_scan`.
+        index: Interval index.
+        start: First bit of ``Interval.data`` after the untrusted bytes.
+        after_mcu: MCUs of the interval that come before ``start`` (kept
+            or lost): the tail never claims them.
+
+    Returns:
+        The :class:`Tail`, or None when no decode from those starts reaches
+        the end in step.
+    """
+    iv = scan.intervals[index]
+    chains = _Chains(scan, iv)
+    entries = []
+    for pos in range(start, min(start + _RESYNC_SPAN, chains.nbits)):
+        for phase in range(len(scan.blocks)):
+            entry = chains.run((pos, phase))
+            if entry is not None:
+                entries.append(entry)
+    if not entries:
+        return None
+    order = {s: i for i, s in enumerate(chains.main)}
+    first = max(order[e] for e in entries)
+    trusted = [s for s in chains.main[first:] if s[1] == 0]
+    bpm = len(scan.blocks)
+    begin = trusted[0] if trusted else None
+    if begin is None or chains.to_end[begin] == 0:
+        return None
+    mcus = chains.to_end[begin] // bpm
+    if mcus > iv.mcus - after_mcu:
+        return None
+    return Tail(mcus, begin[0], chains.main[-1][0], _tail_level(scan, chains, begin[0]))
+
+
+def _tail_level(scan: Scan, chains: _Chains, start: int) -> tuple[int, ...]:
+    """DC predictors that put each component's mean tail DC at mid-grey.
+
+    The tail's DC values are known only up to the predictor it starts from
+    (lost with the encrypted MCUs); a face's mean level is near mid-grey, so
+    that is the guess.
+    """
+    sums = [0.0] * len(scan.components)
+    counts = [0] * len(scan.components)
+    running = [0] * len(scan.components)
+    pos = start
+    for _ in range(chains.max_blocks):
+        for phase, c in enumerate(scan.blocks):
+            pos, diff = _decode_block(chains.win, pos, *chains.tables[phase])
+            running[c] += diff
+            sums[c] += running[c]
+            counts[c] += 1
+        if _ends_at(chains.win, pos, chains.nbits):
+            break
+    return tuple(-round(sm / max(n, 1)) for sm, n in zip(sums, counts))
+
+
 # ---------------------------------------------------------------- encoding
 
 
@@ -474,23 +623,24 @@ def _grey_block(comp: ScanComponent, diff: int) -> list[int]:
             + _code_bits(comp.ac, 0x00, "AC"))
 
 
-def grey_bits(scan: Scan, preds: tuple[int, ...], count: int) -> np.ndarray:
-    """Bits of ``count`` mid-grey MCUs (every coefficient 0) after predictors ``preds``.
+def grey_bits(scan: Scan, preds: tuple[int, ...], count: int, level: tuple[int, ...] | None = None) -> np.ndarray:
+    """Bits of ``count`` flat MCUs (every AC coefficient 0) after predictors ``preds``.
 
-    The first block of each component codes ``-pred`` to bring its DC to 0
-    (level 128 after the level shift); every later block codes 0. All AC
-    are an EOB.
+    The first block of each component codes ``level - pred`` to bring its DC
+    to ``level`` (default 0: mid-grey, 128 after the level shift); every
+    later block codes 0. All AC are an EOB.
 
     Returns:
         uint8 array of 0/1 bits.
     """
     if count <= 0:
         return np.zeros(0, np.uint8)
+    target = level if level is not None else (0,) * len(preds)
     pending = list(preds)
     first: list[int] = []
     for c in scan.blocks:
-        first += _grey_block(scan.components[c], -pending[c])
-        pending[c] = 0
+        first += _grey_block(scan.components[c], target[c] - pending[c])
+        pending[c] = target[c]
     rest = [b for c in scan.blocks for b in _grey_block(scan.components[c], 0)]
     return np.concatenate((np.array(first, np.uint8), np.tile(np.array(rest, np.uint8), count - 1)))
 
@@ -502,7 +652,7 @@ def _emit(bits: np.ndarray) -> bytes:
 
 
 def write_scan(data: bytes, scan: Scan, cuts: dict[int, Cut]) -> bytes:
-    """Rewrite the scan: cut intervals keep their first MCUs and go grey after them.
+    """Rewrite the scan: cut intervals keep their first MCUs and their tail, and go flat in between.
 
     Headers and everything after the segment are copied; intervals not in
     ``cuts`` are copied byte for byte; RST markers are written in sequence.
@@ -516,7 +666,7 @@ def write_scan(data: bytes, scan: Scan, cuts: dict[int, Cut]) -> bytes:
         The rewritten JPEG file.
 
     Raises:
-        CodestreamError: the file's tables cannot code a mid-grey MCU.
+        CodestreamError: the file's tables cannot code a flat MCU.
     """
     data = bytes(data)
     parts = [data[: scan.segment[0]]]
@@ -527,8 +677,13 @@ def write_scan(data: bytes, scan: Scan, cuts: dict[int, Cut]) -> bytes:
         if cut is None:
             parts.append(data[iv.start : iv.end])
             continue
-        kept = np.unpackbits(np.frombuffer(iv.data, np.uint8))[: cut.bits]
-        parts.append(_emit(np.concatenate((kept, grey_bits(scan, cut.preds, iv.mcus - cut.kept)))))
+        bits = np.unpackbits(np.frombuffer(iv.data, np.uint8))
+        tail = cut.tail or Tail(0, 0, 0)
+        # A recovered tail codes its DC as differences from the predictor the
+        # flat MCUs leave behind: they sit at the tail's estimated level.
+        level = tail.level if tail.mcus else None
+        grey = grey_bits(scan, cut.preds, iv.mcus - cut.kept - tail.mcus, level)
+        parts.append(_emit(np.concatenate((bits[: cut.bits], grey, bits[tail.start : tail.end]))))
     parts.append(data[scan.segment[1] :])
     return b"".join(parts)
 
