@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmark.views import ImageSet, View
 
-__all__ = ["ViewScores", "EvalSettings", "score_view", "row_metrics", "image_quality"]
+__all__ = ["ViewScores", "EvalSettings", "score_view", "row_metrics"]
 
 SAR_TARGETS = (0.001, 0.0001)
 
@@ -135,13 +135,6 @@ def _delta_eer(vs: ViewScores, baseline: ViewScores, delta: float, settings: Eva
                                     n_boot=settings.n_boot, seed=settings.seed)
         out.update(delta_eer_ci_low=low, delta_eer_ci_high=high)
     return out
-
-
-def image_quality(originals: np.ndarray, attacked: ImageSet) -> dict[str, float]:
-    """Mean PSNR and SSIM of attack output vs original (acquired samples only)."""
-    from benchmark.irreversibility import reconstruction_quality
-
-    return reconstruction_quality(originals, attacked.images, attacked.failed)
 
 
 def row_metrics(

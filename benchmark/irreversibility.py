@@ -31,6 +31,8 @@ __all__ = [
     "psnr",
     "ssim",
     "reconstruction_quality",
+    "per_image_quality",
+    "summarise_quality",
     "psnr_gain",
 ]
 
@@ -264,6 +266,31 @@ def _grey(images: np.ndarray) -> bool:
     return all(np.array_equal(images[..., c], first) for c in range(1, images.shape[3]))
 
 
+def per_image_quality(
+    originals: np.ndarray, attacked: np.ndarray, failed: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """PSNR and SSIM of each attacked image against its original.
+
+    Args:
+        originals: uint8 (N, H, W, C) unprotected images.
+        attacked: uint8 (N, H, W, C) images the attack produced.
+        failed: bool (N,) failures to acquire: NaN in both arrays.
+
+    Returns:
+        ``{"psnr": float64 (N,) (inf where identical), "ssim": float64 (N,),
+        "failed": bool (N,)}``.
+    """
+    a, b = _image_pair(originals, attacked)
+    mask = np.zeros(len(a), dtype=bool) if failed is None else np.asarray(failed, dtype=bool)
+    if mask.shape != (len(a),):
+        raise ValueError(f"failed must be a bool array of shape ({len(a)},), got {mask.shape}")
+    keep = ~mask
+    out = {"psnr": np.full(len(a), np.nan), "ssim": np.full(len(a), np.nan), "failed": mask}
+    out["psnr"][keep] = psnr(a[keep], b[keep])["per_image"]
+    out["ssim"][keep] = ssim(a[keep], b[keep])["per_image"]
+    return out
+
+
 def reconstruction_quality(
     originals: np.ndarray, attacked: np.ndarray, failed: np.ndarray | None = None
 ) -> dict[str, float | int]:
@@ -278,60 +305,45 @@ def reconstruction_quality(
         ``{"psnr": float, "ssim": float, "n_psnr_identical": int,
         "n_quality_failed": int}`` (means NaN when every image failed).
     """
-    a, b = _image_pair(originals, attacked)
-    mask = np.zeros(len(a), dtype=bool) if failed is None else np.asarray(failed, dtype=bool)
-    if mask.shape != (len(a),):
-        raise ValueError(f"failed must be a bool array of shape ({len(a)},), got {mask.shape}")
-    keep = ~mask
-    p, s = psnr(a[keep], b[keep]), ssim(a[keep], b[keep])
+    return summarise_quality(per_image_quality(originals, attacked, failed))
+
+
+def summarise_quality(quality: dict[str, np.ndarray]) -> dict[str, float | int]:
+    """The result keys of :func:`reconstruction_quality` from :func:`per_image_quality` arrays."""
+    keep = ~quality["failed"]
+    p, s = quality["psnr"][keep], quality["ssim"][keep]
     return {
-        "psnr": p["mean"],
-        "ssim": s["mean"],
-        "n_psnr_identical": p["n_identical"],
-        "n_quality_failed": int(mask.sum()),
+        "psnr": _finite_mean(p) if p.size else float("nan"),
+        "ssim": float(s.mean()) if s.size else float("nan"),
+        "n_psnr_identical": int(np.count_nonzero(np.isposinf(p))),
+        "n_quality_failed": int(quality["failed"].sum()),
     }
 
 
-def psnr_gain(
-    originals: np.ndarray,
-    attacked: np.ndarray,
-    reference: np.ndarray,
-    failed: np.ndarray | None = None,
-    reference_failed: np.ndarray | None = None,
-) -> dict[str, float | int]:
+def psnr_gain(attacked: np.ndarray, reference: np.ndarray) -> dict[str, float | int]:
     """Per-image PSNR of one attack against another (e.g. concealment vs naive), paired on each sample.
 
     A ranking of attacks by mean PSNR can hide images where the better
-    attack loses; this counts them. Only samples both attacks decoded are
-    compared. Better/worse is decided on the squared error, so identical
-    reconstructions (PSNR ``inf``) compare correctly; the dB gains are
-    taken where both PSNRs are finite.
+    attack loses; this counts them. Only samples both attacks decoded (PSNR
+    not NaN) are compared; ``inf`` (identical to the original) compares as
+    the larger PSNR, and the dB gains are taken where both are finite.
 
     Args:
-        originals: uint8 (N, H, W, C) unprotected images.
-        attacked: uint8, same shape: the attack being judged.
-        reference: uint8, same shape: the attack it is compared with.
-        failed: bool (N,) samples ``attacked`` failed to acquire.
-        reference_failed: bool (N,) samples ``reference`` failed to acquire.
+        attacked: float (N,) per-image PSNR of the attack being judged
+            (:func:`per_image_quality`; NaN where it failed).
+        reference: float (N,) per-image PSNR of the attack it is compared with.
 
     Returns:
         ``{"psnr_gain": mean dB gain, "psnr_gain_min": worst per-image gain,
-        "better_rate": share of compared samples with a lower error,
+        "better_rate": share of compared samples with a higher PSNR,
         "n_better": int, "n_worse": int, "n_compared": int}`` (NaN gains and
         rate when nothing is compared).
     """
-    a, b = _image_pair(originals, attacked)
-    _, r = _image_pair(originals, reference)
-    n = len(a)
-    keep = np.ones(n, dtype=bool)
-    for name, mask in (("failed", failed), ("reference_failed", reference_failed)):
-        if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != (n,):
-                raise ValueError(f"{name} must be a bool array of shape ({n},), got {mask.shape}")
-            keep &= ~mask
-    pa, pr = psnr(a[keep], b[keep])["per_image"], psnr(a[keep], r[keep])["per_image"]
-    # PSNR is monotone in the squared error, and inf compares as a larger PSNR.
+    pa, pr = np.asarray(attacked, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if pa.shape != pr.shape or pa.ndim != 1:
+        raise ValueError(f"attacked {pa.shape} and reference {pr.shape} must be 1-D of one length")
+    keep = ~(np.isnan(pa) | np.isnan(pr))
+    pa, pr = pa[keep], pr[keep]
     better, worse = int(np.count_nonzero(pa > pr)), int(np.count_nonzero(pa < pr))
     finite = np.isfinite(pa) & np.isfinite(pr)
     gains = pa[finite] - pr[finite]

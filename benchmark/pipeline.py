@@ -27,8 +27,8 @@ from benchmark.component import Samples
 from benchmark.datasets.folder import DatasetError
 from benchmark.protocol import Instance, LoadedProtocol
 from benchmark.registry import DATASETS
-from benchmark.scores import ScoreSet, score_file_name, write_scores
-from benchmark.evaluate import EvalSettings, ViewScores, image_quality, row_metrics, score_view
+from benchmark.scores import ScoreSet, quality_file_name, score_file_name, write_quality, write_scores
+from benchmark.evaluate import EvalSettings, ViewScores, row_metrics, score_view
 from benchmark.stages import (
     STATUS_DETECTED,
     STATUS_FALLBACK,
@@ -214,22 +214,39 @@ def _all_views(lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet,
     return views
 
 
-def _view_extras(view: View, plain: ImageSet, schemes: dict[str, Any]) -> dict[str, float]:
+def _quality(view: View, plain: ImageSet) -> dict[str, np.ndarray] | None:
+    """Per-image PSNR/SSIM of an attacked view's output against the originals (None for others)."""
+    from benchmark.irreversibility import per_image_quality
+
+    attacked = view.extras.get("attacked")
+    if attacked is None:
+        return None
+    return per_image_quality(plain.images, attacked.images, attacked.failed)
+
+
+def _view_extras(view: View, quality: dict[str, np.ndarray] | None, schemes: dict[str, Any]) -> dict[str, float]:
+    from benchmark.irreversibility import summarise_quality
+
     extras: dict[str, float] = {}
     if view.scheme != "none":
         try:
             extras["key_space_bits"] = float(schemes[view.scheme].key_space_bits())
         except NotImplementedError:
             pass
-    attacked = view.extras.get("attacked")
-    if attacked is not None:
-        extras.update(image_quality(plain.images, attacked))
+    if quality is not None:
+        extras.update(summarise_quality(quality))
         # Mean per-sample attack counters (e.g. bytes, passes, code-blocks dropped).
-        extras.update({f"mean_{k}": float(np.mean(v)) for k, v in attacked.stats.items() if v.size})
+        stats = view.extras["attacked"].stats
+        extras.update({f"mean_{k}": float(np.mean(v)) for k, v in stats.items() if v.size})
     return extras
 
 
-def _add_naive_gains(views: list[View], extras: list[dict[str, float]], plain: ImageSet) -> None:
+def _kind(view: View) -> str:
+    """The view kind without its attack: ``strength:naive`` -> ``strength``."""
+    return view.name.split(":", 1)[0]
+
+
+def _add_naive_gains(views: list[View], qualities: list, extras: list[dict[str, float]]) -> None:
     """Per-image PSNR of each attack against ``naive`` on the same scheme and view, into ``extras``.
 
     Mean PSNR alone can hide images where an attack does worse than simply
@@ -237,18 +254,23 @@ def _add_naive_gains(views: list[View], extras: list[dict[str, float]], plain: I
     """
     from benchmark.irreversibility import psnr_gain
 
-    def kind(view: View) -> str:  # "strength:naive" -> "strength"
-        return view.name.split(":", 1)[0]
-
-    naive = {(v.scheme, kind(v)): v.extras["attacked"] for v in views
-             if v.attack == "naive" and v.extras.get("attacked") is not None}
-    for view, extra in zip(views, extras):
-        ref = naive.get((view.scheme, kind(view)))
-        attacked = view.extras.get("attacked")
-        if view.attack in ("naive", "none") or ref is None or attacked is None:
+    naive = {(v.scheme, _kind(v)): q for v, q in zip(views, qualities) if v.attack == "naive" and q is not None}
+    for view, quality, extra in zip(views, qualities, extras):
+        ref = naive.get((view.scheme, _kind(view)))
+        if view.attack in ("naive", "none") or ref is None or quality is None:
             continue
-        gain = psnr_gain(plain.images, attacked.images, ref.images, attacked.failed, ref.failed)
+        gain = psnr_gain(quality["psnr"], ref["psnr"])
         extra.update({f"{k}_vs_naive": v for k, v in gain.items()})
+
+
+def _write_quality(out: Path, views: list[View], qualities: list, data: "_Data") -> None:
+    """One CSV per attacked view: per-sample PSNR and SSIM of the attack output (see README)."""
+    ids = [data.samples.ids[i] for i in data.aligned.keep]
+    subjects = [data.samples.subjects[i] for i in data.aligned.keep]
+    for view, quality in zip(views, qualities):
+        if quality is not None:
+            name = quality_file_name(view.scheme, view.attack, _kind(view))
+            write_quality(out / "quality" / name, ids, subjects, view.scheme, view.attack, quality)
 
 
 class _Evaluator:
@@ -374,8 +396,10 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     plain = ImageSet("plain", data.aligned.key, data.aligned.images, np.zeros(len(data.aligned.images), bool))
     views = _all_views(lp, engine, data, plain, master_key)
     schemes = {i.label: i.component for i in lp.instances("schemes")}
-    extras = [_view_extras(v, plain, schemes) for v in views]
-    _add_naive_gains(views, extras, plain)
+    qualities = [_quality(v, plain) for v in views]
+    extras = [_view_extras(v, q, schemes) for v, q in zip(views, qualities)]
+    _add_naive_gains(views, qualities, extras)
+    _write_quality(opts.out, views, qualities, data)
     settings = EvalSettings(n_boot=lp.model.bootstrap.n_boot, seed=lp.model.bootstrap.seed)
     evaluator = _Evaluator(engine, data, settings, lp.instances("metrics"))
     rows = [r for inst in lp.instances("recognizers") for r in evaluator.rows(inst, views, extras, opts.out)]

@@ -16,7 +16,17 @@ import numpy as np
 
 from benchmark.cache import atomic_write_text
 
-__all__ = ["COLUMNS", "ScoreSet", "write_scores", "read_scores", "score_file_name"]
+__all__ = [
+    "COLUMNS",
+    "QUALITY_COLUMNS",
+    "ScoreSet",
+    "write_scores",
+    "read_scores",
+    "score_file_name",
+    "quality_file_name",
+    "write_quality",
+    "read_quality",
+]
 
 COLUMNS = (
     "probe",
@@ -58,10 +68,19 @@ class ScoreSet:
         return self.score[~self.mated]
 
 
+def _file_name(*parts: str) -> str:
+    safe = lambda s: "".join(c if c.isalnum() or c in "-_=,." else "_" for c in s)  # noqa: E731
+    return "__".join(safe(x) for x in parts) + ".csv"
+
+
 def score_file_name(recognizer: str, scheme: str, attack: str, view: str) -> str:
     """A readable, filesystem-safe file name for one score set."""
-    safe = lambda s: "".join(c if c.isalnum() or c in "-_=,." else "_" for c in s)  # noqa: E731
-    return "__".join(safe(x) for x in (recognizer, scheme, attack, view)) + ".csv"
+    return _file_name(recognizer, scheme, attack, view)
+
+
+def quality_file_name(scheme: str, attack: str, kind: str) -> str:
+    """A readable, filesystem-safe file name for one attack's per-sample image quality."""
+    return _file_name(scheme, attack, kind)
 
 
 def write_scores(path: Path, scores: ScoreSet) -> None:
@@ -102,3 +121,44 @@ def read_scores(path: Path) -> ScoreSet:
         cols["probe"], cols["reference"], cols["probe_subject"], cols["reference_subject"],
         first("recognizer"), first("scheme"), first("attack"), first("view"), score,
     )
+
+
+QUALITY_COLUMNS = ("sample", "subject", "scheme", "attack", "failed", "psnr", "ssim")
+
+
+def write_quality(
+    path: Path, samples: list[str], subjects: list[str], scheme: str, attack: str, quality: dict[str, np.ndarray]
+) -> None:
+    """Write per-sample PSNR/SSIM of an attack's output atomically.
+
+    ``failed`` is 0/1; PSNR and SSIM of a failed sample are empty fields, an
+    identical reconstruction has PSNR ``inf``. Several runs (e.g. one per
+    key) can be joined on ``sample`` to compare attacks image by image.
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(QUALITY_COLUMNS)
+    for sample, subject, failed, p, s in zip(samples, subjects, quality["failed"], quality["psnr"], quality["ssim"]):
+        writer.writerow([sample, subject, scheme, attack, int(failed), "" if failed else repr(float(p)),
+                         "" if failed else repr(float(s))])
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_quality(path: Path) -> dict[str, np.ndarray]:
+    """Read a file written by :func:`write_quality`: ``sample`` (str array), ``failed``, ``psnr``, ``ssim``.
+
+    Raises:
+        ValueError: on missing columns or a bad number.
+    """
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in QUALITY_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        rows = list(reader)
+    try:
+        values = {k: np.array([float(r[k]) if r[k] else np.nan for r in rows]) for k in ("psnr", "ssim")}
+        failed = np.array([int(r["failed"]) for r in rows], dtype=bool)
+    except ValueError as exc:
+        raise ValueError(f"{path}: bad number ({exc})") from None
+    return {"sample": np.array([r["sample"] for r in rows]), "failed": failed, **values}

@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmark.irreversibility import SAR_TARGETS, psnr, psnr_gain, reconstruction_quality, sar, sar_all, ssim
+from benchmark.irreversibility import (
+    SAR_TARGETS,
+    per_image_quality,
+    psnr,
+    psnr_gain,
+    reconstruction_quality,
+    sar,
+    sar_all,
+    ssim,
+    summarise_quality,
+)
 
 # --------------------------------------------------------------------------- SAR by hand
 
@@ -206,27 +216,27 @@ def _noisy(a: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return np.clip(a + rng.normal(0, sigma, a.shape), 0, 255).astype(np.uint8)
 
 
-def test_psnr_gain_pairs_images():
-    rng = np.random.default_rng(7)
-    a = rng.integers(0, 256, (4, 16, 16, 1), dtype=np.uint8)
-    attacked = np.stack([_noisy(a[0], 5, 1), _noisy(a[1], 20, 2), a[2], _noisy(a[3], 5, 3)])
-    reference = np.stack([_noisy(a[0], 20, 4), _noisy(a[1], 5, 5), _noisy(a[2], 5, 6), a[3]])
-    out = psnr_gain(a, attacked, reference)
-    pa, pr = psnr(a, attacked)["per_image"], psnr(a, reference)["per_image"]
-    # Image 2 (attack identical to the original) and 3 (reference identical) have no finite gain.
-    assert out["psnr_gain"] == pytest.approx(np.mean(pa[:2] - pr[:2]))
-    assert out["psnr_gain_min"] == pytest.approx(pa[1] - pr[1]) and out["psnr_gain_min"] < 0
-    assert (out["n_better"], out["n_worse"], out["n_compared"]) == (2, 2, 4)
-    assert out["better_rate"] == 0.5
-
-
-def test_psnr_gain_leaves_failures_of_either_attack_out():
-    rng = np.random.default_rng(8)
+def test_per_image_quality_and_its_summary():
+    rng = np.random.default_rng(9)
     a = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
-    attacked, reference = _noisy(a, 5, 1), _noisy(a, 10, 2)
-    out = psnr_gain(a, attacked, reference, np.array([True, False, False]), np.array([False, False, True]))
-    assert out["n_compared"] == 1 and out["n_better"] == 1 and out["better_rate"] == 1.0
-    empty = psnr_gain(a, attacked, reference, np.ones(3, bool))
+    b = np.stack([a[0], _noisy(a[1], 10, 1), _noisy(a[2], 20, 2)])
+    q = per_image_quality(a, b, np.array([False, False, True]))
+    assert q["psnr"][0] == np.inf and np.isnan(q["psnr"][2]) and np.isnan(q["ssim"][2])
+    assert q["psnr"][1] == pytest.approx(peak_signal_noise_ratio(a[1], b[1], data_range=255))
+    assert summarise_quality(q) == reconstruction_quality(a, b, np.array([False, False, True]))
+    assert summarise_quality(q)["psnr"] == q["psnr"][1] and summarise_quality(q)["n_psnr_identical"] == 1
+
+
+def test_psnr_gain_pairs_images():
+    gain = psnr_gain(np.array([30.0, 20.0, np.inf, 25.0, np.nan]), np.array([25.0, 22.0, 30.0, np.inf, 10.0]))
+    # Images 2 and 3 have no finite gain; image 4 failed for the attack.
+    assert gain["psnr_gain"] == pytest.approx(np.mean([5.0, -2.0])) and gain["psnr_gain_min"] == -2.0
+    assert (gain["n_better"], gain["n_worse"], gain["n_compared"]) == (2, 2, 4)
+    assert gain["better_rate"] == 0.5
+
+
+def test_psnr_gain_with_nothing_compared_and_bad_input():
+    empty = psnr_gain(np.array([np.nan, 3.0]), np.array([1.0, np.nan]))
     assert empty["n_compared"] == 0 and math.isnan(empty["psnr_gain"]) and math.isnan(empty["better_rate"])
-    with pytest.raises(ValueError, match="reference_failed"):
-        psnr_gain(a, attacked, reference, reference_failed=np.ones(2, bool))
+    with pytest.raises(ValueError, match="one length"):
+        psnr_gain(np.ones(2), np.ones(3))

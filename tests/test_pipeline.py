@@ -214,3 +214,10 @@ def test_attacks_are_paired_with_naive_per_image(tmp_path, monkeypatch):
     assert m["better_rate_vs_naive"] == m["n_better_vs_naive"] / m["n_compared_vs_naive"]
     # The mean gain is the difference of the two mean PSNRs when no image is identical.
     assert m["psnr_gain_vs_naive"] == pytest.approx(m["psnr"] - rows["strength:naive"]["psnr"])
+    # Per-sample image quality is written next to the scores, one file per attacked view.
+    from benchmark.scores import read_quality
+
+    files = sorted(p.name for p in (tmp_path / "out" / "quality").iterdir())
+    assert files == ["lw4o6__conceal-codeblock__strength.csv", "lw4o6__naive__strength.csv"]
+    q = read_quality(tmp_path / "out" / "quality" / files[0])
+    assert len(q["sample"]) == 32 and np.nanmean(q["psnr"]) == pytest.approx(m["psnr"])

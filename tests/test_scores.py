@@ -35,3 +35,21 @@ def test_missing_column(tmp_path):
 
 def test_file_name_is_safe():
     assert score_file_name("lbp[radius=1]", "none", "none", "strength:naive") == "lbp_radius=1___none__none__strength_naive.csv"
+
+
+def test_quality_file_round_trips(tmp_path):
+    from benchmark.scores import QUALITY_COLUMNS, quality_file_name, read_quality, write_quality
+
+    quality = {"psnr": np.array([23.25, np.inf, np.nan]), "ssim": np.array([0.5, 1.0, np.nan]),
+               "failed": np.array([False, False, True])}
+    path = tmp_path / quality_file_name("lw4o6", "conceal-codeblock", "strength")
+    write_quality(path, ["a/1", "a/2", "b/1"], ["a", "a", "b"], "lw4o6", "conceal-codeblock", quality)
+    assert path.name == "lw4o6__conceal-codeblock__strength.csv"
+    assert path.read_text().splitlines()[0] == ",".join(QUALITY_COLUMNS)
+    back = read_quality(path)
+    assert back["sample"].tolist() == ["a/1", "a/2", "b/1"] and back["failed"].tolist() == [False, False, True]
+    np.testing.assert_array_equal(back["psnr"], quality["psnr"])
+    np.testing.assert_array_equal(back["ssim"], quality["ssim"])
+    (tmp_path / "bad.csv").write_text("sample,psnr\nx,1\n")
+    with pytest.raises(ValueError, match="missing column"):
+        read_quality(tmp_path / "bad.csv")
