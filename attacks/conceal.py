@@ -35,6 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from benchmark.codecs.j2k import decode_j2k
 from benchmark.component import Attack, Scheme
 from benchmark.registry import ATTACKS
 
@@ -269,12 +270,6 @@ class WindowConcealAttack(Attack):
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _decode_j2k(data: bytes) -> np.ndarray:
-    from benchmark.codecs.j2k import decode_j2k
-
-    return decode_j2k(data)
-
-
 def _conceal_packets(data: bytes, window: float, offset: float) -> tuple[bytes, dict[str, int]]:
     return conceal_codestream(data, window, offset, "packet")
 
@@ -294,7 +289,7 @@ class ConcealPacketAttack(WindowConcealAttack):
     """
 
     rewrite = staticmethod(_conceal_packets)
-    decode = staticmethod(_decode_j2k)
+    decode = staticmethod(decode_j2k)
 
 
 @ATTACKS.register("conceal-codeblock")
@@ -309,4 +304,4 @@ class ConcealCodeblockAttack(WindowConcealAttack):
     """
 
     rewrite = staticmethod(_conceal_codeblocks)
-    decode = staticmethod(_decode_j2k)
+    decode = staticmethod(decode_j2k)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from attacks.conceal import WindowConcealAttack
+from benchmark.codecs.jpeg import decode_jpeg
 from benchmark.registry import ATTACKS
 
 __all__ = ["ConcealMCUAttack", "STAT_KEYS", "conceal_jpeg", "plan_concealment"]
@@ -111,12 +112,6 @@ def conceal_jpeg(data: bytes, window: float, offset: float) -> tuple[bytes, dict
     return write_scan(data, scan, cuts), stats
 
 
-def _decode_jpeg(data: bytes) -> np.ndarray:
-    from benchmark.codecs.jpeg import decode_jpeg
-
-    return decode_jpeg(data)
-
-
 @ATTACKS.register("conceal-mcu")
 class ConcealMCUAttack(WindowConcealAttack):
     """MCU-level concealment of selectively encrypted JPEG: encrypted MCUs become flat, the rest is kept.
@@ -136,4 +131,4 @@ class ConcealMCUAttack(WindowConcealAttack):
     )
     stat_keys = STAT_KEYS
     rewrite = staticmethod(conceal_jpeg)
-    decode = staticmethod(_decode_jpeg)
+    decode = staticmethod(decode_jpeg)

@@ -7,6 +7,8 @@ not change shape when they land.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import logging
 from dataclasses import dataclass
@@ -75,6 +77,16 @@ class _Data:
     dropped_pairs: int
     folds: np.ndarray | None
 
+    @functools.cached_property
+    def ids(self) -> list[str]:
+        """Sample ids of the usable samples, in image order."""
+        return [self.samples.ids[i] for i in self.aligned.keep]
+
+    @functools.cached_property
+    def subjects(self) -> list[str]:
+        """Subject ids of the usable samples, in image order."""
+        return [self.samples.subjects[i] for i in self.aligned.keep]
+
 
 def _load_samples(lp: LoadedProtocol, engine: Engine) -> tuple[Samples, str]:
     spec = lp.model.dataset
@@ -128,8 +140,7 @@ def _prepare(lp: LoadedProtocol, engine: Engine) -> _Data:
 
 
 def _score_set(data: _Data, label: str, view: View, vs: ViewScores) -> ScoreSet:
-    ids = [data.samples.ids[i] for i in data.aligned.keep]
-    subj = [data.samples.subjects[i] for i in data.aligned.keep]
+    ids, subj = data.ids, data.subjects
     c = data.comparisons
     probe, ref = c.probe[vs.index], c.reference[vs.index]
     return ScoreSet(
@@ -202,12 +213,10 @@ def _baseline_view(plain: ImageSet, n: int) -> View:
 
 def _all_views(lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet, master_key: Any) -> list[View]:
     views = [_baseline_view(plain, len(data.comparisons))]
-    ids = [data.samples.ids[i] for i in data.aligned.keep]
-    subjects = [data.samples.subjects[i] for i in data.aligned.keep]
     attacks = lp.instances("attacks")
     for inst in lp.instances("schemes"):
         ctx = SchemeContext(engine, inst.label, inst.component, _jsonable(inst.params), attacks,
-                            master_key, plain, ids, subjects, data.comparisons.mated)
+                            master_key, plain, data.ids, data.subjects, data.comparisons.mated)
         if lp.model.views is not None:
             ctx.kinds = frozenset(lp.model.views)
         views += scheme_views(ctx)
@@ -265,12 +274,10 @@ def _add_naive_gains(views: list[View], qualities: list, extras: list[dict[str, 
 
 def _write_quality(out: Path, views: list[View], qualities: list, data: "_Data") -> None:
     """One CSV per attacked view: per-sample PSNR and SSIM of the attack output (see README)."""
-    ids = [data.samples.ids[i] for i in data.aligned.keep]
-    subjects = [data.samples.subjects[i] for i in data.aligned.keep]
     for view, quality in zip(views, qualities):
         if quality is not None:
             name = quality_file_name(view.scheme, view.attack, _kind(view))
-            write_quality(out / "quality" / name, ids, subjects, view.scheme, view.attack, quality)
+            write_quality(out / "quality" / name, data.ids, data.subjects, view.scheme, view.attack, quality)
 
 
 class _Evaluator:
@@ -278,9 +285,7 @@ class _Evaluator:
 
     def __init__(self, engine: Engine, data: _Data, settings: EvalSettings, metrics: list):
         self.engine, self.data, self.settings, self.metrics = engine, data, settings, metrics
-        subjects = [data.samples.subjects[i] for i in data.aligned.keep]
-        self.subject_codes = np.unique(np.asarray(subjects), return_inverse=True)[1]
-        self.quality: dict[int, dict[str, float]] = {}
+        self.subject_codes = np.unique(np.asarray(data.subjects), return_inverse=True)[1]
 
     def _features(self, inst: Instance):
         cache: dict[str, tuple[str, np.ndarray]] = {}

@@ -28,24 +28,12 @@ from benchmark.codecs.cipher import (
 )
 from benchmark.codecs.j2k import J2KParams, decode_j2k, encode_j2k, locate_packets
 from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, parse_jpeg
+from images import random_image
 
 RATIOS = (80, 40, 20, 10, 5, 1)
 KEY = bytes(range(32))
 NONCE = bytes(range(100, 116))
 FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
-
-
-def _image(rng: np.random.Generator, shape: tuple[int, ...], smooth: bool) -> np.ndarray:
-    if not smooth:
-        return rng.integers(0, 256, shape, dtype=np.uint8)
-    h, w = shape[:2]
-    yy, xx = np.mgrid[:h, :w]
-    planes = [
-        128 + 60 * np.sin(xx / rng.uniform(4, 16) + rng.uniform(0, 6)) + 50 * np.cos(yy / rng.uniform(4, 16))
-        for _ in range(shape[2] if len(shape) == 3 else 1)
-    ]
-    img = (np.stack(planes, axis=-1) + rng.normal(0, 2, (h, w, len(planes)))).clip(0, 255).astype(np.uint8)
-    return img if len(shape) == 3 else img[..., 0]
 
 
 def _ranges_mask(starts, ends, n: int) -> np.ndarray:
@@ -69,7 +57,7 @@ def pool() -> list[bytes]:
             ratios=RATIOS[-layers:] if i % 7 else tuple(2 * r for r in RATIOS[-layers:]),
             restart=(i // 2) % 2 == 1,
         )
-        out.append(encode_j2k(_image(rng, shapes[i % 5], smooth=(i // 5) % 2 == 0), params))
+        out.append(encode_j2k(random_image(rng, shapes[i % 5], smooth=(i // 5) % 2 == 0), params))
     return out
 
 
@@ -381,7 +369,7 @@ def test_j2k_keys_and_nonces_matter(pool):
 def test_j2k_errors(pool):
     with pytest.raises(CodestreamError):
         encrypt_j2k(pool[0][:-100], KEY, NONCE, 100, 0)
-    face = _image(np.random.default_rng(5), (112, 112), smooth=True)
+    face = random_image(np.random.default_rng(5), (112, 112), smooth=True)
     with pytest.raises(CodestreamError, match="no SOP/EPH"):
         encrypt_j2k(encode_j2k(face, J2KParams(sop=False)), KEY, NONCE, 100, 0)
     with pytest.raises(ValueError):
@@ -401,7 +389,7 @@ def jpeg_pool() -> list[bytes]:
     out = []
     for i, shape in enumerate([(112, 112), (112, 112, 3), (37, 53), (64, 48, 3)]):
         for restart in (0, 1, 5):
-            img = _image(rng, shape, smooth=i % 2 == 0)
+            img = random_image(rng, shape, smooth=i % 2 == 0)
             out.append(encode_jpeg(img, quality=(90, 50)[restart % 2], restart_interval=restart))
     return out
 
@@ -441,7 +429,7 @@ def test_jpeg_roundtrip_compliance_decodability(jpeg_pool, case):
 
 
 def test_jpeg_full_window_scrambles_the_image():
-    img = _image(np.random.default_rng(8), (112, 112), smooth=True)
+    img = random_image(np.random.default_rng(8), (112, 112), smooth=True)
     data = encode_jpeg(img, 90)
     protected = decode_jpeg(encrypt_jpeg(data, KEY, NONCE, 100, 0))
     plain = decode_jpeg(data)

@@ -26,28 +26,14 @@ from benchmark.codecs.j2k import (
     locate_packets,
     parse_codestream,
 )
+from images import random_image
 
 RATIOS = (80, 40, 20, 10, 5, 1)
 
 
-def _image(rng: np.random.Generator, shape: tuple[int, ...], smooth: bool) -> np.ndarray:
-    """Random noise, or a smooth face-like gradient with a little noise (few FF bytes)."""
-    if not smooth:
-        return rng.integers(0, 256, shape, dtype=np.uint8)
-    h, w = shape[:2]
-    yy, xx = np.mgrid[:h, :w]
-    planes = [
-        128 + 60 * np.sin(xx / rng.uniform(4, 16) + rng.uniform(0, 6)) + 50 * np.cos(yy / rng.uniform(4, 16))
-        for _ in range(shape[2] if len(shape) == 3 else 1)
-    ]
-    img = np.stack(planes, axis=-1) + rng.normal(0, 2, (h, w, len(planes)))
-    img = img.clip(0, 255).astype(np.uint8)
-    return img if len(shape) == 3 else img[..., 0]
-
-
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
-    return _image(np.random.default_rng(0), (112, 112), smooth=True)
+    return random_image(np.random.default_rng(0), (112, 112), smooth=True)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +98,7 @@ def test_effective_numres(side, expected):
 @pytest.mark.parametrize("restart", [False, True])
 def test_lossless_roundtrip_and_header(progression, rgb, restart):
     rng = np.random.default_rng(1)
-    img = _image(rng, (112, 112, 3) if rgb else (112, 112), smooth=False)
+    img = random_image(rng, (112, 112, 3) if rgb else (112, 112), smooth=False)
     params = J2KParams(progression=progression, restart=restart)
     cs = encode_j2k(img, params)
     assert cs[:4] == b"\xff\x4f\xff\x51" and cs[-2:] == b"\xff\xd9"  # raw codestream, not JP2
@@ -128,7 +114,7 @@ def test_lossless_roundtrip_and_header(progression, rgb, restart):
 
 @pytest.mark.parametrize("shape", [(92, 112), (17, 23), (5, 7), (1, 9), (48, 64, 3)])
 def test_odd_sizes_roundtrip(shape):
-    img = _image(np.random.default_rng(2), shape, smooth=True)
+    img = random_image(np.random.default_rng(2), shape, smooth=True)
     cs = encode_j2k(img)
     assert np.array_equal(decode_j2k(cs), img)
     assert parse_codestream(cs).numres == effective_numres(6, shape)
@@ -192,7 +178,7 @@ def _check_packet_map(cs: bytes, pm: PacketMap, expected_packets: int) -> None:
 @pytest.mark.parametrize("layers", [1, 3, 6])
 @pytest.mark.parametrize("progression", ["LRCP", "RLCP", "RPCL"])
 def test_locate_packets_counts_and_layout(rgb, layers, progression):
-    img = _image(np.random.default_rng(3), (112, 112, 3) if rgb else (112, 112), smooth=layers % 2 == 0)
+    img = random_image(np.random.default_rng(3), (112, 112, 3) if rgb else (112, 112), smooth=layers % 2 == 0)
     cs = encode_j2k(img, J2KParams(progression=progression, ratios=RATIOS[-layers:]))
     # One tile, one precinct per resolution: layers x resolutions x components.
     _check_packet_map(cs, locate_packets(cs), layers * 6 * (3 if rgb else 1))
@@ -200,7 +186,7 @@ def test_locate_packets_counts_and_layout(rgb, layers, progression):
 
 def test_locate_packets_many_packets_nsop_wraps():
     # 15 layers x 6 resolutions x 3 components = 270 packets: Nsop passes 0x00FF.
-    img = _image(np.random.default_rng(4), (112, 112, 3), smooth=False)
+    img = random_image(np.random.default_rng(4), (112, 112, 3), smooth=False)
     ratios = tuple(float(r) for r in np.geomspace(200, 1, 15))
     cs = encode_j2k(img, J2KParams(ratios=ratios))
     pm = locate_packets(cs)

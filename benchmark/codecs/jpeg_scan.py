@@ -381,6 +381,7 @@ def parse_scan(data: bytes) -> Scan:
 # ---------------------------------------------------------------- decoding
 
 
+@functools.lru_cache(maxsize=4)  # an interval is walked, then resynchronised: decode its bits once
 def _windows(data: bytes) -> list[int]:
     """The 16 bits starting at each bit of ``data`` (1-bits past the end)."""
     buf = np.frombuffer(data + b"\xff" * (_PAD_BITS // 8 + 3), np.uint8).astype(np.int64)
