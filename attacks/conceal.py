@@ -36,8 +36,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from benchmark.codecs.j2k import decode_j2k
-from benchmark.component import Attack, Scheme
-from benchmark.registry import ATTACKS
+from benchmark.core.component import Attack, Scheme
+from benchmark.core.registry import ATTACKS
 
 __all__ = [
     "ConcealPacketAttack",
@@ -251,7 +251,7 @@ class WindowConcealAttack(Attack):
         Raises:
             ValueError: a scheme without ``window``/``offset`` parameters.
         """
-        from benchmark.parallel import default_workers, map_chunks
+        from benchmark.core.parallel import default_workers, map_chunks
 
         self.validate()
         try:

@@ -35,7 +35,7 @@ import numpy as np
 
 from attacks.conceal import WindowConcealAttack
 from benchmark.codecs.jpeg import decode_jpeg
-from benchmark.registry import ATTACKS
+from benchmark.core.registry import ATTACKS
 
 __all__ = ["ConcealMCUAttack", "STAT_KEYS", "conceal_jpeg", "plan_concealment"]
 

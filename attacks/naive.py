@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.component import Attack, Scheme
-from benchmark.registry import ATTACKS
+from benchmark.core.component import Attack, Scheme
+from benchmark.core.registry import ATTACKS
 
 __all__ = ["NaiveAttack"]
 
@@ -18,7 +18,7 @@ class NaiveAttack(Attack):
 
     The attacker holds the protected samples and knows the scheme and its
     parameters (Kerckhoffs), but not the key; the images are whatever the
-    scheme's keyless :meth:`~benchmark.component.Scheme.decode` produces
+    scheme's keyless :meth:`~benchmark.core.component.Scheme.decode` produces
     (a standard image viewer or codec). Samples that do not decode are
     flagged as failures to acquire.
     """

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from benchmark.cache import atomic_write_text
+from benchmark.core.cache import atomic_write_text
 from reports.plots import (
     PALETTE,
     VIEW_COLOURS,

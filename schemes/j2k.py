@@ -23,9 +23,9 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from benchmark.component import InstanceOf, Interval, Options, ParamError, Scheme
-from benchmark.parallel import default_workers, map_chunks
-from benchmark.registry import SCHEMES
+from benchmark.core.component import InstanceOf, Interval, Options, ParamError, Scheme
+from benchmark.core.parallel import default_workers, map_chunks
+from benchmark.core.registry import SCHEMES
 
 __all__ = ["J2KScheme", "JPEGScheme", "PROGRESSIONS"]
 
@@ -77,7 +77,7 @@ def _recover_chunk(scheme: "_WindowScheme", key: Any, items: Sequence[tuple[byte
 class _WindowScheme(Scheme):
     """Shared parts: window parameters, key derivation, batched coding.
 
-    Coding runs in a process pool of :func:`benchmark.parallel.default_workers`
+    Coding runs in a process pool of :func:`benchmark.core.parallel.default_workers`
     size; the results do not depend on it.
     """
 

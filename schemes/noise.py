@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark.component import InstanceOf, Interval, Scheme, check_faces
-from benchmark.registry import SCHEMES
+from benchmark.core.component import InstanceOf, Interval, Scheme, check_faces
+from benchmark.core.registry import SCHEMES
 
 __all__ = ["NoiseScheme"]
 
@@ -62,7 +62,7 @@ class NoiseScheme(Scheme):
 
         Args:
             images: Aligned faces, uint8 (N, 112, 112, 3).
-            key: The application key (:class:`benchmark.keys.AppKey`).
+            key: The application key (:class:`benchmark.core.keys.AppKey`).
             sample_ids: Sample ids (unused: the pattern does not depend on them).
             subjects: Subject id of each image (used when ``per_subject``).
 

@@ -39,7 +39,7 @@ Recognition?" (IJCB 2020), whose settings the ``warp_B_D`` presets follow.
 Keys: the transform is drawn from ``numpy.random.default_rng(key.seed(label))``
 with ``label`` ``"warp/field"`` / ``"remap/mapping"``, or
 ``"warp/subject/<id>"`` / ``"remap/subject/<id>"`` when ``per_subject``.
-:meth:`benchmark.keys.AppKey.seed` derives the 128-bit seed with HKDF from
+:meth:`benchmark.core.keys.AppKey.seed` derives the 128-bit seed with HKDF from
 the master key, the application id and the label, so a new application id
 (renewal) gives an independent transform. The transform of each seed is
 built once and cached (:func:`functools.lru_cache`), then applied to the
@@ -61,8 +61,8 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from benchmark.component import InstanceOf, Interval, ParamError, Scheme, check_faces
-from benchmark.registry import SCHEMES
+from benchmark.core.component import InstanceOf, Interval, ParamError, Scheme, check_faces
+from benchmark.core.registry import SCHEMES
 
 __all__ = [
     "FACE_SIZE",
@@ -143,7 +143,7 @@ class _KeyedTransform(Scheme):
 
         Args:
             images: Aligned faces, uint8 (N, 112, 112, 3).
-            key: The application key (:class:`benchmark.keys.AppKey`).
+            key: The application key (:class:`benchmark.core.keys.AppKey`).
             sample_ids: Sample ids (unused: the transform does not depend on them).
             subjects: Subject id of each image (used when ``per_subject``).
 

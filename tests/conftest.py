@@ -39,7 +39,7 @@ def _private_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="module")
 def faces():
     """Twelve synthetic faces (6 subjects x 2): (images, ids, subjects)."""
-    from benchmark.datasets.synthetic import SyntheticFaces
+    from benchmark.data.datasets.synthetic import SyntheticFaces
 
     s = SyntheticFaces(n_subjects=6, n_images=2, seed=3).load()
     return s.images, s.ids, s.subjects

@@ -1,4 +1,4 @@
-"""Tests of benchmark.align: YuNet detection and ArcFace 5-point alignment."""
+"""Tests of benchmark.data.align: YuNet detection and ArcFace 5-point alignment."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmark.align import (
+from benchmark.data.align import (
     ARCFACE_TEMPLATE,
     FACE_SIZE,
     Aligner,
@@ -20,7 +20,7 @@ from benchmark.align import (
     centre_crop,
     to_rgb,
 )
-from benchmark.imageio import read_image
+from benchmark.data.imageio import read_image
 
 # How far (pixels, mean over the five points) YuNet's landmarks on an aligned
 # face may be from the template. The detector's own landmark noise is a few
@@ -36,7 +36,7 @@ def aligner() -> Aligner:
 
 @pytest.fixture(scope="module")
 def synthetic_faces() -> np.ndarray:
-    from benchmark.registry import DATASETS
+    from benchmark.core.registry import DATASETS
 
     return DATASETS.get("synthetic")(n_subjects=3, n_images=1, seed=0).load(None).images
 

@@ -1,4 +1,4 @@
-"""Tests for benchmark.bootstrap (subject/cluster bootstrap CIs)."""
+"""Tests for benchmark.metrics.bootstrap (subject/cluster bootstrap CIs)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmark.bootstrap import (
+from benchmark.metrics.bootstrap import (
     add_ci,
     cluster_codes,
     percentile_interval,
     resample_multiplicities,
     subject_bootstrap,
 )
-from benchmark.metrics import compute_all
+from benchmark.metrics.verification import compute_all
 
 
 def _data(seed: int = 0, n_subjects: int = 60, per_subject: int = 40, d: float = 2.0):

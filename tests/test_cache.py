@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.cache import Cache, atomic_write_text, hash_array, hash_json, source_hash
+from benchmark.core.cache import Cache, atomic_write_text, hash_array, hash_json, source_hash
 
 
 def test_key_depends_on_everything():
@@ -45,7 +45,7 @@ def test_damaged_entry_is_a_miss(tmp_path):
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     p = tmp_path / "f.txt"
     atomic_write_text(p, "old")
-    import benchmark.cache as cache_mod
+    import benchmark.core.cache as cache_mod
 
     def boom(*a, **k):
         raise OSError("disk full")
@@ -60,8 +60,8 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
 
 
 def test_source_hash_tracks_project_classes():
-    from benchmark.component import Recognizer
-    from benchmark.stages import Engine
+    from benchmark.core.component import Recognizer
+    from benchmark.engine.stages import Engine
 
     assert source_hash(Recognizer) != source_hash(Engine)
     assert source_hash(np.ndarray) == source_hash()  # third-party code is not hashed

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from benchmark.certify import judge, known_metric
-from benchmark.protocol import Criterion
+from benchmark.metrics.certify import judge, known_metric
+from benchmark.engine.protocol import Criterion
 
 
 def _row(view, metrics, recognizer="sface", scheme="noise"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from benchmark.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ metrics: [eer]
 
 
 def _faces(root: Path, subjects: int, per_subject: int, seed: int = 0) -> None:
-    from benchmark.datasets.synthetic import SyntheticFaces
+    from benchmark.data.datasets.synthetic import SyntheticFaces
 
     s = SyntheticFaces(n_subjects=subjects, n_images=per_subject, seed=seed).load(None)
     for sid, subj, img in zip(s.ids, s.subjects, s.images):
@@ -132,7 +132,7 @@ def test_bench_py_and_console_script_agree(tmp_path):
     env = {**os.environ, "FACESEC_CACHE": str(tmp_path / "cache")}
     a = subprocess.run([sys.executable, str(REPO / "bench.py"), "validate", str(REPO / "protocols")],
                        capture_output=True, text=True, env=env, check=False)
-    b = subprocess.run([sys.executable, "-m", "benchmark.cli", "validate", str(REPO / "protocols")],
+    b = subprocess.run([sys.executable, "-m", "benchmark.cli.main", "validate", str(REPO / "protocols")],
                        capture_output=True, text=True, env=env, check=False)
     assert a.returncode == b.returncode == 0
     assert a.stdout == b.stdout

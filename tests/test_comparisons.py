@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmark.comparisons import (
+from benchmark.data.comparisons import (
     PairsFileError,
     build_comparisons,
     comparisons_from_pairs,

@@ -11,8 +11,8 @@ from attacks.naive import NaiveAttack
 from benchmark.codecs.cipher import window_range
 from benchmark.codecs.j2k import decode_j2k, locate_packets
 from benchmark.codecs.tier2 import parse_tier2
-from benchmark.keys import MasterKey
-from benchmark.registry import ATTACKS
+from benchmark.core.keys import MasterKey
+from benchmark.core.registry import ATTACKS
 from schemes.j2k import J2KScheme, JPEGScheme
 
 _SCHEMES = [
@@ -157,8 +157,8 @@ def test_codeblock_concealment_beats_naive_averaged_over_keys_on_orl(orl_root, p
     rw4o6 with RESTART: about 1 % of images per key, different ones for each
     key), so the per-image claim is checked against naive averaged over keys.
     """
-    from benchmark.align import Aligner
-    from benchmark.imageio import read_image
+    from benchmark.data.align import Aligner
+    from benchmark.data.imageio import read_image
 
     faces, detected = Aligner().align_batch([read_image(p) for p in sorted(orl_root.glob("s*/*.pgm"))[::4]])
     assert detected.all()

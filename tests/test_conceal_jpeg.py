@@ -17,8 +17,8 @@ from benchmark.codecs import CodestreamError
 from benchmark.codecs.cipher import encrypt_jpeg, jpeg_selection
 from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg
 from benchmark.codecs.jpeg_scan import parse_scan
-from benchmark.keys import MasterKey
-from benchmark.registry import ATTACKS
+from benchmark.core.keys import MasterKey
+from benchmark.core.registry import ATTACKS
 from schemes.j2k import JPEGScheme
 from images import wave_image
 

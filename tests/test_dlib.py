@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.component import ParamError
+from benchmark.core.component import ParamError
 from benchmark.recognizers.dlib import DLIB_DIM, DlibRecognizer
 from benchmark.recognizers.distances import euclidean
-from benchmark.registry import RECOGNIZERS
+from benchmark.core.registry import RECOGNIZERS
 
 
 def _require_dlib() -> None:
@@ -24,7 +24,7 @@ def _require_dlib() -> None:
 
 @pytest.fixture(scope="module")
 def faces() -> np.ndarray:
-    from benchmark.registry import DATASETS
+    from benchmark.core.registry import DATASETS
 
     return DATASETS.get("synthetic")(n_subjects=3, n_images=1, seed=5).load(None).images
 
@@ -70,8 +70,8 @@ def test_transform(chip: str, faces: np.ndarray) -> None:
 
 def test_mated_closer_than_non_mated_on_orl(orl_root: Path) -> None:
     _require_dlib()
-    from benchmark.align import Aligner
-    from benchmark.imageio import read_image
+    from benchmark.data.align import Aligner
+    from benchmark.data.imageio import read_image
 
     files = [orl_root / f"s{s}" / f"{i}.pgm" for s in (1, 2) for i in (1, 2, 3)]
     faces, detected = Aligner().align_batch([read_image(p) for p in files])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.component import ParamError
-from benchmark.datasets.folder import DatasetError, FolderDataset, OrlDataset
+from benchmark.core.component import ParamError
+from benchmark.data.datasets.folder import DatasetError, FolderDataset, OrlDataset
 
 
 def _touch(root, names):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmark.imageio import ImageReadError, read_image
+from benchmark.data.imageio import ImageReadError, read_image
 
 
 def test_grey_becomes_rgb(tmp_path):

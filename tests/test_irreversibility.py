@@ -1,4 +1,4 @@
-"""Tests for benchmark.irreversibility: SAR, PSNR, SSIM."""
+"""Tests for benchmark.metrics.irreversibility: SAR, PSNR, SSIM."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmark.irreversibility import (
+from benchmark.metrics.irreversibility import (
     SAR_TARGETS,
     per_image_quality,
     psnr,

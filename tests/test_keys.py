@@ -1,4 +1,4 @@
-"""Tests for benchmark.keys: derivation, independence, safe repr, key sources."""
+"""Tests for benchmark.core.keys: derivation, independence, safe repr, key sources."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmark.keys import (
+from benchmark.core.keys import (
     KeyFilePermissionWarning,
     KeySourceError,
     MasterKey,

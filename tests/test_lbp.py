@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.feature import local_binary_pattern
 
-from benchmark.component import ParamError
+from benchmark.core.component import ParamError
 from benchmark.recognizers import lbp as lbp_module
 from benchmark.recognizers.lbp import (
     FACE_SIZE,

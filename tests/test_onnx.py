@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 import pytest
 
-from benchmark import models
-from benchmark.component import ParamError
+from benchmark.data import models
+from benchmark.core.component import ParamError
 from benchmark.recognizers.onnx import (
     SFACE_DIM,
     ONNXRecognizer,
@@ -20,13 +20,13 @@ from benchmark.recognizers.onnx import (
     prune_inputs,
 )
 from benchmark.recognizers.distances import cosine
-from benchmark.registry import RECOGNIZERS
+from benchmark.core.registry import RECOGNIZERS
 
 
 @pytest.fixture(scope="module")
 def faces() -> np.ndarray:
     """Five deterministic pseudo-faces (the synthetic dataset, already aligned)."""
-    from benchmark.registry import DATASETS
+    from benchmark.core.registry import DATASETS
 
     return DATASETS.get("synthetic")(n_subjects=5, n_images=1, seed=3).load(None).images
 
@@ -162,8 +162,8 @@ def test_l2_normalise_keeps_zero_rows() -> None:
 
 
 def test_sface_mated_beats_non_mated_on_orl(sface: SFaceRecognizer, orl_root: Path) -> None:
-    from benchmark.align import Aligner
-    from benchmark.imageio import read_image
+    from benchmark.data.align import Aligner
+    from benchmark.data.imageio import read_image
 
     files = [orl_root / f"s{s}" / f"{i}.pgm" for s in (1, 2, 3) for i in (1, 2, 3)]
     faces, detected = Aligner().align_batch([read_image(p) for p in files])

@@ -1,10 +1,10 @@
-"""Smoke tests of benchmark.perf (tiny sizes; no timing assertions)."""
+"""Smoke tests of benchmark.cli.perf (tiny sizes; no timing assertions)."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmark import perf
+from benchmark.cli import perf
 
 
 def test_metrics_vs_pyeer_record():

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.cache import Cache
-from benchmark.pipeline import RunOptions, run_protocol
-from benchmark.protocol import ProtocolError, load_protocol
-from benchmark.scores import read_scores
+from benchmark.core.cache import Cache
+from benchmark.engine.pipeline import RunOptions, run_protocol
+from benchmark.engine.protocol import ProtocolError, load_protocol
+from benchmark.engine.scores import read_scores
 
 PROTOCOL = """\
 name: small
@@ -86,7 +86,7 @@ def test_scores_file_round_trips_scores(protocol, tmp_path):
     res = _run(protocol, tmp_path / "out", tmp_path / "cache")
     row = res.results["rows"][0]
     scores = read_scores(res.results_path.parent / row["score_file"])
-    from benchmark.metrics import eer
+    from benchmark.metrics.verification import eer
 
     assert eer(scores.genuine(), scores.impostor()) == pytest.approx(row["metrics"]["eer"], abs=0)
 
@@ -171,7 +171,7 @@ def test_missing_key_env_is_located_error(tmp_path, monkeypatch):
 
 
 def test_strict_exit_code(scheme_protocol, tmp_path, capsys):
-    from benchmark.cli import EXIT_CERT_FAILED, main
+    from benchmark.cli.main import EXIT_CERT_FAILED, main
 
     args = ["run", str(scheme_protocol), "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c"),
             "--workers", "1", "--no-report"]
@@ -215,7 +215,7 @@ def test_attacks_are_paired_with_naive_per_image(tmp_path, monkeypatch):
     # The mean gain is the difference of the two mean PSNRs when no image is identical.
     assert m["psnr_gain_vs_naive"] == pytest.approx(m["psnr"] - rows["strength:naive"]["psnr"])
     # Per-sample image quality is written next to the scores, one file per attacked view.
-    from benchmark.scores import read_quality
+    from benchmark.engine.scores import read_quality
 
     files = sorted(p.name for p in (tmp_path / "out" / "quality").iterdir())
     assert files == ["lw4o6__conceal-codeblock__strength.csv", "lw4o6__naive__strength.csv"]

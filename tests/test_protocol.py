@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.protocol import ProtocolError, load_protocol, parse_set
+from benchmark.engine.protocol import ProtocolError, load_protocol, parse_set
 
 REPO = Path(__file__).resolve().parents[1]
 

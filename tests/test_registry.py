@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from benchmark.component import Component, ParamError
-from benchmark.registry import RECOGNIZERS, Registry, UnknownComponentError, all_registries
+from benchmark.core.component import Component, ParamError
+from benchmark.core.registry import RECOGNIZERS, Registry, UnknownComponentError, all_registries
 
 ALL = [(kind, name, cls) for kind, reg in all_registries().items() for name, cls in reg.items()]
 
@@ -25,7 +25,7 @@ def test_did_you_mean():
 
 
 def test_duplicate_registration_rejected():
-    reg = Registry("metric")
+    reg = Registry("metric", Component)
 
     @reg.register("x")
     class A(Component):
@@ -39,9 +39,9 @@ def test_duplicate_registration_rejected():
 
 
 def test_entry_points_are_loaded(monkeypatch):
-    import benchmark.registry as r
+    import benchmark.core.registry as r
 
-    reg = Registry("recognizer")
+    reg = Registry("recognizer", Component)
     loaded = []
 
     class FakeEP:

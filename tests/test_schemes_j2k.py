@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.component import ParamError
-from benchmark.datasets.synthetic import SyntheticFaces
-from benchmark.keys import MasterKey
+from benchmark.core.component import ParamError
+from benchmark.data.datasets.synthetic import SyntheticFaces
+from benchmark.core.keys import MasterKey
 from schemes.j2k import J2KScheme, JPEGScheme
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmark.scores import COLUMNS, ScoreSet, read_scores, score_file_name, write_scores
+from benchmark.engine.scores import COLUMNS, ScoreSet, read_scores, score_file_name, write_scores
 
 
 @settings(max_examples=30, deadline=None)
@@ -38,7 +38,7 @@ def test_file_name_is_safe():
 
 
 def test_quality_file_round_trips(tmp_path):
-    from benchmark.scores import QUALITY_COLUMNS, quality_file_name, read_quality, write_quality
+    from benchmark.engine.scores import QUALITY_COLUMNS, quality_file_name, read_quality, write_quality
 
     quality = {"psnr": np.array([23.25, np.inf, np.nan]), "ssim": np.array([0.5, 1.0, np.nan]),
                "failed": np.array([False, False, True])}

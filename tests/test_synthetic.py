@@ -1,4 +1,4 @@
-"""Tests of benchmark.datasets.synthetic."""
+"""Tests of benchmark.data.datasets.synthetic."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.component import ParamError
-from benchmark.datasets.synthetic import SIZE, SyntheticFaces
-from benchmark.metrics import eer
+from benchmark.core.component import ParamError
+from benchmark.data.datasets.synthetic import SIZE, SyntheticFaces
+from benchmark.metrics.verification import eer
 from benchmark.recognizers.lbp import LBPRecognizer, MBLBPRecognizer
 
 # Acceptance band for the lbp EER on the default set: neither trivial nor hopeless.

@@ -12,7 +12,7 @@ import pytest
 from benchmark.codecs import CodestreamError
 from benchmark.codecs.j2k import J2KParams, decode_j2k, encode_j2k, locate_packets
 from benchmark.codecs.tier2 import _BitReader, _BitWriter, _TagTree, parse_tier2, write_tier2
-from benchmark.jp2lib import import_glymur
+from benchmark.codecs.jp2lib import import_glymur
 
 _PROGRESSIONS = ("LRCP", "RLCP", "RPCL", "PCRL", "CPRL")
 _RATIOS = (80, 40, 20, 10, 5, 1)

@@ -1,4 +1,4 @@
-"""Tests for benchmark.unlinkability (Gomez-Barrero et al. 2018, D<->sys)."""
+"""Tests for benchmark.metrics.unlinkability (Gomez-Barrero et al. 2018, D<->sys)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmark.component import ParamError
-from benchmark.registry import METRICS
-from benchmark.unlinkability import (
+from benchmark.core.component import ParamError
+from benchmark.core.registry import METRICS
+from benchmark.metrics.unlinkability import (
     UnlinkabilityMetric,
     _bin_scores,
     _bootstrap_clusters,
@@ -244,7 +244,7 @@ def test_multinomial_shortcut_matches_per_comparison_clusters():
 
 
 def test_sparse_cluster_path_matches_dense(monkeypatch):
-    import benchmark.unlinkability as U
+    import benchmark.metrics.unlinkability as U
 
     mated, nonmated = _gaussians(1.0, seed=12, n_mated=600, n_nonmated=3000)
     kwargs = {"mated_subjects": np.arange(600) % 37, "nonmated_subjects": np.arange(3000) % 37}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.cache import Cache
-from benchmark.keys import MasterKey
-from benchmark.stages import Engine
-from benchmark.views import (
+from benchmark.core.cache import Cache
+from benchmark.core.keys import MasterKey
+from benchmark.engine.stages import Engine
+from benchmark.engine.views import (
     APP_A,
     APP_B,
     APP_RENEWED,
@@ -17,7 +17,7 @@ from benchmark.views import (
     scheme_views,
     unpack_protected,
 )
-from benchmark.protocol import Instance
+from benchmark.engine.protocol import Instance
 from attacks.naive import NaiveAttack
 from schemes.noise import NoiseScheme
 

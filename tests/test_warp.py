@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.component import ParamError
-from benchmark.keys import MasterKey
-from benchmark.registry import SCHEMES
+from benchmark.core.component import ParamError
+from benchmark.core.keys import MasterKey
+from benchmark.core.registry import SCHEMES
 from schemes.warp import (
     SEED_BITS,
     WARP_QUANTUM,

@@ -39,7 +39,7 @@ JPEG: 0xFF stays, the byte after FF (stuffing 0x00, RSTn, or a fill FF) stays,
 any other byte becomes ``(x + k) mod 255``; no marker can appear or vanish.
 
 A keystream (key, nonce) must never protect two different plaintexts: see
-:meth:`benchmark.keys.AppKey.nonce`.
+:meth:`benchmark.core.keys.AppKey.nonce`.
 """
 
 from __future__ import annotations

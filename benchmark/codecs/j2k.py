@@ -2,7 +2,7 @@
 
 Codestreams are raw JPEG 2000 Part-1 codestreams (``.j2k``: SOC ... EOC, no
 JP2 boxes), coded with the reversible 5/3 wavelet by OpenJPEG through glymur
-(always imported via :func:`benchmark.jp2lib.import_glymur`). With SOP and EPH
+(always imported via :func:`benchmark.codecs.jp2lib.import_glymur`). With SOP and EPH
 markers on, every packet reads
 
     FF91 0004 Nsop | packet header ... FF92 | packet body
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.codecs import MAX_SIDE, CodestreamError, check_image
-from benchmark.jp2lib import import_glymur
+from benchmark.codecs.jp2lib import import_glymur
 
 __all__ = [
     "CodestreamError",

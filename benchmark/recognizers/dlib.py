@@ -2,7 +2,7 @@
 
 Install with ``pip install 'facesec-bench[dlib]'`` (``dlib-bin`` and
 ``face-recognition-models``, which ships the model files; see
-:func:`benchmark.models.dlib_model_paths`).
+:func:`benchmark.data.models.dlib_model_paths`).
 
 dlib's network expects 150x150 chips cut by ``dlib.get_face_chip`` from its
 own 5-point landmarks (padding 0.25), a looser crop than the 112x112 ArcFace
@@ -29,9 +29,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark.component import Interval, Options, Recognizer
+from benchmark.core.component import Interval, Options, Recognizer
 from benchmark.recognizers.distances import euclidean
-from benchmark.registry import RECOGNIZERS
+from benchmark.core.registry import RECOGNIZERS
 
 __all__ = ["DLIB_DIM", "CHIP_SIZE", "DlibRecognizer"]
 
@@ -75,7 +75,7 @@ class DlibRecognizer(Recognizer):
             import dlib  # noqa: F401
         except ImportError:
             return _INSTALL_HINT
-        from benchmark.models import ModelError, dlib_model_paths
+        from benchmark.data.models import ModelError, dlib_model_paths
 
         try:
             dlib_model_paths()
@@ -94,7 +94,7 @@ class DlibRecognizer(Recognizer):
                 import dlib
             except ImportError:
                 raise RuntimeError(_INSTALL_HINT) from None
-            from benchmark.models import dlib_model_paths
+            from benchmark.data.models import dlib_model_paths
 
             paths = dlib_model_paths()
             self.net_ = dlib.face_recognition_model_v1(str(paths["recognizer"]))
@@ -123,7 +123,7 @@ class DlibRecognizer(Recognizer):
         Returns:
             float32 (N, 128) dlib descriptors (not normalised).
         """
-        from benchmark.component import check_faces
+        from benchmark.core.component import check_faces
 
         self.validate()
         images = check_faces(images)

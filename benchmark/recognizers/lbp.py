@@ -24,8 +24,8 @@ from typing import Sequence
 import numpy as np
 from skimage.feature import local_binary_pattern
 
-from benchmark.component import Interval, Options, ParamError, Recognizer
-from benchmark.registry import RECOGNIZERS
+from benchmark.core.component import Interval, Options, ParamError, Recognizer
+from benchmark.core.registry import RECOGNIZERS
 
 __all__ = [
     "FACE_SIZE",

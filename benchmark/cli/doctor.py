@@ -6,7 +6,7 @@ import platform
 from typing import Any
 
 import benchmark
-from benchmark.provenance import package_versions
+from benchmark.engine.provenance import package_versions
 
 __all__ = ["doctor_report"]
 
@@ -22,7 +22,7 @@ def _versions() -> list[Row]:
 
 
 def _openjpeg() -> list[Row]:
-    from benchmark.jp2lib import openjpeg_info
+    from benchmark.codecs.jp2lib import openjpeg_info
 
     try:
         ver, path = openjpeg_info()
@@ -32,7 +32,7 @@ def _openjpeg() -> list[Row]:
 
 
 def _models() -> list[Row]:
-    from benchmark.models import model_report
+    from benchmark.data.models import model_report
 
     rows: list[Row] = []
     for m in model_report():

@@ -234,7 +234,7 @@ class Component:
     @classmethod
     def version(cls) -> str:
         """Code version of this component: changes whenever its module changes."""
-        from benchmark.cache import source_hash
+        from benchmark.core.cache import source_hash
 
         return source_hash(cls)
 
@@ -314,7 +314,7 @@ class Scheme(Component):
     domain: ClassVar[str] = "cancelable"
 
     def protect(self, images: np.ndarray, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> Any:
-        """Protect aligned faces under an application key (:class:`benchmark.keys.AppKey`)."""
+        """Protect aligned faces under an application key (:class:`benchmark.core.keys.AppKey`)."""
         raise NotImplementedError
 
     def decode(self, protected: Any) -> np.ndarray:

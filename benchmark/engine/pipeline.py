@@ -17,21 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.cache import Cache, atomic_write_text, hash_array
-from benchmark.comparisons import (
+from benchmark.core.cache import Cache, atomic_write_text, hash_array
+from benchmark.data.comparisons import (
     Comparisons,
     PairsFileError,
     build_comparisons,
     comparisons_from_pairs,
     subject_folds,
 )
-from benchmark.component import Samples
-from benchmark.datasets.folder import DatasetError
-from benchmark.protocol import Instance, LoadedProtocol
-from benchmark.registry import DATASETS
-from benchmark.scores import ScoreSet, quality_file_name, score_file_name, write_quality, write_scores
-from benchmark.evaluate import EvalSettings, ViewScores, row_metrics, score_view
-from benchmark.stages import (
+from benchmark.core.component import Samples
+from benchmark.data.datasets.folder import DatasetError
+from benchmark.engine.protocol import Instance, LoadedProtocol
+from benchmark.core.registry import DATASETS
+from benchmark.engine.scores import ScoreSet, quality_file_name, score_file_name, write_quality, write_scores
+from benchmark.engine.evaluate import EvalSettings, ViewScores, row_metrics, score_view
+from benchmark.engine.stages import (
     STATUS_DETECTED,
     STATUS_FALLBACK,
     Aligned,
@@ -41,7 +41,7 @@ from benchmark.stages import (
     embed_stage,
     score_stage,
 )
-from benchmark.views import ImageSet, SchemeContext, View, ViewPart, scheme_views
+from benchmark.engine.views import ImageSet, SchemeContext, View, ViewPart, scheme_views
 
 __all__ = ["RunOptions", "RunOutput", "run_protocol", "RESULTS_SCHEMA_VERSION"]
 
@@ -157,7 +157,7 @@ def _score_set(data: _Data, label: str, view: View, vs: ViewScores) -> ScoreSet:
 
 
 def _curves(vs: ViewScores, unlinkability_curve: dict | None) -> dict:
-    from benchmark import metrics as M
+    from benchmark.metrics import verification as M
 
     curves: dict[str, Any] = {}
     if vs.mated.any() and (~vs.mated).any():
@@ -225,7 +225,7 @@ def _all_views(lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet,
 
 def _quality(view: View, plain: ImageSet) -> dict[str, np.ndarray] | None:
     """Per-image PSNR/SSIM of an attacked view's output against the originals (None for others)."""
-    from benchmark.irreversibility import per_image_quality
+    from benchmark.metrics.irreversibility import per_image_quality
 
     attacked = view.extras.get("attacked")
     if attacked is None:
@@ -234,7 +234,7 @@ def _quality(view: View, plain: ImageSet) -> dict[str, np.ndarray] | None:
 
 
 def _view_extras(view: View, quality: dict[str, np.ndarray] | None, schemes: dict[str, Any]) -> dict[str, float]:
-    from benchmark.irreversibility import summarise_quality
+    from benchmark.metrics.irreversibility import summarise_quality
 
     extras: dict[str, float] = {}
     if view.scheme != "none":
@@ -261,7 +261,7 @@ def _add_naive_gains(views: list[View], qualities: list, extras: list[dict[str, 
     Mean PSNR alone can hide images where an attack does worse than simply
     decoding the protected sample; the paired counts show them.
     """
-    from benchmark.irreversibility import psnr_gain
+    from benchmark.metrics.irreversibility import psnr_gain
 
     naive = {(v.scheme, _kind(v)): q for v, q in zip(views, qualities) if v.attack == "naive" and q is not None}
     for view, quality, extra in zip(views, qualities, extras):
@@ -368,7 +368,7 @@ def _scheme_provenance(scheme: Any) -> dict[str, Any]:
 
 
 def _master_key(lp: LoadedProtocol) -> Any:
-    from benchmark.keys import KeySourceError, load_master_key
+    from benchmark.core.keys import KeySourceError, load_master_key
 
     src = lp.model.keys
     try:
@@ -391,8 +391,8 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     Raises:
         ProtocolError: for bad input found while running (missing data...).
     """
-    from benchmark.certify import judge
-    from benchmark.provenance import provenance
+    from benchmark.metrics.certify import judge
+    from benchmark.engine.provenance import provenance
 
     engine = Engine(opts.cache, workers=opts.workers)
     _check_available(lp)

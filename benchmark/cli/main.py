@@ -96,7 +96,7 @@ def _protocol_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from benchmark.protocol import ProtocolError, load_protocol
+    from benchmark.engine.protocol import ProtocolError, load_protocol
 
     files = _protocol_files(args.paths)
     if not files:
@@ -115,10 +115,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.cache import Cache
-    from benchmark.parallel import default_workers
-    from benchmark.pipeline import RunOptions, run_protocol
-    from benchmark.protocol import ProtocolError, load_protocol
+    from benchmark.core.cache import Cache
+    from benchmark.core.parallel import default_workers
+    from benchmark.engine.pipeline import RunOptions, run_protocol
+    from benchmark.engine.protocol import ProtocolError, load_protocol
 
     if args.workers is not None and args.workers < 1:
         print(f"error: --workers: {args.workers} is not >= 1", file=sys.stderr)
@@ -161,7 +161,7 @@ def _print_summary(result, seconds: float) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from benchmark.registry import all_registries
+    from benchmark.core.registry import all_registries
 
     for kind, registry in all_registries().items():
         print(f"{kind}s:")
@@ -176,7 +176,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from benchmark.doctor import doctor_report
+    from benchmark.cli.doctor import doctor_report
 
     ok = True
     for section, rows in doctor_report().items():
@@ -188,7 +188,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from benchmark.cache import Cache
+    from benchmark.core.cache import Cache
 
     cache = Cache(args.cache) if args.cache else Cache()
     if args.action == "path":
@@ -202,8 +202,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_perf(args: argparse.Namespace) -> int:
     import json
 
-    from benchmark import perf
-    from benchmark.cache import atomic_write_text
+    from benchmark.cli import perf
+    from benchmark.core.cache import atomic_write_text
 
     try:
         records = perf.run(args.names or None)
@@ -217,13 +217,13 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
-    from benchmark.protect_cli import protect_main
+    from benchmark.cli.protect import protect_main
 
     return protect_main(args)
 
 
 def cmd_unprotect(args: argparse.Namespace) -> int:
-    from benchmark.protect_cli import unprotect_main
+    from benchmark.cli.protect import unprotect_main
 
     return unprotect_main(args)
 

@@ -1,7 +1,7 @@
 """Built-in datasets (the embedded synthetic faces and on-disk folders).
 
 Each module registers its datasets with
-``@benchmark.registry.DATASETS.register(name)``; look them up through the
+``@benchmark.core.registry.DATASETS.register(name)``; look them up through the
 registry rather than importing classes from here.
 """
 

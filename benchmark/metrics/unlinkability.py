@@ -32,7 +32,7 @@ Two yardsticks come with every figure:
   inside the null band is indistinguishable from no linkage at all.
 * A bootstrap percentile CI. With per-comparison subject ids, clusters of
   comparisons (by convention the probe subject of each comparison) are
-  resampled, as in :mod:`benchmark.bootstrap`; each subject's per-bin counts
+  resampled, as in :mod:`benchmark.metrics.bootstrap`; each subject's per-bin counts
   are precomputed once, so a resample is a multiplicity vector times that
   matrix. Without subject ids every comparison is its own cluster; resampling
   N comparisons from the pooled N moves the joint (label, bin) counts to a
@@ -50,10 +50,10 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import scipy.sparse
 
-from benchmark.bootstrap import _check_int, cluster_codes, percentile_interval, resample_multiplicities
-from benchmark.component import Constraint, Interval, Metric
-from benchmark.metrics import _as_scores
-from benchmark.registry import METRICS
+from benchmark.metrics.bootstrap import _check_int, cluster_codes, percentile_interval, resample_multiplicities
+from benchmark.core.component import Constraint, Interval, Metric
+from benchmark.metrics.verification import _as_scores
+from benchmark.core.registry import METRICS
 
 __all__ = [
     "MAX_DEFAULT_BINS",

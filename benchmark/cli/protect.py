@@ -20,7 +20,7 @@ Keys (no key ever comes from the command line, a sidecar or the output):
   ``mac_key = app.derive("<codec>/mac/" + params)``, where ``params`` is the
   canonical JSON of the scheme name and *every* encoder parameter (so any
   setting that changes the plaintext, or the encrypted window, changes the
-  keys: see :meth:`benchmark.keys.AppKey.nonce`);
+  keys: see :meth:`benchmark.core.keys.AppKey.nonce`);
 * ``tag = HMAC-SHA256(mac_key, "codestream" | sample id | plaintext
   codestream)`` and ``nonce = app.nonce(sample_id + NUL + tag)``.
 
@@ -77,8 +77,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from benchmark import __version__
-from benchmark.cache import atomic_write_bytes, atomic_write_text
-from benchmark.keys import AppKey, KeySourceError, MasterKey
+from benchmark.core.cache import atomic_write_bytes, atomic_write_text
+from benchmark.core.keys import AppKey, KeySourceError, MasterKey
 
 __all__ = [
     "PROGRESSIONS",
@@ -112,7 +112,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pbm", ".bmp", ".tif
 SIDECAR_FORMAT = "facesec-protect/1"
 _J2K_SUFFIXES = (".j2k", ".j2c")
 _JPEG_SUFFIXES = (".jpg", ".jpeg")
-_MAX_PIXELS = 50_000_000  # decompression-bomb guard, as benchmark.imageio
+_MAX_PIXELS = 50_000_000  # decompression-bomb guard, as benchmark.data.imageio
 _MAX_LISTED_FAILURES = 20
 
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -315,7 +315,7 @@ def sample_nonce(app: AppKey, sample_id: str, tag: str) -> bytes:
 def read_pixels(source: Path | bytes) -> np.ndarray:
     """Decode an image file (path or its bytes), keeping grey as (H, W) uint8 and colour as (H, W, 3).
 
-    Unlike :func:`benchmark.imageio.read_image`, grey stays one channel: the
+    Unlike :func:`benchmark.data.imageio.read_image`, grey stays one channel: the
     J2K codestream must decode back to exactly the input pixels.
 
     Raises:
@@ -582,7 +582,7 @@ def _unprotect_chunk(jobs: Sequence[_Job], master: MasterKey) -> list[_Outcome]:
 
 
 def _run(fn, jobs: list[_Job], workers: int, desc: str) -> list[_Outcome]:
-    from benchmark.parallel import map_chunks
+    from benchmark.core.parallel import map_chunks
 
     if not jobs:
         return []
@@ -656,7 +656,7 @@ def _load_key(args: argparse.Namespace) -> MasterKey:
 
 
 def _workers(args: argparse.Namespace) -> int:
-    from benchmark.parallel import default_workers
+    from benchmark.core.parallel import default_workers
 
     if args.workers is None:
         return default_workers()

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmark.views import ImageSet, View
+from benchmark.engine.views import ImageSet, View
 
 __all__ = ["ViewScores", "EvalSettings", "score_view", "row_metrics"]
 
@@ -79,7 +79,7 @@ def _split_metrics(metric_instances: list) -> tuple[list, list]:
 
 
 def _performance(vs: ViewScores, perf: list, settings: EvalSettings) -> dict[str, Any]:
-    from benchmark.bootstrap import add_ci, subject_bootstrap
+    from benchmark.metrics.bootstrap import add_ci, subject_bootstrap
 
     def stat(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -110,8 +110,8 @@ def _linkability(vs: ViewScores, link: list) -> tuple[dict[str, Any], dict | Non
 
 
 def _sar(vs: ViewScores, baseline: ViewScores) -> dict[str, float]:
-    from benchmark.irreversibility import sar
-    from benchmark.metrics import target_key
+    from benchmark.metrics.irreversibility import sar
+    from benchmark.metrics.verification import target_key
 
     out: dict[str, float] = {}
     for t in SAR_TARGETS:
@@ -124,8 +124,8 @@ def _sar(vs: ViewScores, baseline: ViewScores) -> dict[str, float]:
 
 def _delta_eer(vs: ViewScores, baseline: ViewScores, delta: float, settings: EvalSettings) -> dict[str, float]:
     """ΔEER with a paired bootstrap CI over the comparisons both views scored."""
-    from benchmark.bootstrap import paired_delta_ci
-    from benchmark.metrics import eer
+    from benchmark.metrics.bootstrap import paired_delta_ci
+    from benchmark.metrics.verification import eer
 
     out = {"delta_eer": delta}
     common, iv, ib = np.intersect1d(vs.index, baseline.index, return_indices=True)

@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from benchmark.component import Dataset, Interval, Samples
-from benchmark.registry import DATASETS
+from benchmark.core.component import Dataset, Interval, Samples
+from benchmark.core.registry import DATASETS
 
 __all__ = ["SIZE", "SyntheticFaces"]
 

@@ -3,7 +3,7 @@
 * :func:`sar` — success attack rate: the share of attacked mated comparisons
   that the *unprotected* system accepts at its operating threshold for a
   target FMR. The threshold is set on the baseline (unprotected) impostor
-  scores with :func:`benchmark.metrics.fnmr_at_fmr`, so its rule (FMR <= target,
+  scores with :func:`benchmark.metrics.verification.fnmr_at_fmr`, so its rule (FMR <= target,
   ties at the threshold accepted) is exactly the one behind the baseline's
   ``threshold_at_fmr_<t>``.
 * :func:`psnr` and :func:`ssim` — how close attacked images are to the
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark.metrics import fnmr_at_fmr, target_key
+from benchmark.metrics.verification import fnmr_at_fmr, target_key
 
 __all__ = [
     "SAR_TARGETS",
@@ -66,7 +66,7 @@ def sar(
 ) -> dict[str, float]:
     """Success attack rate at the baseline threshold for ``target_fmr``.
 
-    The threshold is the one :func:`benchmark.metrics.fnmr_at_fmr` returns: the
+    The threshold is the one :func:`benchmark.metrics.verification.fnmr_at_fmr` returns: the
     smallest observed score whose FMR on the baseline impostor scores does not
     exceed ``target_fmr``. Observed scores are the baseline impostor scores and
     either ``baseline_mated_scores`` (then the threshold equals the baseline
@@ -126,7 +126,7 @@ def sar_all(
     """:func:`sar` at each target, as flat result keys.
 
     Keys: ``sar_at_fmr_<t>`` and ``sar_threshold_at_fmr_<t>`` with the suffix
-    of :func:`benchmark.metrics.target_key` (e.g. ``sar_at_fmr_0.0001``).
+    of :func:`benchmark.metrics.verification.target_key` (e.g. ``sar_at_fmr_0.0001``).
     """
     out: dict[str, float] = {}
     for target in targets:  # a handful of targets

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.cache import atomic_write_text
+from benchmark.core.cache import atomic_write_text
 
 __all__ = [
     "COLUMNS",

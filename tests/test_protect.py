@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmark.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
-from benchmark.keys import MasterKey
-from benchmark.protect_cli import (
+from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
+from benchmark.core.keys import MasterKey
+from benchmark.cli.protect import (
     ProtectError,
     ProtectSettings,
     codestream_tag,
@@ -38,7 +38,7 @@ OTHER_HEX = bytes(range(1, 33)).hex()
 
 @pytest.fixture(scope="module")
 def faces() -> list[np.ndarray]:
-    from benchmark.datasets.synthetic import SyntheticFaces
+    from benchmark.data.datasets.synthetic import SyntheticFaces
 
     return list(SyntheticFaces(n_subjects=2, n_images=2).load(None).images)
 

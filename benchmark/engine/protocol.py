@@ -24,8 +24,8 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from benchmark.component import Component, ParamError
-from benchmark.registry import (
+from benchmark.core.component import Component, ParamError
+from benchmark.core.registry import (
     ATTACKS,
     DATASETS,
     METRICS,
@@ -517,7 +517,7 @@ def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
 
 
 def _check_cross_fields(lp: LoadedProtocol) -> None:
-    from benchmark.certify import KNOWN_METRICS, known_metric
+    from benchmark.metrics.certify import KNOWN_METRICS, known_metric
 
     m = lp.model
     if m.attacks and not m.schemes:

@@ -24,9 +24,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark.cache import source_hash
-from benchmark.component import Attack, Scheme
-from benchmark.stages import Engine
+from benchmark.core.cache import source_hash
+from benchmark.core.component import Attack, Scheme
+from benchmark.engine.stages import Engine
 
 __all__ = [
     "ImageSet",

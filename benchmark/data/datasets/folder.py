@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from benchmark.component import Dataset, InstanceOf, Interval, ParamError, Samples
-from benchmark.registry import DATASETS
+from benchmark.core.component import Dataset, InstanceOf, Interval, ParamError, Samples
+from benchmark.core.registry import DATASETS
 
 __all__ = ["FolderDataset", "OrlDataset", "DatasetError"]
 

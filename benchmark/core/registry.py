@@ -1,10 +1,19 @@
 """The one registry module: a typed :class:`Registry` per component kind.
 
 Components enter a registry in exactly one way, the :meth:`Registry.register`
-decorator. Built-in components live in this distribution's packages and are
-imported lazily on first lookup; third-party packages add theirs through
-Python entry points in the groups ``facesec.<kind>s`` (for example
-``facesec.recognizers``), whose modules simply use the same decorator.
+decorator, and every kind loads its components the same way on first lookup:
+
+1. every module of the kind's built-in package is imported (``schemes`` for
+   schemes, ``attacks`` for attacks, ``benchmark.recognizers``,
+   ``benchmark.data.datasets``, ``benchmark.metrics``), so a new built-in
+   component is one new module in that package;
+2. then the modules named by Python entry points in the group
+   ``facesec.<kind>s`` (for example ``facesec.recognizers``): third-party
+   packages register their classes with the same decorator.
+
+Packages are imported by name here, lazily, so that this module stays at the
+bottom of the import graph (the component packages import it, never the
+reverse).
 """
 
 from __future__ import annotations
@@ -12,8 +21,11 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import pkgutil
 from importlib.metadata import entry_points
 from typing import Callable, Generic, Iterator, TypeVar
+
+from benchmark.core.component import Attack, Component, Dataset, Metric, Recognizer, Scheme
 
 __all__ = [
     "Registry",
@@ -28,21 +40,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-# Modules whose import registers the built-in components of each kind. They are
-# imported lazily so that `import benchmark` stays cheap and free of cycles.
-_BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "recognizer": (
-        "benchmark.recognizers.lbp",
-        "benchmark.recognizers.onnx",
-        "benchmark.recognizers.dlib",
-    ),
-    "dataset": ("benchmark.datasets.synthetic", "benchmark.datasets.folder"),
-    "scheme": ("schemes",),
-    "attack": ("attacks",),
-    "metric": ("benchmark.metrics", "benchmark.unlinkability"),
-}
+T = TypeVar("T", bound=Component)
 
 
 class UnknownComponentError(KeyError):
@@ -63,13 +61,17 @@ class Registry(Generic[T]):
     """Name -> class mapping for one kind of component.
 
     Args:
-        kind: Human-readable kind, used in messages ("recognizer", ...).
+        kind: Human-readable kind, used in messages and in the entry-point
+            group ``facesec.<kind>s``.
         base: Every registered class must subclass it.
+        package: The built-in package whose modules are imported on first
+            lookup (None: entry points only).
     """
 
-    def __init__(self, kind: str, base: type[T] | None = None):
+    def __init__(self, kind: str, base: type[T], package: str | None = None):
         self.kind = kind
         self.base = base
+        self.package = package
         self._entries: dict[str, type[T]] = {}
         self._loaded = False
 
@@ -81,17 +83,17 @@ class Registry(Generic[T]):
         """Class decorator that registers ``cls`` under ``name``.
 
         Raises:
-            ValueError: if the name is taken by another class, or the class
-                does not subclass the registry's base.
+            TypeError: the class does not subclass the registry's base.
+            ValueError: the name is taken by another class.
         """
 
         def decorator(cls: type[T]) -> type[T]:
-            if self.base is not None and not issubclass(cls, self.base):
+            if not issubclass(cls, self.base):
                 raise TypeError(f"{cls.__name__} must subclass {self.base.__name__}")
             existing = self._entries.get(name)
             if existing is not None and existing.__qualname__ != cls.__qualname__:
                 raise ValueError(f"{self.kind} {name!r} is already registered by {existing}")
-            cls.registry_name = name  # type: ignore[attr-defined]
+            cls.registry_name = name
             self._entries[name] = cls
             return cls
 
@@ -101,8 +103,10 @@ class Registry(Generic[T]):
         if self._loaded:
             return
         self._loaded = True
-        for module in _BUILTIN_MODULES.get(self.kind, ()):
-            importlib.import_module(module)
+        if self.package is not None:
+            package = importlib.import_module(self.package)
+            for info in pkgutil.iter_modules(package.__path__, prefix=f"{self.package}."):
+                importlib.import_module(info.name)
         for ep in entry_points(group=self.entry_point_group):
             try:
                 ep.load()
@@ -138,28 +142,13 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
-def _make_registries() -> dict[str, Registry]:
-    # Base classes are imported here, not at module top, to keep this module
-    # importable by the base modules themselves.
-    from benchmark.component import Attack, Dataset, Metric, Recognizer, Scheme
-
-    return {
-        "recognizer": Registry("recognizer", Recognizer),
-        "dataset": Registry("dataset", Dataset),
-        "scheme": Registry("scheme", Scheme),
-        "attack": Registry("attack", Attack),
-        "metric": Registry("metric", Metric),
-    }
-
-
-_REGISTRIES = _make_registries()
-RECOGNIZERS: Registry = _REGISTRIES["recognizer"]
-DATASETS: Registry = _REGISTRIES["dataset"]
-SCHEMES: Registry = _REGISTRIES["scheme"]
-ATTACKS: Registry = _REGISTRIES["attack"]
-METRICS: Registry = _REGISTRIES["metric"]
+RECOGNIZERS: Registry[Recognizer] = Registry("recognizer", Recognizer, "benchmark.recognizers")
+DATASETS: Registry[Dataset] = Registry("dataset", Dataset, "benchmark.data.datasets")
+SCHEMES: Registry[Scheme] = Registry("scheme", Scheme, "schemes")
+ATTACKS: Registry[Attack] = Registry("attack", Attack, "attacks")
+METRICS: Registry[Metric] = Registry("metric", Metric, "benchmark.metrics")
 
 
 def all_registries() -> dict[str, Registry]:
     """Every registry, keyed by kind."""
-    return dict(_REGISTRIES)
+    return {r.kind: r for r in (RECOGNIZERS, DATASETS, SCHEMES, ATTACKS, METRICS)}

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from benchmark.metrics import DEFAULT_TARGETS, compute_all
+from benchmark.metrics.verification import DEFAULT_TARGETS, compute_all
 
 __all__ = [
     "UnknownBenchmarkError",
@@ -214,7 +214,7 @@ def unlinkability_speed(
         ``name``, ``n_scores``, ``comparisons_s``, ``subjects_s``,
         ``target_s`` and ``meets_target`` (both variants under ``target_s``).
     """
-    from benchmark.unlinkability import unlinkability
+    from benchmark.metrics.unlinkability import unlinkability
 
     rng = np.random.default_rng(seed)
     n_mated = max(1, int(round(n_scores * mated_fraction)))
@@ -273,7 +273,7 @@ def cipher_throughput(
 
     from benchmark.codecs.cipher import decrypt_ranges, encrypt_ranges
     from benchmark.codecs.j2k import encode_j2k, locate_packets
-    from benchmark.datasets.synthetic import SyntheticFaces
+    from benchmark.data.datasets.synthetic import SyntheticFaces
 
     faces = _grey(SyntheticFaces(n_subjects=n_faces, n_images=1, seed=0).load().images)
     bodies = []
@@ -324,7 +324,7 @@ def j2k_protect_cost(*, n_faces: int = 50, repeats: int = 3, target_share: float
     """
     from benchmark.codecs.cipher import encrypt_j2k
     from benchmark.codecs.j2k import encode_j2k
-    from benchmark.datasets.synthetic import SyntheticFaces
+    from benchmark.data.datasets.synthetic import SyntheticFaces
 
     rgb = SyntheticFaces(n_subjects=n_faces, n_images=1, seed=0).load().images
     key, nonce = bytes(range(32)), bytes(range(16))
@@ -347,7 +347,7 @@ def warp_throughput(
     """Cancelable warping and block re-mapping throughput, single thread, in images/s.
 
     ``n_faces`` synthetic 112x112 grey faces (luma in all three channels, the
-    layout :meth:`~benchmark.component.Scheme.protect` takes) are protected
+    layout :meth:`~benchmark.core.component.Scheme.protect` takes) are protected
     under one application key whose map is already cached, so the figure is
     the cost of applying a transform; building one warp map is timed apart.
     OpenCV is held to one thread for the measurement (and restored after).
@@ -366,9 +366,9 @@ def warp_throughput(
     """
     import cv2
 
-    from benchmark.datasets.synthetic import SyntheticFaces
-    from benchmark.keys import MasterKey
-    from benchmark.registry import SCHEMES
+    from benchmark.data.datasets.synthetic import SyntheticFaces
+    from benchmark.core.keys import MasterKey
+    from benchmark.core.registry import SCHEMES
     from schemes.warp import RemapScheme, _warp_maps
 
     faces = _grey(SyntheticFaces(n_subjects=min(n_faces, 50), n_images=1, seed=0).load().images)

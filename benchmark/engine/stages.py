@@ -16,9 +16,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from benchmark.cache import Cache, hash_file, hash_json, source_hash
-from benchmark.component import Recognizer, Samples
-from benchmark.parallel import map_chunks, progress
+from benchmark.core.cache import Cache, hash_file, hash_json, source_hash
+from benchmark.core.component import Recognizer, Samples
+from benchmark.core.parallel import map_chunks, progress
 
 __all__ = [
     "Engine",
@@ -102,8 +102,8 @@ def dataset_fingerprint(samples: Samples, params: dict) -> str:
 
 def _align_paths(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Worker: read and align files; unreadable ones get a blank face."""
-    from benchmark.align import Aligner
-    from benchmark.imageio import ImageReadError, read_image
+    from benchmark.data.align import Aligner
+    from benchmark.data.imageio import ImageReadError, read_image
 
     aligner = _worker_aligner(Aligner)
     faces = np.zeros((len(paths), 112, 112, 3), np.uint8)
@@ -128,7 +128,7 @@ def _worker_aligner(cls: type) -> Any:
 
 def align_stage(engine: Engine, samples: Samples, fingerprint: str) -> Aligned:
     """Detect and align every listed sample (or take pre-aligned images)."""
-    from benchmark import align
+    from benchmark.data import align
 
     if samples.aligned:
         assert samples.images is not None

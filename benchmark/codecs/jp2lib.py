@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from benchmark.cache import atomic_write_text, default_cache_dir
+from benchmark.core.cache import atomic_write_text, default_cache_dir
 
 __all__ = ["import_glymur", "openjpeg_library", "openjpeg_info", "MIN_OPENJPEG"]
 

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 from scipy.special import ndtri
 
-from benchmark.component import InstanceOf, Interval, Metric, ParamError
-from benchmark.registry import METRICS
+from benchmark.core.component import InstanceOf, Interval, Metric, ParamError
+from benchmark.core.registry import METRICS
 
 __all__ = [
     "DEFAULT_TARGETS",

@@ -149,7 +149,7 @@ def subject_bootstrap(
         mated: Per comparison, True for a mated (genuine) comparison.
         clusters: Per comparison, its cluster id (the probe subject).
         stat: ``stat(genuine, impostor) -> {key: value}``, e.g.
-            :func:`benchmark.metrics.compute_all`. Keys whose value on the
+            :func:`benchmark.metrics.verification.compute_all`. Keys whose value on the
             full data is not a finite real number get no interval.
         n_boot: Number of resamples (>= 0; 0 gives ``(nan, nan)`` intervals).
         seed: Seed of the resampling generator.
@@ -205,7 +205,7 @@ def add_ci(metrics: Mapping[str, Any], cis: Mapping[str, tuple[float, float]]) -
     the report shows ``None`` as undefined).
 
     Args:
-        metrics: Metric values, e.g. from :func:`benchmark.metrics.compute_all`.
+        metrics: Metric values, e.g. from :func:`benchmark.metrics.verification.compute_all`.
         cis: Intervals, e.g. from :func:`subject_bootstrap`.
 
     Returns:
