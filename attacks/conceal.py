@@ -24,19 +24,18 @@ bit-planes), a smooth approximation instead of noise.
   spurious refinements; fewer wastes a few plaintext bytes). Everything of
   that code-block in later layers is dropped.
 
-Per-sample counts of what was left out are stored in ``stats_`` after
-:meth:`attack`.
+Per-sample counts of what was left out (:data:`STAT_KEYS`) come with the
+images in the :class:`~benchmark.core.component.AttackResult`.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, Sequence
-
 import numpy as np
 
+from attacks.window import WindowConcealAttack
+from benchmark.codecs.cipher import window_range
 from benchmark.codecs.j2k import decode_j2k
-from benchmark.core.component import Attack, Scheme
+from benchmark.codecs.tier2 import Contribution, Tier2, parse_tier2, write_tier2
 from benchmark.core.registry import ATTACKS
 
 __all__ = [
@@ -45,19 +44,17 @@ __all__ = [
     "conceal_packets",
     "conceal_codeblocks",
     "conceal_codestream",
-    "WindowConcealAttack",
     "STAT_KEYS",
 ]
 
 STAT_KEYS = ("bytes_dropped", "passes_dropped", "codeblocks_dropped", "packets_changed")
-_FACE = (112, 112, 3)
 
 
 def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
     return end > start and start < hi and end > lo
 
 
-def conceal_packets(tier2: Any, lo: int, hi: int) -> tuple[Any, dict[str, int]]:
+def conceal_packets(tier2: Tier2, lo: int, hi: int) -> tuple[Tier2, dict[str, int]]:
     """Empty, per precinct, every packet from the first one whose body meets ``[lo, hi)``.
 
     Args:
@@ -88,7 +85,7 @@ def conceal_packets(tier2: Any, lo: int, hi: int) -> tuple[Any, dict[str, int]]:
     return out, stats
 
 
-def _truncate(c: Any, lo: int, hi: int, restart: bool, data: bytes) -> tuple[int, tuple[int, ...]]:
+def _truncate(c: Contribution, lo: int, hi: int, restart: bool, data: bytes) -> tuple[int, tuple[int, ...]]:
     """(passes, lengths) of the plaintext part of a contribution that meets ``[lo, hi)``."""
     bounds = c.start + np.concatenate(([0], np.cumsum(c.lengths)))
     hit = next(k for k in range(len(c.lengths)) if _overlaps(int(bounds[k]), int(bounds[k + 1]), lo, hi))
@@ -105,7 +102,7 @@ def _truncate(c: Any, lo: int, hi: int, restart: bool, data: bytes) -> tuple[int
     return (passes, (kept,)) if passes else (0, ())
 
 
-def conceal_codeblocks(tier2: Any, lo: int, hi: int, data: bytes) -> tuple[Any, dict[str, int]]:
+def conceal_codeblocks(tier2: Tier2, lo: int, hi: int, data: bytes) -> tuple[Tier2, dict[str, int]]:
     """Cut every code-block at its first byte in ``[lo, hi)`` (see the module docstring).
 
     Args:
@@ -126,6 +123,7 @@ def conceal_codeblocks(tier2: Any, lo: int, hi: int, data: bytes) -> tuple[Any, 
         new = []
         for c in p.contributions:
             key = (p.component, p.resolution, c.band, c.block)
+            lengths: tuple[int, ...]
             if key in cut:
                 passes, lengths = 0, ()
             elif _overlaps(c.start, c.end, lo, hi):
@@ -161,9 +159,6 @@ def conceal_codestream(data: bytes, window: float, offset: float, mode: str) -> 
     Raises:
         CodestreamError: a codestream the tier-2 parser does not handle.
     """
-    from benchmark.codecs.cipher import window_range
-    from benchmark.codecs.tier2 import parse_tier2, write_tier2
-
     tier2 = parse_tier2(data)
     lo, hi = window_range(len(data), window, offset)
     if mode == "packet":
@@ -173,101 +168,6 @@ def conceal_codestream(data: bytes, window: float, offset: float, mode: str) -> 
     else:
         raise ValueError(f"mode: {mode!r} is not 'packet' or 'codeblock'")
     return write_tier2(edited, data), stats
-
-
-def _decode_face(decode: Callable[[bytes], np.ndarray], data: bytes) -> np.ndarray:
-    img = decode(data)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    if img.shape != _FACE:
-        raise ValueError(f"decoded sample has shape {img.shape}, not {_FACE}")
-    return img
-
-
-def _conceal_chunk(
-    rewrite: Callable[..., tuple[bytes, dict[str, int]]],
-    decode: Callable[[bytes], np.ndarray],
-    keys: tuple[str, ...],
-    window: float,
-    offset: float,
-    blobs: Sequence[bytes],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Worker: rewrite and decode; a sample that fails is flagged, never raised."""
-    faces = np.zeros((len(blobs),) + _FACE, np.uint8)
-    failed = np.zeros(len(blobs), bool)
-    stats = np.zeros((len(blobs), len(keys)), np.int64)
-    for i, blob in enumerate(blobs):
-        try:
-            rewritten, st = rewrite(bytes(blob), window, offset)
-            faces[i] = _decode_face(decode, rewritten)
-            stats[i] = [st[k] for k in keys]
-        except (ValueError, TypeError, OSError, MemoryError):  # CodestreamError is a ValueError
-            failed[i] = True
-    return faces, failed, stats
-
-
-class WindowConcealAttack(Attack):
-    """Base of the concealment attacks: rewrite each sample without its encrypted part, then decode.
-
-    Subclasses set :meth:`rewrite` (``(data, window, offset) -> (bytes,
-    counts)``, a module-level function so worker processes can run it),
-    :meth:`decode` and the names of the counts (``stat_keys``). Only the
-    scheme's public ``window`` and ``offset`` are read (Kerckhoffs).
-    """
-
-    knowledge = (
-        "protected codestreams and the public scheme parameters (window, offset; Kerckhoffs); "
-        "no key; no training data"
-    )
-    _constraints: dict = {}
-    stat_keys: tuple[str, ...] = STAT_KEYS
-
-    def __init__(self) -> None:
-        pass
-
-    @staticmethod
-    def rewrite(data: bytes, window: float, offset: float) -> tuple[bytes, dict[str, int]]:
-        """A valid file without the encrypted part of ``data``, and counts of what was left out."""
-        raise NotImplementedError
-
-    @staticmethod
-    def decode(data: bytes) -> np.ndarray:
-        """Decode a rewritten file to uint8 (H, W) or (H, W, 3)."""
-        raise NotImplementedError
-
-    def attack(self, protected: Any, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
-        """Conceal the encrypted part of each sample and decode the rest.
-
-        Args:
-            protected: Protected files (bytes), one per sample.
-            scheme: The scheme instance; only its public ``window`` and
-                ``offset`` are read.
-
-        Returns:
-            (images uint8 (N, 112, 112, 3), failed bool (N,)). Per-sample
-            counts of what was left out are in ``stats_`` (dict of int64
-            arrays, keys ``stat_keys``; zero for failed samples).
-
-        Raises:
-            ValueError: a scheme without ``window``/``offset`` parameters.
-        """
-        from benchmark.core.parallel import default_workers, map_chunks
-
-        self.validate()
-        try:
-            window, offset = float(scheme.window), float(scheme.offset)
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(
-                f"{self.registry_name}: scheme {type(scheme).__name__} has no public window/offset"
-            ) from None
-        fn = functools.partial(_conceal_chunk, self.rewrite, self.decode, self.stat_keys, window, offset)
-        parts = map_chunks(fn, list(protected), workers=default_workers(), desc=f"{self.registry_name}")
-        if not parts:
-            self.stats_ = {k: np.zeros(0, np.int64) for k in self.stat_keys}
-            return np.zeros((0,) + _FACE, np.uint8), np.zeros(0, bool)
-        stats = np.concatenate([p[2] for p in parts])
-        self.stats_ = {k: stats[:, j] for j, k in enumerate(self.stat_keys)}
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _conceal_packets(data: bytes, window: float, offset: float) -> tuple[bytes, dict[str, int]]:
@@ -288,6 +188,8 @@ class ConcealPacketAttack(WindowConcealAttack):
     decode fails are flagged.
     """
 
+    codec = "j2k"
+    counters = STAT_KEYS
     rewrite = staticmethod(_conceal_packets)
     decode = staticmethod(decode_j2k)
 
@@ -303,5 +205,7 @@ class ConcealCodeblockAttack(WindowConcealAttack):
     OpenJPEG. Samples whose rewrite or decode fails are flagged.
     """
 
+    codec = "j2k"
+    counters = STAT_KEYS
     rewrite = staticmethod(_conceal_codeblocks)
     decode = staticmethod(decode_j2k)

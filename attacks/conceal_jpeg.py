@@ -23,18 +23,20 @@ of the scan (:mod:`benchmark.codecs.jpeg_scan`) and rewrites it:
   kept byte for byte (the decoder resynchronises at their RST marker).
 
 The rewritten file is a valid JPEG, decoded with the standard decoder.
-Per-sample counts of what was replaced are stored in ``stats_`` after
-:meth:`ConcealMCUAttack.attack`.
+Per-sample counts of what was replaced (:data:`STAT_KEYS`) come with the
+images in the :class:`~benchmark.core.component.AttackResult`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
-from attacks.conceal import WindowConcealAttack
+from attacks.window import WindowConcealAttack
+from benchmark.codecs.cipher import jpeg_selection
 from benchmark.codecs.jpeg import decode_jpeg
+from benchmark.codecs.jpeg_scan import Cut, Scan, parse_scan, resync_tail, walk_interval, write_scan
 from benchmark.core.registry import ATTACKS
 
 __all__ = ["ConcealMCUAttack", "STAT_KEYS", "conceal_jpeg", "plan_concealment"]
@@ -42,7 +44,7 @@ __all__ = ["ConcealMCUAttack", "STAT_KEYS", "conceal_jpeg", "plan_concealment"]
 STAT_KEYS = ("mcus_greyed", "mcus_resynced", "bytes_dropped", "intervals_hit")
 
 
-def plan_concealment(scan: Any, lo: int, hi: int) -> dict[int, Any]:
+def plan_concealment(scan: Scan, lo: int, hi: int) -> dict[int, Cut]:
     """Where to cut each restart interval that meets the encrypted bytes ``[lo, hi)``.
 
     Args:
@@ -57,10 +59,6 @@ def plan_concealment(scan: Any, lo: int, hi: int) -> dict[int, Any]:
     Raises:
         CodestreamError: undecodable plaintext before ``lo``.
     """
-    from dataclasses import replace
-
-    from benchmark.codecs.jpeg_scan import resync_tail, walk_interval
-
     if hi <= lo:
         return {}
     cuts = {}
@@ -92,9 +90,6 @@ def conceal_jpeg(data: bytes, window: float, offset: float) -> tuple[bytes, dict
     Raises:
         CodestreamError: a file outside the baseline single-scan scope, or malformed.
     """
-    from benchmark.codecs.cipher import jpeg_selection
-    from benchmark.codecs.jpeg_scan import parse_scan, write_scan
-
     scan = parse_scan(data)
     starts, ends = jpeg_selection(data, window, offset)
     lo, hi = (int(starts.min()), int(ends.max())) if starts.size else (0, 0)
@@ -104,7 +99,7 @@ def conceal_jpeg(data: bytes, window: float, offset: float) -> tuple[bytes, dict
         iv = scan.intervals[k]
         kept_end = int(iv.offsets[(cut.bits - 1) >> 3]) + 1 if cut.bits else iv.start
         tail = cut.tail.mcus if cut.tail else 0
-        tail_start = int(iv.offsets[cut.tail.start >> 3]) if tail else iv.end
+        tail_start = int(iv.offsets[cut.tail.start >> 3]) if cut.tail and tail else iv.end
         stats["mcus_greyed"] += iv.mcus - cut.kept - tail
         stats["mcus_resynced"] += tail
         stats["bytes_dropped"] += tail_start - kept_end
@@ -121,14 +116,13 @@ class ConcealMCUAttack(WindowConcealAttack):
     the MCUs after it are found again by Huffman resynchronisation and kept
     (their brightness estimated), the MCUs in between become flat, and the
     rewritten file is decoded with the standard decoder. Samples whose
-    rewrite or decode fails are flagged; per-sample counts
-    (:data:`STAT_KEYS`) are left in ``stats_``.
+    rewrite or decode fails are flagged; per-sample counts are :data:`STAT_KEYS`.
     """
 
     knowledge = (
-        "protected JPEG files and the public scheme parameters (window, offset; Kerckhoffs); "
-        "no key; no training data"
+        "protected JPEG files and the public scheme parameters (window, offset; Kerckhoffs); no key; no training data"
     )
-    stat_keys = STAT_KEYS
+    codec = "jpeg"
+    counters = STAT_KEYS
     rewrite = staticmethod(conceal_jpeg)
     decode = staticmethod(decode_jpeg)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from benchmark.core.component import Attack, Scheme
+from benchmark.core.component import Attack, AttackResult, Protected, Scheme
 from benchmark.core.registry import ATTACKS
 
 __all__ = ["NaiveAttack"]
@@ -24,17 +22,18 @@ class NaiveAttack(Attack):
     """
 
     knowledge = "protected samples and scheme parameters (Kerckhoffs); no key; no training data"
+    # The keyless standard decode: every other attack on a scheme is compared with it image by image.
+    reference = True
     _constraints = {}
 
     def __init__(self) -> None:
         pass
 
-    def attack(self, protected: Any, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
+    def attack(self, protected: Protected, scheme: Scheme) -> AttackResult:
         """Decode ``protected`` as ``scheme`` says a standard decoder would.
 
         Returns:
-            (images uint8 (N, 112, 112, 3), failed bool (N,)).
+            Images uint8 (N, 112, 112, 3) and failure flags; no counters.
         """
-        self.validate()
         images, failed = scheme.decode(protected)
-        return images, np.asarray(failed, dtype=bool)
+        return AttackResult(images, np.asarray(failed, dtype=bool), {})

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -46,7 +47,18 @@ PALETTE: tuple[str, ...] = (
 
 # Probability ticks a reader expects on a DET plot (ISO/IEC 19795-1 style).
 _PROBIT_TICKS: tuple[float, ...] = (
-    1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99,
+    1e-6,
+    1e-5,
+    1e-4,
+    1e-3,
+    1e-2,
+    0.05,
+    0.2,
+    0.4,
+    0.6,
+    0.8,
+    0.95,
+    0.99,
 )
 # Axes always span at least this range, so plots from different runs compare.
 _DEFAULT_RANGE = (1e-4, 0.4)
@@ -132,9 +144,7 @@ def _clean_curve(curve: DetCurve) -> tuple[np.ndarray, np.ndarray]:
     fmr = np.asarray(curve.fmr, dtype=float).ravel()
     fnmr = np.asarray(curve.fnmr, dtype=float).ravel()
     if fmr.shape != fnmr.shape:
-        raise ValueError(
-            f"DET curve {curve.label!r}: fmr has {fmr.size} points, fnmr has {fnmr.size}"
-        )
+        raise ValueError(f"DET curve {curve.label!r}: fmr has {fmr.size} points, fnmr has {fnmr.size}")
     keep = np.isfinite(fmr) & np.isfinite(fnmr)
     return fmr[keep], fnmr[keep]
 
@@ -147,16 +157,14 @@ def _set_probit_axis(ax, which: str, lo: float, hi: float) -> None:
         ax.set_xlim(norm.ppf(lo), norm.ppf(hi))
         # Tiny-rate labels ("0.0001%") are wide; slant them when they crowd.
         crowded = len(ticks) > 7
-        ax.set_xticks(positions, labels, fontsize=7, rotation=30 if crowded else 0,
-                      ha="right" if crowded else "center")
+        ax.set_xticks(positions, labels, fontsize=7, rotation=30 if crowded else 0, ha="right" if crowded else "center")
     else:
         ax.set_ylim(norm.ppf(lo), norm.ppf(hi))
         ax.set_yticks(positions, labels, fontsize=7)
 
 
 def _no_data(ax) -> None:
-    ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center",
-            fontsize=10, color="#777777")
+    ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=10, color="#777777")
 
 
 def det_plot(curves: Sequence[DetCurve], *, title: str = "") -> str:
@@ -242,8 +250,10 @@ def score_histogram(
         ValueError: If the densities do not have ``len(edges) - 1`` bins.
     """
     e = np.asarray(edges, dtype=float).ravel()
-    series = {"genuine": np.asarray(genuine, dtype=float).ravel(),
-              "impostor": np.asarray(impostor, dtype=float).ravel()}
+    series = {
+        "genuine": np.asarray(genuine, dtype=float).ravel(),
+        "impostor": np.asarray(impostor, dtype=float).ravel(),
+    }
     fig = Figure(figsize=(3.4, 2.3), dpi=_DPI)
     fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.83)
     ax = fig.add_subplot()
@@ -253,8 +263,14 @@ def score_histogram(
             continue
         if e.size != dens.size + 1:
             raise ValueError(f"{name} histogram has {dens.size} bins but {e.size} edges")
-        ax.stairs(dens, e, color="#0072B2" if name == "genuine" else "#D55E00",
-                  linestyle="-" if name == "genuine" else "--", linewidth=1.3, label=name)
+        ax.stairs(
+            dens,
+            e,
+            color="#0072B2" if name == "genuine" else "#D55E00",
+            linestyle="-" if name == "genuine" else "--",
+            linewidth=1.3,
+            label=name,
+        )
         drawn = True
     if drawn:
         ax.legend(fontsize=7, loc="best", framealpha=0.8)
@@ -262,7 +278,6 @@ def score_histogram(
         _no_data(ax)
     _style_density_axes(ax, title, pad=10)
     return figure_to_data_uri(fig)
-
 
 
 def _as_series(values: Sequence[float] | None) -> np.ndarray:
@@ -353,9 +368,9 @@ def unlinkability_plot(
 
 def sweep_plot(
     x: Sequence[float],
-    series: dict[str, Sequence[float | None]],
+    series: Mapping[str, Sequence[float | None]],
     *,
-    baselines: dict[str, float | None] | None = None,
+    baselines: Mapping[str, float | None] | None = None,
     xlabel: str = "",
     ylabel: str = "EER",
     title: str = "",
@@ -446,8 +461,10 @@ def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "
     for d in densities:
         e = _as_series(d.edges)
         drawn_here = False
-        for name, values, style in (("genuine", _as_series(d.genuine), "-"),
-                                    ("impostor", _as_series(d.impostor), "--")):
+        for name, values, style in (
+            ("genuine", _as_series(d.genuine), "-"),
+            ("impostor", _as_series(d.impostor), "--"),
+        ):
             if not values.size:
                 continue
             if e.size != values.size + 1:
@@ -457,8 +474,10 @@ def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "
         if drawn_here:
             handles.append(Line2D([], [], color=d.colour, linewidth=1.3, label=d.label))
     if handles:
-        handles += [Line2D([], [], color="#555555", linestyle="-", linewidth=1.0, label="genuine"),
-                    Line2D([], [], color="#555555", linestyle="--", linewidth=1.0, label="impostor")]
+        handles += [
+            Line2D([], [], color="#555555", linestyle="-", linewidth=1.0, label="genuine"),
+            Line2D([], [], color="#555555", linestyle="--", linewidth=1.0, label="impostor"),
+        ]
         ax.legend(handles=handles, fontsize=6, loc="best", framealpha=0.8)
     else:
         _no_data(ax)

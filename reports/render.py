@@ -1,4 +1,4 @@
-"""Render a results dict (the ``results.json`` schema) as one self-contained HTML page.
+"""Render results (:class:`benchmark.engine.results.Results`, the ``results.json`` schema) as one HTML page.
 
 The renderer only *presents* what the results hold: metrics are formatted,
 never recomputed from scores. The page references nothing outside itself
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from benchmark.core.cache import atomic_write_text
+from benchmark.engine.results import Results
 from reports.plots import (
     PALETTE,
     VIEW_COLOURS,
@@ -53,9 +55,7 @@ _PREFERRED_METRICS: tuple[str, ...] = (
 )
 _CI_SUFFIXES = ("_ci_low", "_ci_high")
 # Error/success rates are shown as percentages; other numbers as they are.
-_RATE_RE = re.compile(
-    r"^(eer|fmr|fnmr|far|frr|sar|fpir|fnir|apcer|bpcer|acer|iar|gar|tar)(_|$)|_rate(_|$)"
-)
+_RATE_RE = re.compile(r"^(eer|fmr|fnmr|far|frr|sar|fpir|fnir|apcer|bpcer|acer|iar|gar|tar)(_|$)|_rate(_|$)")
 _COUNT_RE = re.compile(r"^n_")
 # Defence in depth for provenance sub-dicts: never print anything key-like.
 _SECRET_RE = re.compile(r"key|secret|password|passwd|token|credential", re.IGNORECASE)
@@ -144,8 +144,7 @@ def _metric_header(key: str) -> str:
         name = match.group(1)
         name = name.upper() if _RATE_RE.search(name) else name.replace("_", " ")
         return f"{name} @ FMR {float(match.group(2)) * 100:g}%"
-    return {"eer": "EER", "d_prime": "d′", "n_genuine": "# genuine",
-            "n_impostor": "# impostor"}.get(key, key)
+    return {"eer": "EER", "d_prime": "d′", "n_genuine": "# genuine", "n_impostor": "# impostor"}.get(key, key)
 
 
 # --------------------------------------------------------------------------- table
@@ -202,9 +201,7 @@ def _recognizer_labels(rows: Sequence[Mapping[str, Any]]) -> dict[int, str]:
     one name appears with several parameter sets."""
     variants: dict[str, set[str]] = {}
     for row in rows:
-        variants.setdefault(row["recognizer"], set()).add(
-            _format_params(row.get("recognizer_params"))
-        )
+        variants.setdefault(row["recognizer"], set()).add(_format_params(row.get("recognizer_params")))
     labels = {}
     for row in rows:
         name, params = row["recognizer"], _format_params(row.get("recognizer_params"))
@@ -255,13 +252,20 @@ def _attack_table(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) 
     for (scheme, attack), members in groups.items():
         eer = {labels[id(r)]: (r.get("metrics") or {}).get("eer") for r in members}
         first = members[0].get("metrics") or {}
-        lines.append({
-            "scheme": scheme,
-            "attack": attack,
-            "eers": [format_metric("eer", eer.get(name)) for name in recognizers],
-            "quality": [format_metric(key, first.get(key)) for key, _ in _ATTACK_QUALITY],
-        })
+        lines.append(
+            {
+                "scheme": scheme,
+                "attack": attack,
+                "eers": [format_metric("eer", eer.get(name)) for name in recognizers],
+                "quality": [_with_ci(key, first) for key, _ in _ATTACK_QUALITY],
+            }
+        )
     return {"recognizers": recognizers, "quality_headers": [h for _, h in _ATTACK_QUALITY], "rows": lines}
+
+
+def _with_ci(key: str, metrics: Mapping[str, Any]) -> str:
+    cell = _metric_cell(key, metrics)
+    return f"{cell['value']} ({cell['ci']})" if cell["ci"] else cell["value"]
 
 
 # --------------------------------------------------------------------------- figures
@@ -270,8 +274,7 @@ def _attack_table(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) 
 def _det_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) -> list[dict]:
     """One DET figure per (scheme, attack, view), one curve per recognizer."""
     colours = {
-        label: PALETTE[i % len(PALETTE)]
-        for i, label in enumerate(_unique_in_order(labels[id(r)] for r in rows))
+        label: PALETTE[i % len(PALETTE)] for i, label in enumerate(_unique_in_order(labels[id(r)] for r in rows))
     }
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -286,8 +289,7 @@ def _det_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) -
             eer = (row.get("metrics") or {}).get("eer")
             if eer is not None:
                 label = f"{label} (EER {format_metric('eer', eer)})"
-            curves.append(DetCurve(label, det.get("fmr") or [], det.get("fnmr") or [],
-                                   colours[labels[id(row)]]))
+            curves.append(DetCurve(label, det.get("fmr") or [], det.get("fnmr") or [], colours[labels[id(row)]]))
         title = f"scheme {scheme} · attack {attack} · view {view}"
         figures.append({"title": title, "uri": det_plot(curves, title=title)})
     return figures
@@ -298,8 +300,9 @@ def _histograms(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) ->
     for row in rows:
         hist = (row.get("curves") or {}).get("hist") or {}
         title = " · ".join([labels[id(row)], *(str(row.get(f)) for f in _GROUP_FIELDS[1:])])
-        uri = score_histogram(hist.get("edges") or [], hist.get("genuine") or [],
-                              hist.get("impostor") or [], title=title)
+        uri = score_histogram(
+            hist.get("edges") or [], hist.get("genuine") or [], hist.get("impostor") or [], title=title
+        )
         figures.append({"title": title, "uri": uri})
     return figures
 
@@ -317,9 +320,12 @@ def _unlinkability_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[in
             continue
         title = " · ".join([labels[id(row)], *(str(row.get(f)) for f in _GROUP_FIELDS[1:])])
         uri = unlinkability_plot(
-            curve.get("edges") or [], curve.get("mated_density") or [],
-            curve.get("nonmated_density") or [], curve.get("d_local") or [],
-            d_sys=_optional_number(curve.get("d_sys")), omega=_optional_number(curve.get("omega")),
+            curve.get("edges") or [],
+            curve.get("mated_density") or [],
+            curve.get("nonmated_density") or [],
+            curve.get("d_local") or [],
+            d_sys=_optional_number(curve.get("d_sys")),
+            omega=_optional_number(curve.get("omega")),
             title=title,
         )
         figures.append({"title": title, "uri": uri})
@@ -329,8 +335,7 @@ def _unlinkability_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[in
 def _sweep_figures(results: Mapping[str, Any]) -> list[dict]:
     """EER against the swept parameter, per sweep and view (dotted: baseline)."""
     rows = results.get("rows") or []
-    baselines = {r.get("recognizer"): (r.get("metrics") or {}).get("eer")
-                 for r in rows if r.get("view") == "baseline"}
+    baselines = {r.get("recognizer"): (r.get("metrics") or {}).get("eer") for r in rows if r.get("view") == "baseline"}
     figures = []
     for sweep in results.get("sweeps") or []:
         labels = list(sweep.get("labels") or [])
@@ -338,13 +343,17 @@ def _sweep_figures(results: Mapping[str, Any]) -> list[dict]:
         for view in views:
             series: dict[str, list] = {}
             for rec in dict.fromkeys(str(r.get("recognizer")) for r in rows):
-                by_scheme = {r.get("scheme"): (r.get("metrics") or {}).get("eer")
-                             for r in rows if r.get("recognizer") == rec and r.get("view") == view}
+                by_scheme = {
+                    r.get("scheme"): (r.get("metrics") or {}).get("eer")
+                    for r in rows
+                    if r.get("recognizer") == rec and r.get("view") == view
+                }
                 if any(lbl in by_scheme for lbl in labels):
                     series[rec] = [_optional_number(by_scheme.get(lbl)) for lbl in labels]
             title = f"{sweep.get('scheme')} sweep over {sweep.get('param')} · {view}"
-            uri = sweep_plot(sweep.get("values") or [], series, baselines=baselines,
-                             xlabel=str(sweep.get("param")), title=title)
+            uri = sweep_plot(
+                sweep.get("values") or [], series, baselines=baselines, xlabel=str(sweep.get("param")), title=title
+            )
             figures.append({"title": title, "uri": uri})
     return figures
 
@@ -364,8 +373,7 @@ def _view_distribution_figures(rows: Sequence[Mapping[str, Any]], labels: Mappin
     both a preservation and a strength row holding histograms; the baseline
     (scheme ``none``) is that recognizer's own.
     """
-    baselines = {labels[id(r)]: r for r in rows
-                 if r.get("scheme") == "none" and r.get("view") == "baseline"}
+    baselines = {labels[id(r)]: r for r in rows if r.get("scheme") == "none" and r.get("view") == "baseline"}
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
         if row.get("scheme") != "none":
@@ -383,8 +391,9 @@ def _view_distribution_figures(rows: Sequence[Mapping[str, Any]], labels: Mappin
         base = baselines.get(recognizer)
         drawn = [_hist_density("baseline", base, VIEW_COLOURS["baseline"]) if base else None, *densities, *found]
         title = f"{recognizer} · {scheme}"
-        figures.append({"title": title,
-                        "uri": view_distributions_plot([d for d in drawn if d is not None], title=title)})
+        figures.append(
+            {"title": title, "uri": view_distributions_plot([d for d in drawn if d is not None], title=title)}
+        )
     return figures
 
 
@@ -402,26 +411,33 @@ def _certification(entries: Sequence[Mapping[str, Any]] | None) -> dict | None:
         direction = "max" if "max" in entry else "min" if "min" in entry else ""
         bound = entry.get("bound", entry.get(direction) if direction else None)
         verdict = str(entry.get("verdict", ""))
-        checks.append({
-            "metric": metric,
-            "view": str(entry.get("view", "")),
-            "relation": {"max": "≤", "min": "≥"}.get(direction, ""),
-            "bound": format_metric(metric, bound) if _is_number(bound) or bound is None
-            else str(bound),
-            "value": format_metric(metric, entry.get("value")),
-            "verdict": verdict,
-            "verdict_class": verdict.lower() if verdict in ("PASS", "FAIL") else "unknown",
-        })
+        checks.append(
+            {
+                "metric": metric,
+                "view": str(entry.get("view", "")),
+                "relation": {"max": "≤", "min": "≥"}.get(direction, ""),
+                "bound": format_metric(metric, bound) if _is_number(bound) or bound is None else str(bound),
+                "value": format_metric(metric, entry.get("value")),
+                "verdict": verdict,
+                "verdict_class": verdict.lower() if verdict in ("PASS", "FAIL", "UNRESOLVED") else "unknown",
+                "reason": str(entry.get("reason") or ""),
+            }
+        )
     verdicts = {c["verdict"] for c in checks}
-    overall = "PASS" if verdicts == {"PASS"} else "FAIL" if "FAIL" in verdicts else "INCOMPLETE"
+    overall = (
+        "PASS"
+        if verdicts == {"PASS"}
+        else "FAIL"
+        if "FAIL" in verdicts
+        else "UNRESOLVED"
+        if "UNRESOLVED" in verdicts
+        else "INCOMPLETE"
+    )
     return {"checks": checks, "overall": overall, "overall_class": overall.lower()}
 
 
 def _dataset(dataset: Mapping[str, Any]) -> dict[str, Any]:
-    skipped = [
-        {"id": str(s.get("id", "")), "reason": str(s.get("reason", ""))}
-        for s in dataset.get("skipped") or []
-    ]
+    skipped = [{"id": str(s.get("id", "")), "reason": str(s.get("reason", ""))} for s in dataset.get("skipped") or []]
     folds = dataset.get("folds")
     test_folds = dataset.get("test_folds")
     summary = [
@@ -445,10 +461,23 @@ def _dataset(dataset: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _safe_items(mapping: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    return [
-        (str(k), str(v)) for k, v in sorted((mapping or {}).items())
-        if not _SECRET_RE.search(str(k))
-    ]
+    return [(str(k), str(v)) for k, v in sorted((mapping or {}).items()) if not _SECRET_RE.search(str(k))]
+
+
+def _key_text(key: Mapping[str, Any] | None) -> str | None:
+    """How the run was keyed, from the key block (a fingerprint and a source, never key material)."""
+    if not key:
+        return None
+    source = key.get("source")
+    if source == "seed":
+        return (
+            f"evaluation key derived from the protocol seed {key.get('seed')} (id {key.get('key_id')}): public, "
+            "for reproducible evaluation only, never for protecting real data"
+        )
+    if source == "random" or key.get("key_id") == "ephemeral":
+        return "a random key drawn for this run (ephemeral: not reproducible)"
+    where = {"file": "a key file", "env": "an environment variable"}.get(str(source), "a key")
+    return f"master key from {where} (id {key.get('key_id')})"
 
 
 def _provenance(prov: Mapping[str, Any], schema_version: Any) -> dict[str, Any]:
@@ -456,14 +485,14 @@ def _provenance(prov: Mapping[str, Any], schema_version: Any) -> dict[str, Any]:
     token) in provenance never reaches the page."""
     cache = prov.get("cache") or {}
     fields = [
+        ("Keys", _key_text(prov.get("key"))),
         ("FaceSec version", prov.get("facesec_version")),
         ("Git commit", prov.get("git_commit")),
         ("Python", prov.get("python")),
         ("Created", prov.get("created")),
         ("Protocol SHA-256", prov.get("protocol_sha256")),
         ("Dataset fingerprint", prov.get("dataset_fingerprint")),
-        ("Cache hits / misses", f"{cache.get('hits', _DASH)} / {cache.get('misses', _DASH)}"
-         if cache else None),
+        ("Cache hits / misses", f"{cache.get('hits', _DASH)} / {cache.get('misses', _DASH)}" if cache else None),
         ("Results schema", schema_version),
     ]
     return {
@@ -473,7 +502,7 @@ def _provenance(prov: Mapping[str, Any], schema_version: Any) -> dict[str, Any]:
     }
 
 
-def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
+def build_context(results: Results) -> dict[str, Any]:
     """Turn a results dict into the flat, display-ready template context.
 
     Args:
@@ -506,7 +535,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_report(results: Mapping[str, Any]) -> str:
+def render_report(results: Results) -> str:
     """Render ``results`` to a self-contained HTML page.
 
     Args:
@@ -518,7 +547,7 @@ def render_report(results: Mapping[str, Any]) -> str:
     return _environment().get_template(_TEMPLATE).render(**build_context(results))
 
 
-def write_report(results: Mapping[str, Any], out_path: Path) -> Path:
+def write_report(results: Results, out_path: Path) -> Path:
     """Render ``results`` and write the HTML atomically to ``out_path``.
 
     Args:

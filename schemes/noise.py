@@ -11,17 +11,17 @@ protect anything.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from benchmark.core.component import InstanceOf, Interval, Scheme, check_faces
+from benchmark.core.component import InstanceOf, Interval, Protected, Scheme, check_faces
+from benchmark.core.keys import AppKey
 from benchmark.core.registry import SCHEMES
 
 __all__ = ["NoiseScheme"]
 
 _SHAPE = (112, 112, 3)
-
 
 
 @SCHEMES.register("noise")
@@ -53,11 +53,13 @@ class NoiseScheme(Scheme):
         self.sigma = sigma
         self.per_subject = per_subject
 
-    def _pattern(self, key: Any, label: str) -> np.ndarray:
+    def _pattern(self, key: AppKey, label: str) -> np.ndarray:
         rng = np.random.default_rng(key.seed(label))
         return rng.normal(0.0, float(self.sigma), size=(_SHAPE[0], _SHAPE[1], 1))
 
-    def protect(self, images: np.ndarray, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+    def protect(
+        self, images: np.ndarray, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
+    ) -> np.ndarray:
         """Add the key's pattern to each image.
 
         Args:
@@ -85,12 +87,14 @@ class NoiseScheme(Scheme):
         out = np.rint(arr.astype(np.float64) + noise)
         return np.clip(out, 0, 255).astype(np.uint8)
 
-    def decode(self, protected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, protected: Protected) -> tuple[np.ndarray, np.ndarray]:
         """A standard viewer shows the noisy image as it is; nothing fails."""
         arr = check_faces(protected)
         return arr.copy(), np.zeros(len(arr), dtype=bool)
 
-    def recover(self, protected: Any, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+    def recover(
+        self, protected: Protected, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
+    ) -> np.ndarray:
         """Not offered: a cancelable scheme compares in the protected domain.
 
         Subtracting the pattern would not be exact anyway, because pixels

@@ -45,23 +45,27 @@ the master key, the application id and the label, so a new application id
 built once and cached (:func:`functools.lru_cache`), then applied to the
 whole batch.
 
-Key space (:meth:`key_space_bits`) counts distinct transforms of the family,
-capped at the 128-bit seed that selects one (a brute-force search never needs
-more); :meth:`transform_space_bits` gives the uncapped count. A large key
-space says nothing about irreversibility: the protected face stays a face,
-which is exactly what the IJCB 2020 paper shows a recognizer exploits.
+Key space (:meth:`key_space_bits`, ``key_space_bits`` in results) is the
+effective figure: the number of distinct transforms of the family, capped at
+the 128-bit seed that selects one (a brute-force search never needs more);
+:meth:`transform_space_bits` (``transform_space_bits`` in results) gives the
+uncapped count. A large key space says nothing about irreversibility: the
+protected face stays a face, which is exactly what the IJCB 2020 paper shows a
+recognizer exploits.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
-from benchmark.core.component import InstanceOf, Interval, ParamError, Scheme, check_faces
+from benchmark.core.component import InstanceOf, Interval, ParamError, Protected, Scheme, check_faces
+from benchmark.core.keys import AppKey
 from benchmark.core.registry import SCHEMES
 
 __all__ = [
@@ -75,6 +79,7 @@ __all__ = [
     "Warp20x25",
     "RemapScheme",
     "warp_grid",
+    "build_warp_maps",
     "displacement_field",
     "block_mapping",
 ]
@@ -92,7 +97,6 @@ WARP_QUANTUM = 1.0 / 32.0
 _CACHE_SIZE = 4096
 
 
-
 def _read_only(*arrays: np.ndarray) -> None:
     # Cached transforms are shared between calls: nobody may edit them.
     for a in arrays:
@@ -108,6 +112,7 @@ class _KeyedTransform(Scheme):
 
     domain = "cancelable"
     _label_prefix = ""
+    per_subject: bool
 
     def _transform(self, seed: int) -> Any:
         raise NotImplementedError
@@ -118,8 +123,9 @@ class _KeyedTransform(Scheme):
     def _seed_label(self, subject: str | None) -> str:
         raise NotImplementedError
 
-    def _by_key(self, images: Any, key: Any, subjects: Sequence[str],
-                apply: Callable[[np.ndarray, Any], np.ndarray]) -> np.ndarray:
+    def _by_key(
+        self, images: Any, key: AppKey, subjects: Sequence[str], apply: Callable[[np.ndarray, Any], np.ndarray]
+    ) -> np.ndarray:
         self.validate()
         arr = check_faces(images)
         if len(subjects) != len(arr):
@@ -138,7 +144,9 @@ class _KeyedTransform(Scheme):
             out[rows] = apply(arr[rows], self._transform(key.seed(self._seed_label(str(name)))))
         return out
 
-    def protect(self, images: np.ndarray, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+    def protect(
+        self, images: np.ndarray, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
+    ) -> np.ndarray:
         """Transform each face under the application key.
 
         Args:
@@ -153,12 +161,14 @@ class _KeyedTransform(Scheme):
         """
         return self._by_key(images, key, subjects, self._apply)
 
-    def decode(self, protected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, protected: Protected) -> tuple[np.ndarray, np.ndarray]:
         """A standard viewer shows the transformed face as it is; nothing fails."""
         arr = check_faces(protected)
         return arr.copy(), np.zeros(len(arr), dtype=bool)
 
-    def recover(self, protected: Any, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+    def recover(
+        self, protected: Protected, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
+    ) -> np.ndarray:
         """Not offered: a cancelable scheme compares in the protected domain."""
         raise NotImplementedError(
             f"{self.registry_name or type(self).__name__} is a cancelable scheme: comparison happens in the "
@@ -170,14 +180,14 @@ class _KeyedTransform(Scheme):
         raise NotImplementedError
 
     def key_space_bits(self) -> float:
-        """Theoretical key space: log2 of the number of distinct transforms.
+        """Effective key space: ``min(transform_space_bits, 128)``.
 
-        This is the figure the issue asks for (distinct displacement fields or
-        mappings). The *effective* key space is at most the 128-bit seed that
-        :meth:`AppKey.seed` derives, since the seed selects the transform:
-        read ``min(key_space_bits, 128)`` as the brute-force cost.
+        The 128-bit seed that :meth:`AppKey.seed` derives selects the
+        transform, so a brute-force search never needs more than 2**128
+        tries, however many transforms the family has; with fewer transforms
+        than seeds, enumerating the transforms is cheaper.
         """
-        return float(self.transform_space_bits())
+        return float(min(self.transform_space_bits(), SEED_BITS))
 
 
 # --------------------------------------------------------------------------- warping
@@ -232,8 +242,17 @@ def displacement_field(seed: int, cell: int, displacement: float) -> np.ndarray:
     return np.einsum("iy,cyx,jx->cij", w, offsets, w)
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def _warp_maps(seed: int, cell: int, displacement: float) -> tuple[np.ndarray, np.ndarray]:
+def build_warp_maps(seed: int, cell: int, displacement: float) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV fixed-point remap maps of one warp (uncached; :class:`WarpScheme` caches them per seed).
+
+    Args:
+        seed: The transform's seed (from :meth:`AppKey.seed`).
+        cell: Cell size in pixels.
+        displacement: Largest vertex offset in pixels, per axis.
+
+    Returns:
+        ``(fixed, fraction)`` as ``cv2.convertMaps`` gives them, read-only.
+    """
     field = displacement_field(seed, cell, displacement)
     grid_y, grid_x = np.mgrid[0:FACE_SIZE, 0:FACE_SIZE]
     map_x = (grid_x + field[1]).astype(np.float32)
@@ -242,6 +261,10 @@ def _warp_maps(seed: int, cell: int, displacement: float) -> tuple[np.ndarray, n
     fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
     _read_only(fixed, fraction)
     return fixed, fraction
+
+
+# Transforms are shared between calls and batches: one build per seed and process.
+_warp_maps = lru_cache(maxsize=_CACHE_SIZE)(build_warp_maps)
 
 
 def _remap_batch(images: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -299,7 +322,7 @@ class WarpScheme(_KeyedTransform):
     def _apply(self, images: np.ndarray, transform: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         return _remap_batch(images, transform)
 
-    def field(self, key: Any, subject: str | None = None) -> np.ndarray:
+    def field(self, key: AppKey, subject: str | None = None) -> np.ndarray:
         """The displacement field of ``key`` (and ``subject`` when per subject), (2, 112, 112)."""
         self.validate()
         label = self._seed_label(subject if self.per_subject else None)
@@ -382,9 +405,9 @@ def _move_blocks(images: np.ndarray, block: int, mapping: np.ndarray) -> np.ndar
     n, side = len(images), FACE_SIZE // block
     tiles = images.reshape(n, side, block, side, block, 3).transpose(0, 1, 3, 2, 4, 5)
     moved = tiles.reshape(n, side * side, block, block, 3)[:, mapping]
-    return np.ascontiguousarray(
-        moved.reshape(n, side, side, block, block, 3).transpose(0, 1, 3, 2, 4, 5)
-    ).reshape(images.shape)
+    return np.ascontiguousarray(moved.reshape(n, side, side, block, block, 3).transpose(0, 1, 3, 2, 4, 5)).reshape(
+        images.shape
+    )
 
 
 @SCHEMES.register("remap")
@@ -425,8 +448,7 @@ class RemapScheme(_KeyedTransform):
 
     def label(self) -> str:
         """``remap_<B>``, with ``_m2o`` for many-to-one and ``_subject`` per subject."""
-        return (f"remap_{self.block}" + ("_m2o" if self.many_to_one else "")
-                + ("_subject" if self.per_subject else ""))
+        return f"remap_{self.block}" + ("_m2o" if self.many_to_one else "") + ("_subject" if self.per_subject else "")
 
     def _seed_label(self, subject: str | None) -> str:
         return "remap/mapping" if subject is None else f"remap/subject/{subject}"
@@ -437,12 +459,12 @@ class RemapScheme(_KeyedTransform):
     def _apply(self, images: np.ndarray, transform: np.ndarray) -> np.ndarray:
         return _move_blocks(images, int(self.block), transform)
 
-    def mapping(self, key: Any, subject: str | None = None) -> np.ndarray:
+    def mapping(self, key: AppKey, subject: str | None = None) -> np.ndarray:
         """The mapping of ``key`` (and ``subject`` when per subject): source block per target."""
         self.validate()
         return self._transform(key.seed(self._seed_label(subject if self.per_subject else None)))
 
-    def inverse(self, images: np.ndarray, key: Any, subjects: Sequence[str]) -> np.ndarray:
+    def inverse(self, images: np.ndarray, key: AppKey, subjects: Sequence[str]) -> np.ndarray:
         """Undo a one-to-one re-mapping with the key (exact).
 
         Args:
@@ -455,8 +477,9 @@ class RemapScheme(_KeyedTransform):
         """
         if self.many_to_one:
             raise ValueError("a many-to-one re-mapping discards blocks and cannot be inverted")
-        return self._by_key(images, key, subjects,
-                            lambda arr, mapping: _move_blocks(arr, int(self.block), np.argsort(mapping)))
+        return self._by_key(
+            images, key, subjects, lambda arr, mapping: _move_blocks(arr, int(self.block), np.argsort(mapping))
+        )
 
     def transform_space_bits(self) -> float:
         """log2(n!) for a permutation, n * log2(n) for many-to-one (n^n mappings)."""

@@ -154,8 +154,12 @@ def test_validation():
         subject_bootstrap(np.append(scores[:-1], np.nan), mated, clusters, _mean_stat)
     with pytest.raises(ValueError, match="non-mated"):
         subject_bootstrap(scores, np.ones_like(mated), clusters, _mean_stat)
-    for kwargs, name in (({"n_boot": -1}, "n_boot"), ({"alpha": 0.0}, "alpha"), ({"alpha": 1.0}, "alpha"),
-                         ({"seed": -1}, "seed")):
+    for kwargs, name in (
+        ({"n_boot": -1}, "n_boot"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"seed": -1}, "seed"),
+    ):
         with pytest.raises(ValueError, match=name):
             subject_bootstrap(scores, mated, clusters, _mean_stat, **kwargs)
 
@@ -200,8 +204,12 @@ def test_add_ci():
     out = add_ci(metrics, {"eer": (0.08, 0.12), "d_prime": (math.nan, 2.5), "other": (1, 2)})
     assert metrics == {"eer": 0.1, "d_prime": 2.0}  # not modified
     assert out == {
-        "eer": 0.1, "d_prime": 2.0,
-        "eer_ci_low": 0.08, "eer_ci_high": 0.12,
-        "d_prime_ci_low": None, "d_prime_ci_high": 2.5,
-        "other_ci_low": 1.0, "other_ci_high": 2.0,
+        "eer": 0.1,
+        "d_prime": 2.0,
+        "eer_ci_low": 0.08,
+        "eer_ci_high": 0.12,
+        "d_prime_ci_low": None,
+        "d_prime_ci_high": 2.5,
+        "other_ci_low": 1.0,
+        "other_ci_high": 2.0,
     }

@@ -1,10 +1,10 @@
-"""Cache keys, atomic writes and code versions."""
+"""Cache keys and atomic writes (code versions: test_codeversion.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from benchmark.core.cache import Cache, atomic_write_text, hash_array, hash_json, source_hash
+from benchmark.core.cache import Cache, atomic_write_text, hash_array, hash_json
 
 
 def test_key_depends_on_everything():
@@ -57,11 +57,3 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         pass
     assert p.read_text() == "old"
     assert not list(tmp_path.glob(".f.txt.*"))
-
-
-def test_source_hash_tracks_project_classes():
-    from benchmark.core.component import Recognizer
-    from benchmark.engine.stages import Engine
-
-    assert source_hash(Recognizer) != source_hash(Engine)
-    assert source_hash(np.ndarray) == source_hash()  # third-party code is not hashed

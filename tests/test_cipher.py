@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from images import random_image
 from PIL import Image
 
 from benchmark.codecs import CodestreamError
@@ -28,7 +29,6 @@ from benchmark.codecs.cipher import (
 )
 from benchmark.codecs.j2k import J2KParams, decode_j2k, encode_j2k, locate_packets
 from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, parse_jpeg
-from images import random_image
 
 RATIOS = (80, 40, 20, 10, 5, 1)
 KEY = bytes(range(32))

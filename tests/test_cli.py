@@ -130,9 +130,19 @@ def test_cache_clear(tmp_path, capsys):
 
 def test_bench_py_and_console_script_agree(tmp_path):
     env = {**os.environ, "FACESEC_CACHE": str(tmp_path / "cache")}
-    a = subprocess.run([sys.executable, str(REPO / "bench.py"), "validate", str(REPO / "protocols")],
-                       capture_output=True, text=True, env=env, check=False)
-    b = subprocess.run([sys.executable, "-m", "benchmark.cli.main", "validate", str(REPO / "protocols")],
-                       capture_output=True, text=True, env=env, check=False)
+    a = subprocess.run(
+        [sys.executable, str(REPO / "bench.py"), "validate", str(REPO / "protocols")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    b = subprocess.run(
+        [sys.executable, "-m", "benchmark.cli.main", "validate", str(REPO / "protocols")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert a.returncode == b.returncode == 0
     assert a.stdout == b.stdout

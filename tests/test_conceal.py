@@ -13,7 +13,9 @@ from benchmark.codecs.j2k import decode_j2k, locate_packets
 from benchmark.codecs.tier2 import parse_tier2
 from benchmark.core.keys import MasterKey
 from benchmark.core.registry import ATTACKS
-from schemes.j2k import J2KScheme, JPEGScheme
+from schemes.j2k import J2KScheme
+from schemes.jpeg import JPEGScheme
+from schemes.noise import NoiseScheme
 
 _SCHEMES = [
     dict(progression=p, window=w, offset=o, restart=r)
@@ -107,22 +109,22 @@ def test_codeblock_concealment_with_restart_keeps_every_plaintext_pass_before_th
 @pytest.mark.parametrize("progression", ["layer", "resolution"])
 def test_codeblock_concealment_with_restart_beats_naive(faces, progression):
     scheme, protected = _protect(faces, progression=progression, window=4.0, offset=6.0, restart=True)
-    naive, naive_failed = NaiveAttack().attack(protected, scheme)
+    naive, naive_failed, _ = NaiveAttack().attack(protected, scheme)
     attack = ConcealCodeblockAttack()
-    concealed, failed = attack.attack(protected, scheme)
+    concealed, failed, counters = attack.attack(protected, scheme)
     assert not failed.any() and not naive_failed.any()
     gain = _psnr(concealed, faces[0]) - _psnr(naive, faces[0])
     assert np.all(gain >= 0), gain
     assert np.mean(gain > 0) > 0.5, gain
-    assert set(attack.stats_) == set(STAT_KEYS)
-    assert all(v.shape == (len(protected),) for v in attack.stats_.values())
-    assert np.all(attack.stats_["bytes_dropped"] > 0)
+    assert set(counters) == set(STAT_KEYS)
+    assert all(v.shape == (len(protected),) for v in counters.values())
+    assert np.all(counters["bytes_dropped"] > 0)
 
 
 def test_undecodable_samples_are_flagged_not_raised(faces):
     scheme, protected = _protect(faces, progression="layer", window=4.0, offset=6.0)
     blobs = [protected[0], b"not a codestream", protected[1][:-40] + b"\xff\xd9"]
-    images, failed = ConcealPacketAttack().attack(blobs, scheme)
+    images, failed, _ = ConcealPacketAttack().attack(blobs, scheme)
     assert failed.tolist() == [False, True, True]
     assert images.shape == (3, 112, 112, 3) and images.dtype == np.uint8
     assert np.all(images[1] == 0)
@@ -130,22 +132,30 @@ def test_undecodable_samples_are_flagged_not_raised(faces):
 
 @pytest.mark.parametrize(
     "attack, scheme",
-    [(ConcealCodeblockAttack, JPEGScheme(window=4.0, offset=6.0)), (ConcealMCUAttack, J2KScheme(window=4.0, offset=6.0))],
+    [
+        (ConcealCodeblockAttack, JPEGScheme(window=4.0, offset=6.0)),
+        (ConcealMCUAttack, J2KScheme(window=4.0, offset=6.0)),
+    ],
 )
-def test_samples_of_the_other_format_fail_cleanly(faces, attack, scheme):
-    images, ids, subjects = faces
-    protected = scheme.protect(images[:2], MasterKey(bytes(32)).application("j"), ids[:2], subjects[:2])
-    _, failed = attack().attack(protected, scheme)
-    assert failed.all()
+def test_a_scheme_of_the_other_format_is_refused(attack, scheme):
+    assert "parses" in attack().incompatibility(scheme)
+    with pytest.raises(ValueError, match="cannot attack"):
+        attack().attack([b""], scheme)
 
 
 @pytest.mark.parametrize("attack", [ConcealPacketAttack, ConcealCodeblockAttack, ConcealMCUAttack])
 def test_scheme_without_window_is_a_configuration_error(attack):
-    class _NoWindow:
-        pass
+    problem = attack().incompatibility(NoiseScheme())
+    assert problem is not None and "CodestreamScheme" in problem
+    with pytest.raises(ValueError, match="cannot attack"):
+        attack().attack([b""], NoiseScheme())
 
-    with pytest.raises(ValueError, match="window"):
-        attack().attack([b""], _NoWindow())
+
+@pytest.mark.parametrize("attack", [ConcealPacketAttack, ConcealCodeblockAttack, ConcealMCUAttack])
+def test_samples_that_are_not_codestreams_fail_cleanly(attack, faces):
+    scheme = J2KScheme(window=4.0, offset=6.0) if attack().codec == "j2k" else JPEGScheme(window=4.0, offset=6.0)
+    _, failed, counters = attack().attack([b"\xff\xd8 not a file", b""], scheme)
+    assert failed.all() and all(np.all(v == 0) for v in counters.values())
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from images import wave_image
 from PIL import Image
 from scipy.ndimage import binary_dilation
 
@@ -19,8 +20,7 @@ from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg
 from benchmark.codecs.jpeg_scan import parse_scan
 from benchmark.core.keys import MasterKey
 from benchmark.core.registry import ATTACKS
-from schemes.j2k import JPEGScheme
-from images import wave_image
+from schemes.jpeg import JPEGScheme
 
 _KEY, _NONCE = bytes(range(32)), bytes(range(16))
 
@@ -53,14 +53,18 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     return binary_dilation(mask, structure=np.ones((3, 3), bool))
 
 
-_CASES = [(shape, restart, window, offset)
-          for shape in ((112, 112), (112, 112, 3))
-          for restart in (0, 7)
-          for window, offset in ((5.0, 0.0), (5.0, 30.0), (10.0, 50.0), (1.0, 99.0))]
+_CASES = [
+    (shape, restart, window, offset)
+    for shape in ((112, 112), (112, 112, 3))
+    for restart in (0, 7)
+    for window, offset in ((5.0, 0.0), (5.0, 30.0), (10.0, 50.0), (1.0, 99.0))
+]
 
 
 @pytest.mark.parametrize("shape, restart, window, offset", _CASES)
-def test_concealment_keeps_plaintext_flattens_the_lost_mcus_and_shifts_the_resynced_ones(shape, restart, window, offset):
+def test_concealment_keeps_plaintext_flattens_the_lost_mcus_and_shifts_the_resynced_ones(
+    shape, restart, window, offset
+):
     plain = encode_jpeg(_image(shape), quality=90, restart_interval=restart)
     protected = encrypt_jpeg(plain, _KEY, _NONCE, window, offset)
     out, stats = conceal_jpeg(protected, window, offset)
@@ -86,9 +90,22 @@ def test_concealment_keeps_plaintext_flattens_the_lost_mcus_and_shifts_the_resyn
     # conversion adds up to three of those; clipped pixels are left out).
     if tail_in.any():
         shift = decoded[tail_in] - reference[tail_in]
-        inside = np.all((decoded[tail_in] > 0) & (decoded[tail_in] < 255) & (reference[tail_in] > 0)
-                        & (reference[tail_in] < 255), axis=-1) if len(shape) == 3 else (
-            (decoded[tail_in] > 0) & (decoded[tail_in] < 255) & (reference[tail_in] > 0) & (reference[tail_in] < 255))
+        inside = (
+            np.all(
+                (decoded[tail_in] > 0)
+                & (decoded[tail_in] < 255)
+                & (reference[tail_in] > 0)
+                & (reference[tail_in] < 255),
+                axis=-1,
+            )
+            if len(shape) == 3
+            else (
+                (decoded[tail_in] > 0)
+                & (decoded[tail_in] < 255)
+                & (reference[tail_in] > 0)
+                & (reference[tail_in] < 255)
+            )
+        )
         assert np.ptp(shift[inside], axis=0).max() <= (4 if len(shape) == 3 else 2)
     assert flat.sum() == stats["mcus_greyed"] * np.prod(parse_scan(plain).mcu_size)
     assert tail.sum() == stats["mcus_resynced"] * np.prod(parse_scan(plain).mcu_size)
@@ -134,14 +151,14 @@ def test_registered_with_stated_knowledge():
 def test_attack_matches_the_plaintext_outside_the_concealed_mcus(faces, restart):
     scheme, protected = _protect(faces, quality=90, restart_interval=restart, window=4.0, offset=20.0)
     attack = ConcealMCUAttack()
-    images, failed = attack.attack(protected, scheme)
-    naive, naive_failed = NaiveAttack().attack(protected, scheme)
+    images, failed, counters = attack.attack(protected, scheme)
+    naive, naive_failed, _ = NaiveAttack().attack(protected, scheme)
     assert not failed.any() and not naive_failed.any()
     assert images.shape == (len(protected), 112, 112, 3) and images.dtype == np.uint8
-    assert set(attack.stats_) == set(STAT_KEYS)
-    assert all(v.shape == (len(protected),) and v.dtype == np.int64 for v in attack.stats_.values())
-    assert np.all(attack.stats_["mcus_greyed"] > 0)
-    for face, image, blob in zip(faces[0], images, protected):
+    assert set(counters) == set(STAT_KEYS)
+    assert all(v.shape == (len(protected),) and v.dtype == np.int64 for v in counters.values())
+    assert np.all(counters["mcus_greyed"] > 0)
+    for face, image in zip(faces[0], images):
         plain = scheme.encode(face)
         flats, tail = _mcu_masks(plain, 4.0, 20.0)
         kept = ~_dilate(flats.any(axis=0) | tail)
@@ -158,20 +175,27 @@ def test_undecodable_samples_are_flagged_not_raised(faces):
     Image.fromarray(faces[0][0]).save(buf, format="JPEG", progressive=True)
     blobs = [protected[0], b"not a jpeg", buf.getvalue(), protected[1][: len(protected[1]) // 2]]
     attack = ConcealMCUAttack()
-    images, failed = attack.attack(blobs, scheme)
+    images, failed, counters = attack.attack(blobs, scheme)
     assert failed.tolist() == [False, True, True, True]
     assert images.shape == (4, 112, 112, 3) and np.all(images[1:] == 0)
-    assert np.all(attack.stats_["mcus_greyed"][1:] == 0)
+    assert np.all(counters["mcus_greyed"][1:] == 0)
 
 
-
-_BASES = [encode_jpeg(_image((32, 48, 3), 1), quality=85, restart_interval=2),
-          encode_jpeg(_image((24, 24), 2), quality=95)]
+_BASES = [
+    encode_jpeg(_image((32, 48, 3), 1), quality=85, restart_interval=2),
+    encode_jpeg(_image((24, 24), 2), quality=95),
+]
 
 
 @settings(max_examples=500, deadline=None, derandomize=True, database=None)
-@given(st.sampled_from(_BASES), st.lists(st.tuples(st.integers(2, 1200), st.integers(0, 255)), max_size=4),
-       st.booleans(), st.integers(4, 1200), st.floats(0, 60), st.floats(0, 100))
+@given(
+    st.sampled_from(_BASES),
+    st.lists(st.tuples(st.integers(2, 1200), st.integers(0, 255)), max_size=4),
+    st.booleans(),
+    st.integers(4, 1200),
+    st.floats(0, 60),
+    st.floats(0, 100),
+)
 def test_fuzz_concealment_raises_only_codestream_errors(base, edits, truncate, cut, window, offset):
     data = bytearray(base[:cut] if truncate else base)
     for pos, value in edits:

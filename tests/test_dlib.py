@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from benchmark.core.component import ParamError
-from benchmark.recognizers.dlib import DLIB_DIM, DlibRecognizer
-from benchmark.recognizers.distances import euclidean
 from benchmark.core.registry import RECOGNIZERS
+from benchmark.recognizers.distances import euclidean
+from benchmark.recognizers.dlib import DLIB_DIM, DlibRecognizer
 
 
 def _require_dlib() -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from images import random_image
 from PIL import Image
 
 from benchmark.codecs import CodestreamError
@@ -26,7 +27,6 @@ from benchmark.codecs.j2k import (
     locate_packets,
     parse_codestream,
 )
-from images import random_image
 
 RATIOS = (80, 40, 20, 10, 5, 1)
 

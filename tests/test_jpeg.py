@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from images import wave_image
 from PIL import Image
 
 from benchmark.codecs import CodestreamError
 from benchmark.codecs.cipher import decrypt_jpeg
 from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, entropy_segments, parse_jpeg
-from images import wave_image
 
 
 def _smooth(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

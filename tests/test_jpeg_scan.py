@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from images import wave_image
 from PIL import Image
 
 from benchmark.codecs import CodestreamError
 from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg
 from benchmark.codecs.jpeg_scan import Cut, parse_scan, reencode_jpeg, walk_interval, write_scan
-from images import wave_image
 
 
 def _image(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -47,8 +47,11 @@ def test_walk_consumes_each_interval_up_to_its_padding(restart):
 
 @pytest.mark.parametrize(
     "shape, cols, rows, size, blocks",
-    [((112, 112, 3), 7, 7, (16, 16), (0, 0, 0, 0, 1, 2)), ((112, 112), 14, 14, (8, 8), (0,)),
-     ((37, 53, 3), 4, 3, (16, 16), (0, 0, 0, 0, 1, 2))],
+    [
+        ((112, 112, 3), 7, 7, (16, 16), (0, 0, 0, 0, 1, 2)),
+        ((112, 112), 14, 14, (8, 8), (0,)),
+        ((37, 53, 3), 4, 3, (16, 16), (0, 0, 0, 0, 1, 2)),
+    ],
 )
 def test_scan_geometry(shape, cols, rows, size, blocks):
     scan = parse_scan(encode_jpeg(_image(shape), quality=80, restart_interval=3))

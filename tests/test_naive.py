@@ -35,14 +35,14 @@ def test_returns_the_protected_images_of_the_noise_scheme():
     images = rng.integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
     scheme = NoiseScheme(sigma=15.0)
     protected = scheme.protect(images, MasterKey(bytes(32)).application("a"), list("abcd"), list("xxyy"))
-    attacked, failed = NaiveAttack().fit().attack(protected, scheme)
+    attacked, failed, _ = NaiveAttack().fit().attack(protected, scheme)
     np.testing.assert_array_equal(attacked, protected)
     assert attacked.dtype == np.uint8 and failed.dtype == bool and not failed.any()
 
 
 def test_decoder_failures_become_bool_flags():
     protected = np.full((4, 112, 112, 3), 7, np.uint8)
-    attacked, failed = NaiveAttack().attack(protected, _HalfBroken())
+    attacked, failed, _ = NaiveAttack().attack(protected, _HalfBroken())
     assert failed.dtype == bool and failed.tolist() == [False, True, False, True]
     assert np.all(attacked[0] == 7)
 

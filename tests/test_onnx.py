@@ -9,8 +9,10 @@ import numpy as np
 import onnx
 import pytest
 
-from benchmark.data import models
 from benchmark.core.component import ParamError
+from benchmark.core.registry import RECOGNIZERS
+from benchmark.data import models
+from benchmark.recognizers.distances import cosine
 from benchmark.recognizers.onnx import (
     SFACE_DIM,
     ONNXRecognizer,
@@ -19,8 +21,6 @@ from benchmark.recognizers.onnx import (
     load_sface_model,
     prune_inputs,
 )
-from benchmark.recognizers.distances import cosine
-from benchmark.core.registry import RECOGNIZERS
 
 
 @pytest.fixture(scope="module")

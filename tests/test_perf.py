@@ -73,7 +73,14 @@ def test_unlinkability_record():
 def test_cipher_record():
     record = perf.cipher_throughput(size_mb=0.2, n_faces=2, repeats=1)
     assert set(record) == {
-        "name", "size_mb", "ff_per_kb", "encrypt_mb_s", "decrypt_mb_s", "aes_ctr_mb_s", "target_mb_s", "meets_target",
+        "name",
+        "size_mb",
+        "ff_per_kb",
+        "encrypt_mb_s",
+        "decrypt_mb_s",
+        "aes_ctr_mb_s",
+        "target_mb_s",
+        "meets_target",
     }
     assert record["name"] == "cipher" and record["size_mb"] == pytest.approx(0.2)
     assert min(record["encrypt_mb_s"], record["decrypt_mb_s"], record["aes_ctr_mb_s"]) > 0
@@ -97,7 +104,13 @@ def test_j2k_protect_record():
 def test_warp_record():
     record = perf.warp_throughput(n_faces=4, repeats=1)
     assert set(record) == {
-        "name", "scheme", "n_faces", "warp_images_s", "remap_images_s", "map_build_s", "target_images_s",
+        "name",
+        "scheme",
+        "n_faces",
+        "warp_images_s",
+        "remap_images_s",
+        "map_build_s",
+        "target_images_s",
         "meets_target",
     }
     assert record["name"] == "warp" and record["scheme"] == "warp_16_6" and record["n_faces"] == 4

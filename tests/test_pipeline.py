@@ -34,9 +34,9 @@ def protocol(tmp_path: Path) -> Path:
     return p
 
 
-def _run(protocol: Path, out: Path, cache: Path, overrides=(), report=False):
+def _run(protocol: Path, out: Path, cache: Path, overrides=()):
     lp = load_protocol(protocol, list(overrides))
-    return run_protocol(lp, RunOptions(out=out, cache=Cache(cache), workers=1, report=report))
+    return run_protocol(lp, RunOptions(out=out, cache=Cache(cache), workers=1))
 
 
 def test_run_writes_results_and_scores(protocol, tmp_path):
@@ -73,13 +73,16 @@ def test_changing_one_recognizer_param_recomputes_only_it(protocol, tmp_path):
 
 
 def test_code_change_invalidates(protocol, tmp_path, monkeypatch):
-    _run(protocol, tmp_path / "a", tmp_path / "cache")
-    from benchmark.recognizers.lbp import LBPRecognizer
+    import benchmark.core.codeversion as cv
 
-    monkeypatch.setattr(type(LBPRecognizer()), "version", classmethod(lambda cls: "edited"))
+    _run(protocol, tmp_path / "a", tmp_path / "cache")
+    digest = cv._file_digest
+    # As if benchmark/recognizers/lbp.py had been edited (test_codeversion.py edits real copies).
+    monkeypatch.setattr(cv, "_file_digest", lambda path: "edited" if path.name == "lbp.py" else digest(path))
     again = _run(protocol, tmp_path / "b", tmp_path / "cache")
     recomputed = {(r.stage, r.label) for r in again.engine.records if not r.hit}
-    assert ("embed", "lbp") in recomputed
+    # Both recognizers live in lbp.py; the generated faces do not depend on it.
+    assert recomputed == {("embed", "lbp"), ("score", "lbp"), ("embed", "mblbp"), ("score", "mblbp")}
 
 
 def test_scores_file_round_trips_scores(protocol, tmp_path):
@@ -100,18 +103,29 @@ def test_no_mated_pair_is_a_located_error(tmp_path):
 
 def test_disabled_cache_stores_nothing(protocol, tmp_path):
     lp = load_protocol(protocol)
-    run_protocol(lp, RunOptions(out=tmp_path / "o", cache=Cache(tmp_path / "c", enabled=False), report=False))
+    run_protocol(lp, RunOptions(out=tmp_path / "o", cache=Cache(tmp_path / "c", enabled=False)))
     assert not (tmp_path / "c").exists()
 
 
-def test_report_written(protocol, tmp_path):
-    res = _run(protocol, tmp_path / "out", tmp_path / "cache", report=True)
-    html = res.report_path.read_text()
-    assert "lbp" in html and "<html" in html.lower()
+def test_the_pipeline_writes_no_report_the_cli_does(protocol, tmp_path, capsys):
+    from benchmark.cli.main import main
+
+    res = _run(protocol, tmp_path / "out", tmp_path / "cache")
+    assert not (tmp_path / "out" / "report.html").exists()
     assert np.isfinite(res.results["rows"][0]["metrics"]["eer"])
+    assert (
+        main(
+            ["run", str(protocol), "--out", str(tmp_path / "cli"), "--cache", str(tmp_path / "cache"), "--workers", "1"]
+        )
+        == 0
+    )
+    html = (tmp_path / "cli" / "report.html").read_text()
+    assert "lbp" in html and "<html" in html.lower()
 
 
-SCHEME_PROTOCOL = PROTOCOL.replace("  - {name: mblbp}\n", "") + """\
+SCHEME_PROTOCOL = (
+    PROTOCOL.replace("  - {name: mblbp}\n", "")
+    + """\
 schemes:
   - {name: noise, params: {sigma: 15.0}}
 attacks: [naive]
@@ -121,7 +135,11 @@ certify:
   - {metric: d_sys, view: "linkage:*", max: 0.1}
   - {metric: eer, view: baseline, max: 0.9}
 """
-SCHEME_PROTOCOL = SCHEME_PROTOCOL.replace("metrics: [eer, fnmr_at_fmr, d_prime]", "metrics: [eer, fnmr_at_fmr, d_prime, {name: unlinkability, params: {n_boot: 20}}]")
+)
+SCHEME_PROTOCOL = SCHEME_PROTOCOL.replace(
+    "metrics: [eer, fnmr_at_fmr, d_prime]",
+    "metrics: [eer, fnmr_at_fmr, d_prime, {name: unlinkability, params: {n_boot: 20}}]",
+)
 KEY_HEX = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"
 
 
@@ -134,19 +152,26 @@ def scheme_protocol(tmp_path, monkeypatch) -> Path:
 
 
 def test_every_view_and_metric(scheme_protocol, tmp_path):
-    res = _run(scheme_protocol, tmp_path / "out", tmp_path / "cache", report=True)
+    res = _run(scheme_protocol, tmp_path / "out", tmp_path / "cache")
     rows = {r["view"]: r for r in res.results["rows"]}
     assert set(rows) == {"baseline", "preservation", "renewal", "strength:naive", "linkage:naive"}
     for view, row in rows.items():
         m = row["metrics"]
-        for key in ("eer", "eer_ci_low", "eer_ci_high", "d_prime", "d_sys", "d_sys_null", "d_sys_ci_low",
-                    "d_sys_ci_high", "omega"):
+        for key in ("eer", "eer_ci_low", "eer_ci_high", "d_prime"):
             assert key in m, (view, key)
+        # Linkability is the linkage view's question, never the renewal view's.
+        link = ("d_sys", "d_sys_null", "d_sys_ci_low", "d_sys_ci_high", "omega")
+        assert all((k in m) == (view != "renewal") for k in link), view
         if view != "baseline":
             assert "delta_eer" in m and m["key_space_bits"] == 128
+    for view in ("strength:naive", "renewal"):
+        s = rows[view]["metrics"]
+        for key in ("sar_at_fmr_0.001", "sar_at_fmr_0.0001"):
+            assert isinstance(s[key], float) and s[f"{key}_ci_low"] <= s[key] <= s[f"{key}_ci_high"], (view, key)
+        assert s["sar_n_impostor"] == s["n_impostor"]
     s = rows["strength:naive"]["metrics"]
-    for key in ("sar_at_fmr_0.001", "sar_at_fmr_0.0001", "psnr", "ssim"):
-        assert isinstance(s[key], float), key
+    for key in ("psnr", "ssim"):
+        assert isinstance(s[key], float) and s[f"{key}_ci_low"] <= s[key] <= s[f"{key}_ci_high"], key
     assert rows["strength:naive"]["attacker_knowledge"]
     assert [c["verdict"] for c in res.results["certification"]][1] == "PASS"
     assert res.results["provenance"]["key"]["key_id"] != "ephemeral"
@@ -162,6 +187,78 @@ def test_same_key_reproduces_protected_views(scheme_protocol, tmp_path):
     assert [r["metrics"] for r in a.results["rows"]] == [r["metrics"] for r in b.results["rows"]]
 
 
+def _without_keys(text: str) -> str:
+    return text.replace("keys: {env: FACESEC_TEST_KEY}\n", "")
+
+
+def test_evaluation_key_by_default_reproduces_from_the_cache(tmp_path):
+    p = tmp_path / "nokey.yaml"
+    p.write_text(_without_keys(SCHEME_PROTOCOL))
+    first = _run(p, tmp_path / "a", tmp_path / "cache")
+    second = _run(p, tmp_path / "b", tmp_path / "cache")
+    assert second.engine.summary()["misses"] == 0 and first.engine.summary()["misses"] > 0
+    assert [r["metrics"] for r in first.results["rows"]] == [r["metrics"] for r in second.results["rows"]]
+    for name in (tmp_path / "a" / "scores").iterdir():
+        assert name.read_bytes() == (tmp_path / "b" / "scores" / name.name).read_bytes()
+    key = first.results["provenance"]["key"]
+    assert key["source"] == "seed" and key["seed"] == 0 and key["key_id"] != "ephemeral"
+    # Another dataset seed is another evaluation key.
+    other = _run(p, tmp_path / "c", tmp_path / "cache", ["dataset.seed=1"])
+    assert other.results["provenance"]["key"]["key_id"] != key["key_id"]
+
+
+def test_random_key_is_explicit_and_never_reused(tmp_path):
+    p = tmp_path / "random.yaml"
+    p.write_text(SCHEME_PROTOCOL.replace("keys: {env: FACESEC_TEST_KEY}", "keys: {random: true}"))
+    first = _run(p, tmp_path / "a", tmp_path / "cache")
+    second = _run(p, tmp_path / "b", tmp_path / "cache")
+    assert first.results["provenance"]["key"] == {"key_id": "ephemeral", "source": "random"}
+    protect = [r for r in second.engine.records if r.stage == "protect"]
+    assert protect and not any(r.hit for r in protect)
+
+
+RENEWAL_PROTOCOL = """\
+name: renewal
+dataset:
+  name: synthetic
+  params: {n_subjects: 16, n_images: 4, seed: 2}
+  folds: 2
+  seed: 0
+recognizers: [lbp]
+schemes: [SCHEME]
+attacks: [naive]
+views: [renewal, linkage]
+metrics: [eer, fnmr_at_fmr, d_prime, {name: unlinkability, params: {n_boot: 50}}]
+bootstrap: {n_boot: 50, seed: 0}
+"""
+
+
+def _renewal(tmp_path: Path, scheme: str) -> tuple[dict, dict, dict]:
+    p = tmp_path / "renewal.yaml"
+    p.write_text(RENEWAL_PROTOCOL.replace("SCHEME", scheme))
+    res = _run(p, tmp_path / scheme[:20], tmp_path / "cache")
+    rows = {r["view"]: r["metrics"] for r in res.results["rows"]}
+    return rows["baseline"], rows["renewal"], rows["linkage:naive"]
+
+
+def test_renewal_of_the_identity_scheme_fails(tmp_path):
+    # sigma 0: every key gives the plain face, so a revoked template still works and links.
+    baseline, renewal, linkage = _renewal(tmp_path, "{name: noise, params: {sigma: 0.0}}")
+    assert renewal["sar_at_fmr_0.001"] >= 1 - baseline["fnmr_at_fmr_0.001"]
+    assert renewal["sar_at_fmr_0.001_ci_low"] > 50 * 0.001  # far above the FMR the threshold allows
+    assert "d_sys" not in renewal
+    assert linkage["d_sys_ci_low"] > linkage["d_sys_null_high"]
+
+
+def test_renewal_of_an_unrelated_transform_per_key_succeeds(tmp_path):
+    # Pixel-level re-mapping: templates under two keys share nothing an LBP histogram sees.
+    baseline, renewal, linkage = _renewal(tmp_path, "{name: remap, params: {block: 1}}")
+    assert baseline["eer"] < 0.3
+    assert renewal["sar_at_fmr_0.001"] <= 0.05 and renewal["sar_at_fmr_0.001_ci_high"] <= 0.1
+    assert "d_sys" not in renewal
+    assert linkage["d_sys"] < 0.5
+
+
 def test_missing_key_env_is_located_error(tmp_path, monkeypatch):
     monkeypatch.delenv("FACESEC_TEST_KEY", raising=False)
     p = tmp_path / "k.yaml"
@@ -173,8 +270,17 @@ def test_missing_key_env_is_located_error(tmp_path, monkeypatch):
 def test_strict_exit_code(scheme_protocol, tmp_path, capsys):
     from benchmark.cli.main import EXIT_CERT_FAILED, main
 
-    args = ["run", str(scheme_protocol), "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c"),
-            "--workers", "1", "--no-report"]
+    args = [
+        "run",
+        str(scheme_protocol),
+        "--out",
+        str(tmp_path / "o"),
+        "--cache",
+        str(tmp_path / "c"),
+        "--workers",
+        "1",
+        "--no-report",
+    ]
     assert main(args) == 0
     assert main(args + ["--strict"]) == EXIT_CERT_FAILED
 
@@ -190,8 +296,10 @@ def test_view_selection(tmp_path, monkeypatch):
 def test_grid_scheme_is_recorded_as_sweep(tmp_path, monkeypatch):
     monkeypatch.setenv("FACESEC_TEST_KEY", KEY_HEX)
     p = tmp_path / "g.yaml"
-    p.write_text(SCHEME_PROTOCOL.replace("{name: noise, params: {sigma: 15.0}}", "{name: noise, grid: {sigma: [5.0, 30.0]}}")
-                 + "views: [strength]\n")
+    p.write_text(
+        SCHEME_PROTOCOL.replace("{name: noise, params: {sigma: 15.0}}", "{name: noise, grid: {sigma: [5.0, 30.0]}}")
+        + "views: [strength]\n"
+    )
     res = _run(p, tmp_path / "out", tmp_path / "cache")
     [sweep] = res.results["sweeps"]
     assert sweep["param"] == "sigma" and sweep["values"] == [5.0, 30.0]
@@ -202,9 +310,12 @@ def test_grid_scheme_is_recorded_as_sweep(tmp_path, monkeypatch):
 def test_attacks_are_paired_with_naive_per_image(tmp_path, monkeypatch):
     monkeypatch.setenv("FACESEC_TEST_KEY", KEY_HEX)
     p = tmp_path / "c.yaml"
-    p.write_text(SCHEME_PROTOCOL.replace("{name: noise, params: {sigma: 15.0}}",
-                                         "{name: j2k, params: {window: 4, offset: 6}}")
-                 .replace("attacks: [naive]", "attacks: [naive, conceal-codeblock]") + "views: [strength]\n")
+    p.write_text(
+        SCHEME_PROTOCOL.replace(
+            "{name: noise, params: {sigma: 15.0}}", "{name: j2k, params: {window: 4, offset: 6}}"
+        ).replace("attacks: [naive]", "attacks: [naive, conceal-codeblock]")
+        + "views: [strength]\n"
+    )
     res = _run(p, tmp_path / "out", tmp_path / "cache")
     rows = {r["view"]: r["metrics"] for r in res.results["rows"]}
     assert not any(k.endswith("_vs_naive") for k in rows["strength:naive"])

@@ -14,14 +14,14 @@ PNG_PREFIX = "data:image/png;base64,"
 
 def _png(uri: str) -> bytes:
     assert uri.startswith(PNG_PREFIX)
-    data = base64.b64decode(uri[len(PNG_PREFIX):], validate=True)
+    data = base64.b64decode(uri[len(PNG_PREFIX) :], validate=True)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return data
 
 
 def test_det_plot_returns_png_data_uri():
     fmr = np.logspace(-4, 0, 50)
-    curve = DetCurve("lbp", fmr, 1 - fmr ** 0.2)
+    curve = DetCurve("lbp", fmr, 1 - fmr**0.2)
     data = _png(det_plot([curve], title="none · none · baseline"))
     assert b"matplotlib" not in data  # no version stamp: reports stay byte-stable
 
@@ -67,6 +67,7 @@ def test_unlinkability_plot():
     mated = np.linspace(0.0, 0.5, 20)
     nonmated = mated[::-1]
     local = np.clip(np.linspace(-1, 1, 20), 0, 1)
+
     def draw(d_sys: float) -> str:
         return unlinkability_plot(edges, mated, nonmated, local, d_sys=d_sys, omega=1.0, title="lbp · biohash")
 
@@ -85,8 +86,12 @@ def test_unlinkability_plot():
 def test_sweep_plot_handles_missing_values():
     from reports.plots import sweep_plot
 
-    uri = sweep_plot([1, 2, 3], {"lbp": [0.1, None, 0.4], "sface": [0.01, 0.2, 0.5]},
-                     baselines={"lbp": 0.1, "sface": None}, xlabel="window")
+    uri = sweep_plot(
+        [1, 2, 3],
+        {"lbp": [0.1, None, 0.4], "sface": [0.01, 0.2, 0.5]},
+        baselines={"lbp": 0.1, "sface": None},
+        xlabel="window",
+    )
     assert uri.startswith("data:image/png;base64,")
     assert sweep_plot([], {}).startswith("data:image/png;base64,")
 
@@ -95,11 +100,11 @@ def test_view_distributions_plot_draws_each_view_on_its_own_bins():
     from reports.plots import VIEW_COLOURS, ScoreDensity, view_distributions_plot
 
     def density(label, lo, hi, bins):
-        return ScoreDensity(label, np.linspace(lo, hi, bins + 1), np.linspace(0, 1, bins),
-                            np.linspace(1, 0, bins), VIEW_COLOURS[label])
+        return ScoreDensity(
+            label, np.linspace(lo, hi, bins + 1), np.linspace(0, 1, bins), np.linspace(1, 0, bins), VIEW_COLOURS[label]
+        )
 
-    views = [density("baseline", -1, 1, 50), density("preservation", -0.5, 0.8, 30),
-             density("strength", 0, 0.3, 20)]
+    views = [density("baseline", -1, 1, 50), density("preservation", -0.5, 0.8, 30), density("strength", 0, 0.3, 20)]
     uri = view_distributions_plot(views, title="lbp · warp_16_6")
     _png(uri)
     assert uri == view_distributions_plot(views, title="lbp · warp_16_6")  # deterministic

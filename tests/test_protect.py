@@ -1,4 +1,4 @@
-"""``facesec protect`` / ``unprotect``: scheme names, byte-exact round trips, folders, resuming, errors."""
+"""``facesec protect`` / ``unprotect``: scheme names, byte-exact round trips, folders, resuming, links, errors."""
 
 from __future__ import annotations
 
@@ -14,20 +14,21 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
-from benchmark.core.keys import MasterKey
-from benchmark.cli.protect import (
+from benchmark.cli.protect import build_scheme
+from benchmark.cli.sidecar import (
     ProtectError,
-    ProtectSettings,
+    canonical,
     codestream_tag,
-    encode_plaintext,
-    parse_scheme_name,
     protect_codestream,
     read_pixels,
-    sample_keys,
-    sample_nonce,
-    scheme_name,
+    scheme_from_name,
+    scheme_keys,
+    synthetic_nonce,
     unprotect_codestream,
 )
+from benchmark.core.keys import MasterKey
+from schemes.j2k import J2KScheme
+from schemes.jpeg import JPEGScheme
 
 KEY_HEX = bytes(range(32)).hex()
 OTHER_HEX = bytes(range(1, 33)).hex()
@@ -93,82 +94,103 @@ def _counts(out: str) -> tuple[int, int, int]:
     [
         ("lw4o6", "j2k", "LRCP", 4.0, 6.0),
         ("rw4o6", "j2k", "RLCP", 4.0, 6.0),
+        ("pw4o6", "j2k", "RPCL", 4.0, 6.0),
         ("lw0.5o3", "j2k", "LRCP", 0.5, 3.0),
         ("jw10o0", "jpeg", "JPEG", 10.0, 0.0),
         ("rw100o0", "j2k", "RLCP", 100.0, 0.0),
     ],
 )
-def test_parse_scheme_name(name, codec, progression, window, offset):
-    got = parse_scheme_name(name)
-    assert got == {"name": name, "codec": codec, "progression": progression, "window": window, "offset": offset}
+def test_scheme_from_name(name, codec, progression, window, offset):
+    scheme = scheme_from_name(name)
+    encoder = scheme.settings()["encoder"]
+    assert (scheme.codec, encoder.get("progression", "JPEG"), scheme.window, scheme.offset) == (
+        codec,
+        progression,
+        window,
+        offset,
+    )
+    assert scheme.paper_name() == scheme.label() == name
 
 
-def test_parse_scheme_name_canonicalises():
-    assert parse_scheme_name("lw04.50o6.0")["name"] == "lw4.5o6"
+def test_names_are_canonicalised_and_carry_coding_options():
+    assert scheme_from_name("lw04.50o6.0").paper_name() == "lw4.5o6"
+    assert scheme_from_name("rw4o6-restart").restart is True
+    assert (scheme_from_name("jw10o0-ri4-q85").restart_interval, scheme_from_name("jw10o0-ri4-q85").quality) == (4, 85)
 
 
 @pytest.mark.parametrize(
     "name",
-    ["", "lw4", "w4o6", "xw4o6", "LW4O6", "lw4o6 ", "lw.5o3", "lw4.o6", "lw-1o6", "lw1e2o0", "lw0o6", "lw0.0o6",
-     "lw101o0", "lw4o100", "lw50o60", "jw10o0x"],
+    ["", "lw4", "w4o6", "xw4o6", "LW4O6", "lw4o6 ", "lw.5o3", "lw4.o6", "lw-1o6", "lw1e2o0", "jw10o0x", "lw4o6-ri4"],
 )
-def test_parse_scheme_name_rejects(name):
-    with pytest.raises(ValueError) as info:
-        parse_scheme_name(name)
+def test_unknown_names_list_the_forms(name):
+    with pytest.raises(ProtectError) as info:
+        scheme_from_name(name)
     message = str(info.value)
     assert "\n" not in message
-    assert "lw<W>o<O>" in message and "rw<W>o<O>" in message and "jw<W>o<O>" in message
-
-
-def test_parse_scheme_name_rejects_non_strings():
-    with pytest.raises(ValueError):
-        parse_scheme_name(None)  # type: ignore[arg-type]
+    assert all(form in message for form in ("lw<W>o<O>", "rw<W>o<O>", "pw<W>o<O>", "jw<W>o<O>"))
 
 
 @pytest.mark.parametrize(
-    "args, name",
+    "name, field",
+    [("lw0o6", "window"), ("lw0.0o6", "window"), ("lw101o0", "window"), ("lw4o100", "offset"), ("lw50o60", "window")],
+)
+def test_refused_windows_name_the_field(name, field):
+    with pytest.raises(ProtectError, match=rf"^scheme '{re.escape(name)}': {field}: "):
+        scheme_from_name(name)
+
+
+def test_scheme_from_name_rejects_non_strings():
+    with pytest.raises(ProtectError):
+        scheme_from_name(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "scheme, name",
     [
-        (("LRCP", 4.0, 6.0), "lw4o6"),
-        (("rlcp", 0.5, 3), "rw0.5o3"),
-        (("JPEG", 10, 0), "jw10o0"),
-        (("LRCP", 1e-5, 0.0), "lw0.00001o0"),
-        (("LRCP", 12.25, 0.125), "lw12.25o0.125"),
+        (J2KScheme(progression="layer", window=4.0, offset=6.0), "lw4o6"),
+        (J2KScheme(progression="resolution", window=0.5, offset=3), "rw0.5o3"),
+        (J2KScheme(progression="rpcl", window=2, offset=0), "pw2o0"),
+        (JPEGScheme(window=10, offset=0), "jw10o0"),
+        (J2KScheme(window=1e-5, offset=0.0), "lw0.00001o0"),
+        (J2KScheme(window=12.25, offset=0.125), "lw12.25o0.125"),
     ],
 )
-def test_scheme_name(args, name):
-    assert scheme_name(*args) == name
-
-
-@pytest.mark.parametrize("args", [("CPRL", 4, 6), ("LRCP", 0, 6), ("LRCP", 4, -1), ("LRCP", float("nan"), 0), ("LRCP", True, 0)])
-def test_scheme_name_rejects(args):
-    with pytest.raises(ValueError):
-        scheme_name(*args)
+def test_paper_names(scheme, name):
+    assert scheme.paper_name() == name
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    progression=st.sampled_from(["LRCP", "RLCP", "JPEG"]),
+    kind=st.sampled_from(["layer", "resolution", "rpcl", "jpeg"]),
     window=st.floats(min_value=0.0, max_value=100.0, exclude_min=True),
     share=st.floats(min_value=0.0, max_value=1.0),
+    option=st.booleans(),
 )
-def test_scheme_name_round_trip(progression, window, share):
+def test_name_round_trip(kind, window, share, option):
     offset = min(share * (100.0 - window), np.nextafter(100.0, 0.0))
-    name = scheme_name(progression, window, offset)
-    got = parse_scheme_name(name)
-    assert (got["progression"], got["window"], got["offset"], got["name"]) == (progression, window, offset, name)
+    if kind == "jpeg":
+        scheme = JPEGScheme(window=window, offset=offset, restart_interval=7 if option else 0)
+    else:
+        scheme = J2KScheme(progression=kind, window=window, offset=offset, restart=option)
+    scheme.validate()
+    back = scheme_from_name(scheme.label())
+    assert type(back) is type(scheme) and back.get_params() == scheme.get_params()
+    assert back.label() == scheme.label()
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.from_regex(r"[lrj]w\d{1,4}(\.\d{1,6})?o\d{1,4}(\.\d{1,6})?", fullmatch=True) | st.text(max_size=12))
-def test_parse_scheme_name_total(text):
-    """Any text parses to a canonical name that is a fixed point, or gives a one-line ValueError."""
+@given(
+    st.from_regex(r"[lrpj]w\d{1,4}(\.\d{1,6})?o\d{1,4}(\.\d{1,6})?(-restart|-ri\d{1,3})?", fullmatch=True)
+    | st.text(max_size=12)
+)
+def test_scheme_from_name_total(text):
+    """Any text names a scheme whose label is a fixed point, or gives a one-line ProtectError."""
     try:
-        got = parse_scheme_name(text)
-    except ValueError as exc:
+        scheme = scheme_from_name(text)
+    except ProtectError as exc:
         assert "\n" not in str(exc)
         return
-    assert parse_scheme_name(got["name"]) == got
-    assert scheme_name(got["progression"], got["window"], got["offset"]) == got["name"]
+    assert scheme_from_name(scheme.label()).get_params() == scheme.get_params()
 
 
 # --------------------------------------------------------------------------- keys
@@ -176,20 +198,45 @@ def test_parse_scheme_name_total(text):
 
 def test_key_label_covers_plaintext_parameters():
     app = MasterKey(bytes(range(32))).application("default")
-    base = ProtectSettings.build("lw4o6")
-    variants = [ProtectSettings.build("lw4o6", restart=True), ProtectSettings.build("rw4o6"),
-                ProtectSettings.build("lw4o7"), ProtectSettings.build("lw3o6")]
-    keys = {sample_keys(app, s.codec, s.canonical()) for s in [base, *variants]}
-    assert len(keys) == 5  # each parameter change gives new AES and MAC keys
-    assert sample_keys(app, base.codec, base.canonical()) == sample_keys(app, base.codec, ProtectSettings.build("lw4o6").canonical())
-    jpeg = {sample_keys(app, "jpeg", ProtectSettings.build("jw10o0", quality=q).canonical()) for q in (80, 90)}
+    base = build_scheme("lw4o6", {})
+    variants = [
+        build_scheme("lw4o6", {"restart": True}),
+        build_scheme("rw4o6", {}),
+        build_scheme("pw4o6", {}),
+        build_scheme("lw4o7", {}),
+        build_scheme("lw3o6", {}),
+    ]
+    keys = {scheme_keys(app, s) for s in [base, *variants]}
+    assert len(keys) == 6  # each parameter change gives new AES and MAC keys
+    assert scheme_keys(app, base) == scheme_keys(app, build_scheme("lw4o6", {}))
+    jpeg = {scheme_keys(app, build_scheme("jw10o0", {"quality": q})) for q in (80, 90)}
     assert len(jpeg) == 2
+
+
+def test_key_labels_are_those_of_files_protected_by_0_1_0():
+    """Files and sidecars written by FaceSec 0.1.0 keep their keys: the labels are unchanged."""
+    j2k = (
+        '{"encoder":{"cbsize":[64,64],"eph":true,"numres":6,"progression":"RLCP",'
+        '"ratios":[80.0,40.0,20.0,10.0,5.0,1.0],"restart":true,"sop":true},"scheme":"rw4o6"}'
+    )
+    jpeg = '{"encoder":{"quality":85,"restart_interval":4},"scheme":"jw10o0"}'
+    for name, options, label in (
+        ("rw4o6", {"restart": True}, j2k),
+        ("jw10o0", {"quality": 85, "restart_interval": 4}, jpeg),
+    ):
+        scheme = build_scheme(name, options)
+        assert canonical(scheme.paper_name(), scheme.settings()["encoder"] | {}) == label
+        app = MasterKey(bytes(range(32))).application("default")
+        assert scheme_keys(app, scheme) == (
+            app.derive(f"{scheme.codec}/aes/{label}"),
+            app.derive(f"{scheme.codec}/mac/{label}"),
+        )
 
 
 def test_nonce_depends_on_plaintext_and_sample():
     app = MasterKey(bytes(range(32))).application("default")
-    _, mac = sample_keys(app, "j2k", ProtectSettings.build("lw4o6").canonical())
-    nonces = {sample_nonce(app, sid, codestream_tag(mac, sid, data)) for sid in ("a", "b") for data in (b"x", b"y")}
+    _, mac = scheme_keys(app, build_scheme("lw4o6", {}))
+    nonces = {synthetic_nonce(app, sid, codestream_tag(mac, sid, data)) for sid in ("a", "b") for data in (b"x", b"y")}
     assert len(nonces) == 4
 
 
@@ -198,8 +245,14 @@ def test_nonce_depends_on_plaintext_and_sample():
 
 @pytest.mark.parametrize(
     "scheme, extra, suffix",
-    [("lw4o6", [], ".j2k"), ("rw4o6", [], ".j2k"), ("lw4o6", ["--restart"], ".j2k"), ("rw0.5o3", [], ".j2k"),
-     ("jw10o0", ["--quality", "85", "--restart-interval", "4"], ".jpg")],
+    [
+        ("lw4o6", [], ".j2k"),
+        ("rw4o6", [], ".j2k"),
+        ("pw4o6", [], ".j2k"),
+        ("lw4o6", ["--restart"], ".j2k"),
+        ("rw0.5o3", [], ".j2k"),
+        ("jw10o0", ["--quality", "85", "--restart-interval", "4"], ".jpg"),
+    ],
 )
 @pytest.mark.parametrize("grey", [False, True], ids=["rgb", "grey"])
 def test_single_file_round_trip(tmp_path, capsys, faces, scheme, extra, suffix, grey):
@@ -219,11 +272,10 @@ def test_single_file_round_trip(tmp_path, capsys, faces, scheme, extra, suffix, 
     assert (code, err) == (EXIT_OK, "")
 
     pixels = read_pixels(src)
-    settings_ = ProtectSettings.build(
-        scheme, restart="--restart" in extra,
-        quality=85 if suffix == ".jpg" else None, restart_interval=4 if suffix == ".jpg" else None,
-    )
-    expected = encode_plaintext(pixels, settings_)
+    options = {"restart": True} if "--restart" in extra else {}
+    if suffix == ".jpg":
+        options = {"quality": 85, "restart_interval": 4}
+    expected = build_scheme(scheme, options).encode(pixels)
     assert restored.read_bytes() == expected
     assert protected.read_bytes() != expected
     assert len(protected.read_bytes()) == len(expected)
@@ -260,16 +312,26 @@ def test_sidecar_contents_and_no_secrets(tmp_path, capsys, faces):
 
     master = MasterKey(bytes.fromhex(KEY_HEX))
     app = master.application("default")
-    s = ProtectSettings.build("lw4o6")
-    aes, mac = sample_keys(app, "j2k", s.canonical())
+    aes, mac = scheme_keys(app, build_scheme("lw4o6", {}))
     sidecar_text = (tmp_path / "out" / "s1" / "1.j2k.json").read_text()
     sidecar = json.loads(sidecar_text)
-    nonce = sample_nonce(app, sidecar["sample_id"], sidecar["tag"])
+    nonce = synthetic_nonce(app, sidecar["sample_id"], sidecar["tag"])
     texts = [sidecar_text, out, err, out2, err2]
     for secret in (KEY_HEX, aes.hex(), mac.hex(), nonce.hex(), nonce[:12].hex(), app._key.hex()):
         assert not any(secret in t.lower() for t in texts)
     assert not any(bytes.fromhex(KEY_HEX) in p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
-    assert set(sidecar) >= {"scheme", "codec", "progression", "window", "offset", "encoder", "app_id", "sample_id", "key_id", "tag"}
+    assert set(sidecar) >= {
+        "scheme",
+        "codec",
+        "progression",
+        "window",
+        "offset",
+        "encoder",
+        "app_id",
+        "sample_id",
+        "key_id",
+        "tag",
+    }
     assert sidecar["key_id"] == app.key_id != master.key_id
     assert (sidecar["progression"], sidecar["window"], sidecar["offset"]) == ("LRCP", 4.0, 6.0)
     assert sidecar["encoder"]["progression"] == "LRCP"
@@ -333,10 +395,10 @@ def test_folder_mirroring_and_resume(tmp_path, capsys, faces):
     assert (code, err) == (EXIT_OK, "") and _counts(out) == (4, 0, 0)
     code, out, _ = _unprotect(capsys, key, dst, tmp_path / "plain")
     assert _counts(out) == (0, 4, 0)
-    s = ProtectSettings.build("rw4o6")
+    s = build_scheme("rw4o6", {})
     for name, path in files.items():
         plain = (tmp_path / "plain" / name).with_suffix(".j2k").read_bytes()
-        assert plain == encode_plaintext(read_pixels(path), s)
+        assert plain == s.encode(read_pixels(path))
 
 
 def test_edited_input_is_redone(tmp_path, capsys, faces):
@@ -356,7 +418,9 @@ def test_workers_give_the_same_files(tmp_path, capsys, faces):
     src = tmp_path / "in"
     _tree(src, faces)
     code1, _, _ = _protect(capsys, key, src, tmp_path / "one")
-    code2, out, err = _cli(capsys, "protect", "--scheme", "lw4o6", "--key-file", key, "--workers", "2", src, tmp_path / "two")
+    code2, out, err = _cli(
+        capsys, "protect", "--scheme", "lw4o6", "--key-file", key, "--workers", "2", src, tmp_path / "two"
+    )
     assert code1 == code2 == EXIT_OK and _counts(out) == (4, 0, 0)
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
@@ -411,16 +475,32 @@ def test_key_from_env(tmp_path, capsys, faces, monkeypatch):
     assert code == EXIT_OK  # the same key from a file
     code, _, err = _cli(capsys, "protect", "--scheme", "lw4o6", "--key-env", "FACESEC_NOT_SET", src, tmp_path / "x.j2k")
     assert code == EXIT_BAD_INPUT and "FACESEC_NOT_SET" in err
-    code, _, err = _cli(capsys, "protect", "--scheme", "lw4o6", "--key-env", "FACESEC_TEST_KEY", "--key-file", _key(tmp_path),
-                        src, tmp_path / "x.j2k")
+    code, _, err = _cli(
+        capsys,
+        "protect",
+        "--scheme",
+        "lw4o6",
+        "--key-env",
+        "FACESEC_TEST_KEY",
+        "--key-file",
+        _key(tmp_path),
+        src,
+        tmp_path / "x.j2k",
+    )
     assert code == EXIT_BAD_INPUT and "not both" in err
 
 
 @pytest.mark.parametrize(
     "extra, needle",
-    [(["--scheme", "lw4"], "lw<W>o<O>"), (["--scheme", "lw4o6", "--quality", "80"], "--quality"),
-     (["--scheme", "jw10o0", "--restart"], "--restart"), (["--scheme", "jw10o0", "--quality", "0"], "--quality"),
-     (["--scheme", "lw4o6", "--workers", "0"], "--workers"), (["--scheme", "lw4o6", "--app-id", ""], "--app-id")],
+    [
+        (["--scheme", "lw4"], "lw<W>o<O>"),
+        (["--scheme", "lw4o6", "--quality", "80"], "--quality"),
+        (["--scheme", "lw50o60"], "exceeds 100"),
+        (["--scheme", "jw10o0", "--restart"], "--restart"),
+        (["--scheme", "jw10o0", "--quality", "0"], "--quality"),
+        (["--scheme", "lw4o6", "--workers", "0"], "--workers"),
+        (["--scheme", "lw4o6", "--app-id", ""], "--app-id"),
+    ],
 )
 def test_bad_arguments(tmp_path, capsys, faces, extra, needle):
     src = tmp_path / "face.png"
@@ -515,9 +595,9 @@ def test_wrong_key(tmp_path, capsys, faces):
 
 
 def test_codestream_without_sop_eph_refused(faces):
-    from benchmark.codecs.j2k import J2KParams, encode_j2k
-
     import dataclasses
+
+    from benchmark.codecs.j2k import J2KParams, encode_j2k
 
     fields = {f.name for f in dataclasses.fields(J2KParams)}
     if not {"sop", "eph"} <= fields:
@@ -525,4 +605,99 @@ def test_codestream_without_sop_eph_refused(faces):
     plain = encode_j2k(faces[0], J2KParams(progression="LRCP", ratios=(80, 40, 20, 10, 5, 1), sop=False, eph=False))
     app = MasterKey(bytes(range(32))).application("default")
     with pytest.raises(ProtectError, match="codestream"):
-        protect_codestream(plain, ProtectSettings.build("lw4o6"), app, "face")
+        protect_codestream(plain, build_scheme("lw4o6", {}), app, "face")
+
+
+# --------------------------------------------------------------------------- what a probe of the file CLI found
+
+
+def test_a_damaged_output_of_the_right_size_is_redone(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _tree(src, faces)
+    assert _protect(capsys, key, src, dst)[0] == EXIT_OK
+    good = (dst / "s1" / "1.j2k").read_bytes()
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF  # same size, sidecar untouched
+    (dst / "s1" / "1.j2k").write_bytes(bytes(damaged))
+    code, out, _ = _protect(capsys, key, src, dst)
+    assert code == EXIT_OK and _counts(out) == (1, 3, 0)
+    assert (dst / "s1" / "1.j2k").read_bytes() == good
+
+
+def test_a_second_key_is_refused_unless_asked(tmp_path, capsys, faces):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _tree(src, faces)
+    assert _protect(capsys, _key(tmp_path), src, dst)[0] == EXIT_OK
+    before = {p: p.read_bytes() for p in dst.rglob("*") if p.is_file()}
+    other = _key(tmp_path, OTHER_HEX, "other.key")
+    code, out, err = _protect(capsys, other, src, dst)
+    assert (code, out) == (EXIT_BAD_INPUT, "") and "another key" in err and "--mix-keys" in err
+    assert len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in dst.rglob("*") if p.is_file()} == before
+    # Another application id is another key too.
+    code, _, err = _protect(capsys, _key(tmp_path), src, dst, "lw4o6", "--app-id", "other")
+    assert code == EXIT_BAD_INPUT and "another key" in err
+    # Explicitly allowed: everything is re-protected under the new key.
+    code, out, _ = _protect(capsys, other, src, dst, "lw4o6", "--mix-keys")
+    assert code == EXIT_OK and _counts(out) == (4, 0, 0)
+    code, out, _ = _unprotect(capsys, other, dst, tmp_path / "plain")
+    assert code == EXIT_OK and _counts(out) == (4, 0, 0)
+    # A single file whose existing output carries another key is refused the same way.
+    one = tmp_path / "one.j2k"
+    assert _protect(capsys, _key(tmp_path), src / "s1" / "1.png", one)[0] == EXIT_OK
+    assert _protect(capsys, other, src / "s1" / "1.png", one)[0] == EXIT_BAD_INPUT
+
+
+def test_links_hidden_and_other_files_are_counted_and_listed_never_followed(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst, outside = tmp_path / "in", tmp_path / "out", tmp_path / "elsewhere"
+    _tree(src, faces)
+    outside.mkdir()
+    Image.fromarray(faces[0]).save(outside / "secret.png")
+    (src / "s3").mkdir()
+    (src / "s3" / "linked.png").symlink_to(outside / "secret.png")
+    (src / "linked-folder").symlink_to(outside, target_is_directory=True)
+    (src / ".hidden-folder").mkdir()
+    Image.fromarray(faces[1]).save(src / ".hidden-folder" / "x.png")
+    code, out, err = _protect(capsys, key, src, dst)
+    assert (code, err) == (EXIT_OK, "") and _counts(out) == (4, 0, 0)
+    listed = {line.split(": ")[1]: line for line in out.splitlines() if line.startswith("ignored: ")}
+    assert set(listed) == {".hidden-folder", ".hidden.png", "linked-folder", "s1/notes.txt", "s3/linked.png"}
+    assert "symbolic link" in listed["s3/linked.png"] and "symbolic link" in listed["linked-folder"]
+    assert "5 ignored (" in out
+    assert not (dst / "s3").exists() and not (dst / "linked-folder").exists()
+
+
+def test_nothing_is_written_through_a_link_inside_out(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst, outside = tmp_path / "in", tmp_path / "out", tmp_path / "elsewhere"
+    _tree(src, faces)
+    outside.mkdir()
+    dst.mkdir()
+    (dst / "s1").symlink_to(outside, target_is_directory=True)
+    code, out, err = _protect(capsys, key, src, dst)
+    assert code == EXIT_FAILED and _counts(out) == (2, 0, 2)
+    assert "symbolic link" in err
+    assert list(outside.iterdir()) == []
+    # The same for unprotect.
+    (dst / "s1").unlink()
+    assert _protect(capsys, key, src, dst)[0] == EXIT_OK
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "s2").symlink_to(outside, target_is_directory=True)
+    code, out, err = _unprotect(capsys, key, dst, plain)
+    assert code == EXIT_FAILED and _counts(out) == (2, 0, 2) and list(outside.iterdir()) == []
+
+
+def test_sidecars_are_read_with_their_file_not_listed(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _tree(src, faces)
+    _protect(capsys, key, src, dst)
+    (dst / "README.txt").write_text("notes")
+    code, out, _ = _unprotect(capsys, key, dst, tmp_path / "plain")
+    assert code == EXIT_OK and "1 ignored (1 not a file this command reads (suffix))" in out
+    assert [line for line in out.splitlines() if line.startswith("ignored: ")] == [
+        "ignored: README.txt: not a file this command reads (suffix)"
+    ]

@@ -60,11 +60,19 @@ def test_shipped_protocols_validate():
         # 2 unknown top-level key with a suggestion
         (GOOD + "recognisers: []\n", (), r"p\.yaml:9: recognisers: unknown key; did you mean 'recognizers'\?"),
         # 3 unknown component with did-you-mean
-        (GOOD.replace("name: lbp", "name: lbpp"), (), r"p\.yaml:7: recognizers\[0\]\.name: unknown recognizer 'lbpp'; did you mean 'lbp'"),
+        (
+            GOOD.replace("name: lbp", "name: lbpp"),
+            (),
+            r"p\.yaml:7: recognizers\[0\]\.name: unknown recognizer 'lbpp'; did you mean 'lbp'",
+        ),
         # 4 out-of-range param
         (GOOD.replace("radius: 2", "radius: 0"), (), r"p\.yaml:7: recognizers\[0\]\.params\.radius: 0 is not in \[1, "),
         # 5 unknown param
-        (GOOD.replace("radius: 2", "radios: 2"), (), r"recognizers\[0\]\.params\.radios: 2 is not a parameter \(allowed: "),
+        (
+            GOOD.replace("radius: 2", "radios: 2"),
+            (),
+            r"recognizers\[0\]\.params\.radios: 2 is not a parameter \(allowed: ",
+        ),
         # 6 wrong type
         (GOOD.replace("folds: 2", "folds: two"), (), r"p\.yaml:5: dataset\.folds: 'two' is not an integer"),
         # 7 missing required field
@@ -76,39 +84,103 @@ def test_shipped_protocols_validate():
         # 10 bad --set type
         (GOOD, ("dataset.folds=abc",), r"--set dataset\.folds=abc: dataset\.folds: 'abc' is not an integer"),
         # 11 unknown dataset
-        (GOOD.replace("name: synthetic", "name: synthetik"), (), r"dataset\.name: unknown dataset 'synthetik'; did you mean 'synthetic'"),
+        (
+            GOOD.replace("name: synthetic", "name: synthetik"),
+            (),
+            r"dataset\.name: unknown dataset 'synthetik'; did you mean 'synthetic'",
+        ),
         # 12 out-of-range structural field
         (GOOD.replace("folds: 2", "folds: 1"), (), r"p\.yaml:5: dataset\.folds: 1 is not >= 2"),
         # 13 empty recognizer list
-        (GOOD.replace("  - {name: lbp, params: {radius: 2}}\n", "").replace("recognizers:", "recognizers: []"), (), r"recognizers: needs at least 1 item"),
+        (
+            GOOD.replace("  - {name: lbp, params: {radius: 2}}\n", "").replace("recognizers:", "recognizers: []"),
+            (),
+            r"recognizers: needs at least 1 item",
+        ),
         # 14 test fold out of range
-        (GOOD.replace("folds: 2", "folds: 2\n  test_folds: [0, 5]"), (), r"dataset\.test_folds\[1\]: 5 is not in \[0, 1\]"),
+        (
+            GOOD.replace("folds: 2", "folds: 2\n  test_folds: [0, 5]"),
+            (),
+            r"dataset\.test_folds\[1\]: 5 is not in \[0, 1\]",
+        ),
         # 15 empty grid
         (GOOD.replace("params: {radius: 2}", "grid: {radius: []}"), (), r"recognizers\[0\]\.grid: .*empty list"),
         # 16 grid value out of range
-        (GOOD.replace("params: {radius: 2}", "grid: {radius: [1, 0]}"), (), r"recognizers\[0\]\.grid\.radius: 0 is not in"),
+        (
+            GOOD.replace("params: {radius: 2}", "grid: {radius: [1, 0]}"),
+            (),
+            r"recognizers\[0\]\.grid\.radius: 0 is not in",
+        ),
         # 17 unknown metric
-        (GOOD.replace("metrics: [eer]", "metrics: [eerr]"), (), r"p\.yaml:8: metrics\[0\]\.name: unknown metric 'eerr'"),
+        (
+            GOOD.replace("metrics: [eer]", "metrics: [eerr]"),
+            (),
+            r"p\.yaml:8: metrics\[0\]\.name: unknown metric 'eerr'",
+        ),
         # 18 --set into a missing list item
         (GOOD, ("recognizers.3.name=lbp",), r"--set recognizers\.3\.name=lbp: recognizers\.3: no list item 3"),
         # 19 not a mapping
         ("- just\n- a list\n", (), r"p\.yaml:1: a protocol must be a YAML mapping"),
         # 21 missing dataset root folder
-        (GOOD.replace("folds: 2", "folds: 2\n  root: /no/such/folder"), (), r"p\.yaml:6: dataset\.root: '/no/such/folder' does not exist"),
+        (
+            GOOD.replace("folds: 2", "folds: 2\n  root: /no/such/folder"),
+            (),
+            r"p\.yaml:6: dataset\.root: '/no/such/folder' does not exist",
+        ),
         # 22 attacks without a scheme
         (GOOD + "attacks: [naive]\n", (), r"p\.yaml:9: attacks: attacks need at least one scheme"),
         # 23 both key sources
-        (GOOD + "keys: {file: k, env: K}\n", (), r"p\.yaml:9: keys: give either file or env, not both"),
+        (
+            GOOD + "keys: {file: k, env: K}\n",
+            (),
+            r"p\.yaml:9: keys: give exactly one of file, env or random: true \(got file, env\)",
+        ),
+        (GOOD + "keys: {}\n", (), r"p\.yaml:9: keys: give exactly one of file, env or random: true \(got none\)"),
         # 24 a key inline is an unknown key, never accepted
         (GOOD + "keys: {value: 00ff}\n", (), r"p\.yaml:9: keys\.value: unknown key"),
         # 25 unknown certification metric
-        (GOOD + "certify:\n  - {metric: accuracy, max: 0.1}\n", (), r"p\.yaml:10: certify\[0\]\.metric: 'accuracy' is not a known metric \(allowed: "),
+        (
+            GOOD + "certify:\n  - {metric: accuracy, max: 0.1}\n",
+            (),
+            r"p\.yaml:10: certify\[0\]\.metric: 'accuracy' is not a known metric \(allowed: ",
+        ),
         # 26 criterion with both bounds
-        (GOOD + "certify:\n  - {metric: eer, max: 0.1, min: 0.0}\n", (), r"p\.yaml:10: certify\[0\]: give exactly one of max or min"),
+        (
+            GOOD + "certify:\n  - {metric: eer, max: 0.1, min: 0.0}\n",
+            (),
+            r"p\.yaml:10: certify\[0\]: give exactly one of max or min",
+        ),
         # 27 unknown view kind
-        (GOOD + "views: [strength, linkeage]\n", (), r"p\.yaml:9: views\[1\]: 'linkeage' is not one of 'preservation', 'renewal', 'strength' or 'linkage'"),
+        (
+            GOOD + "views: [strength, linkeage]\n",
+            (),
+            r"p\.yaml:9: views\[1\]: 'linkeage' is not one of 'preservation', 'renewal', 'strength' or 'linkage'",
+        ),
+        # 28 an attack paired with a scheme it cannot attack
+        (
+            GOOD + "schemes: [noise]\nattacks: [naive, conceal-codeblock]\n",
+            (),
+            r"^\S*p\.yaml:10: attacks\[1\]\.name: conceal-codeblock cannot attack scheme noise \(schemes\[0\]\): needs a scheme implementing CodestreamScheme",
+        ),
+        (
+            GOOD + "schemes: [{name: jpeg, params: {window: 5}}]\nattacks: [conceal-packet]\n",
+            (),
+            r"p\.yaml:10: attacks\[0\]\.name: conceal-packet cannot attack scheme jw5o0 \(schemes\[0\]\): parses j2k codestreams, not jpeg",
+        ),
+        # 29 a window that does not end inside the codestream
+        (
+            GOOD + "schemes: [{name: j2k, params: {window: 60, offset: 50}}]\n",
+            (),
+            r"p\.yaml:9: schemes\[0\]\.params\.window: 60 plus offset 50 exceeds 100",
+        ),
         # 20 duplicate component
-        (GOOD.replace("metrics:", "  - lbp\nmetrics:").replace("  - {name: lbp, params: {radius: 2}}\n", "  - lbp\n"), (), r"recognizers\[1\]: duplicate recognizer 'lbp'"),
+        (
+            GOOD.replace("metrics:", "  - lbp\nmetrics:").replace(
+                "  - {name: lbp, params: {radius: 2}}\n", "  - lbp\n"
+            ),
+            (),
+            r"recognizers\[1\]: duplicate recognizer 'lbp'",
+        ),
     ],
 )
 def test_bad_protocols(tmp_path, text, overrides, expected):
@@ -128,7 +200,9 @@ def test_grid_expands_to_labelled_instances(tmp_path):
 
 
 def test_set_values_are_typed(tmp_path):
-    lp = load_protocol(write(tmp_path, GOOD), ["dataset.folds=3", f"dataset.root={tmp_path}", "recognizers.0.params.radius=1"])
+    lp = load_protocol(
+        write(tmp_path, GOOD), ["dataset.folds=3", f"dataset.root={tmp_path}", "recognizers.0.params.radius=1"]
+    )
     assert lp.model.dataset.folds == 3 and isinstance(lp.model.dataset.folds, int)
     assert lp.model.dataset.root == str(tmp_path)
     assert lp.instances("recognizers")[0].component.radius == 1

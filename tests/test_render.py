@@ -64,20 +64,34 @@ def _row(recognizer: str, separation: float, seed: int, **overrides) -> dict:
 def _results() -> dict:
     return {
         "schema_version": 1,
-        "protocol": {"name": "quickstart", "file": "protocols/quickstart.yaml",
-                     "notes": f"Free text {XSS} & more"},
-        "dataset": {"name": "synthetic", "demo": True, "root": None, "n_samples": 400,
-                    "n_subjects": 40, "n_skipped": 1,
-                    "skipped": [{"id": "x/<y>.jpg", "reason": "cannot decode"}],
-                    "n_fallback_crop": 3, "n_detected": 397, "folds": 4,
-                    "test_folds": [0, 1, 2, 3], "seed": 0},
+        "protocol": {"name": "quickstart", "file": "protocols/quickstart.yaml", "notes": f"Free text {XSS} & more"},
+        "dataset": {
+            "name": "synthetic",
+            "demo": True,
+            "root": None,
+            "n_samples": 400,
+            "n_subjects": 40,
+            "n_skipped": 1,
+            "skipped": [{"id": "x/<y>.jpg", "reason": "cannot decode"}],
+            "n_fallback_crop": 3,
+            "n_detected": 397,
+            "folds": 4,
+            "test_folds": [0, 1, 2, 3],
+            "seed": 0,
+        },
         "rows": [_row("lbp", 2.5, 0), _row("arcface", 4.0, 1)],
-        "provenance": {"protocol_sha256": "ab" * 32, "dataset_fingerprint": "cd" * 32,
-                       "git_commit": "abc123", "facesec_version": "0.1.0", "python": "3.11.7",
-                       "components": {"numpy": "2.4.6", "api_key": "SENTINEL-SECRET"},
-                       "seeds": {"dataset": 0, "split": 0, "nonmated": 0},
-                       "created": "2026-11-26T05:00:00Z", "cache": {"hits": 3, "misses": 2},
-                       "signing_key": "SENTINEL-UNDOCUMENTED"},
+        "provenance": {
+            "protocol_sha256": "ab" * 32,
+            "dataset_fingerprint": "cd" * 32,
+            "git_commit": "abc123",
+            "facesec_version": "0.1.0",
+            "python": "3.11.7",
+            "components": {"numpy": "2.4.6", "api_key": "SENTINEL-SECRET"},
+            "seeds": {"dataset": 0, "split": 0, "nonmated": 0},
+            "created": "2026-11-26T05:00:00Z",
+            "cache": {"hits": 3, "misses": 2},
+            "signing_key": "SENTINEL-UNDOCUMENTED",
+        },
     }
 
 
@@ -130,12 +144,18 @@ def test_none_metric_renders_as_dash(html):
 def test_unknown_metric_keys_appear_after_known(results):
     extra = copy.deepcopy(results)
     extra["rows"][1]["metrics"].update(
-        {"d_sys": 0.12, "sar_at_fmr_0.001": 0.3, "sar_at_fmr_0.001_ci_low": 0.25,
-         "sar_at_fmr_0.001_ci_high": 0.35}
+        {"d_sys": 0.12, "sar_at_fmr_0.001": 0.3, "sar_at_fmr_0.001_ci_low": 0.25, "sar_at_fmr_0.001_ci_high": 0.35}
     )
     columns = metric_columns(extra["rows"])
-    assert columns[:7] == ["eer", "fnmr_at_fmr_0.01", "fnmr_at_fmr_0.001", "fnmr_at_fmr_0.0001",
-                           "d_prime", "n_genuine", "n_impostor"]
+    assert columns[:7] == [
+        "eer",
+        "fnmr_at_fmr_0.01",
+        "fnmr_at_fmr_0.001",
+        "fnmr_at_fmr_0.0001",
+        "d_prime",
+        "n_genuine",
+        "n_impostor",
+    ]
     assert columns[7:] == ["threshold_at_fmr_0.01", "d_sys", "sar_at_fmr_0.001"]
     out = render_report(extra)
     assert 'title="d_sys"' in out and 'title="sar_at_fmr_0.001"' in out
@@ -162,10 +182,8 @@ def test_format_metric():
 def test_certification_opens_report(results):
     cert = copy.deepcopy(results)
     cert["certification"] = [
-        {"metric": "eer", "view": "baseline", "max": 0.05, "value": 0.071, "bound": 0.05,
-         "verdict": "FAIL"},
-        {"metric": "d_sys", "view": "protected", "max": 0.1, "value": 0.02, "bound": 0.1,
-         "verdict": "PASS"},
+        {"metric": "eer", "view": "baseline", "max": 0.05, "value": 0.071, "bound": 0.05, "verdict": "FAIL"},
+        {"metric": "d_sys", "view": "protected", "max": 0.1, "value": 0.02, "bound": 0.1, "verdict": "PASS"},
     ]
     out = render_report(cert)
     first_section = re.search(r'<section id="([^"]+)"', out).group(1)
@@ -177,9 +195,14 @@ def test_certification_opens_report(results):
 
 
 def test_certification_overall_pass_and_min_bound():
-    ctx = build_context({"rows": [], "certification": [
-        {"metric": "d_prime", "view": "baseline", "min": 2.0, "value": 2.9, "bound": 2.0,
-         "verdict": "PASS"}]})
+    ctx = build_context(
+        {
+            "rows": [],
+            "certification": [
+                {"metric": "d_prime", "view": "baseline", "min": 2.0, "value": 2.9, "bound": 2.0, "verdict": "PASS"}
+            ],
+        }
+    )
     assert ctx["certification"]["overall"] == "PASS"
     assert ctx["certification"]["checks"][0]["relation"] == "≥"
 
@@ -204,10 +227,14 @@ def test_rows_grouped_in_first_seen_order(results):
     ]
     ctx = build_context(grouped)
     assert [(r["recognizer"], r["scheme"]) for r in ctx["rows"]] == [
-        ("lbp", "none"), ("lbp", "biohash"), ("arcface", "none")]
+        ("lbp", "none"),
+        ("lbp", "biohash"),
+        ("arcface", "none"),
+    ]
     assert [f["title"] for f in ctx["det_figures"]] == [
         "scheme none · attack none · view baseline",
-        "scheme biohash · attack none · view protected"]
+        "scheme biohash · attack none · view protected",
+    ]
 
 
 def test_empty_results_render():
@@ -231,7 +258,7 @@ def test_write_report_atomic(results, html, tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", spy)
     assert write_report(results, target) == target
     assert target.read_text(encoding="utf-8") == html
-    (src, dst), = replaced
+    ((src, dst),) = replaced
     assert dst == target and src.parent == target.parent and src != target
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
 
@@ -241,12 +268,16 @@ def _unlinkability_curve(d_sys: float | None = 0.42) -> dict:
     edges = np.linspace(-3.0, 4.0, 15)
     centres = (edges[1:] + edges[:-1]) / 2
     mated = np.exp(-((centres - 1.0) ** 2) / 2) / np.sqrt(2 * np.pi)
-    nonmated = np.exp(-(centres ** 2) / 2) / np.sqrt(2 * np.pi)
+    nonmated = np.exp(-(centres**2) / 2) / np.sqrt(2 * np.pi)
     ratio = mated / nonmated
-    return {"edges": edges.tolist(), "mated_density": mated.tolist(),
-            "nonmated_density": nonmated.tolist(),
-            "d_local": np.where(ratio > 1, (ratio - 1) / (ratio + 1), 0.0).tolist(),
-            "d_sys": d_sys, "omega": 1.0}
+    return {
+        "edges": edges.tolist(),
+        "mated_density": mated.tolist(),
+        "nonmated_density": nonmated.tolist(),
+        "d_local": np.where(ratio > 1, (ratio - 1) / (ratio + 1), 0.0).tolist(),
+        "d_sys": d_sys,
+        "omega": 1.0,
+    }
 
 
 def test_unlinkability_section_only_with_curves(results, html):
@@ -277,11 +308,19 @@ def test_sweep_section_only_with_sweeps():
     from reports.render import render_report
 
     def row(rec, scheme, view, eer):
-        return {"recognizer": rec, "scheme": scheme, "scheme_params": {}, "attack": "naive", "view": view,
-                "metrics": {"eer": eer}, "curves": {}}
+        return {
+            "recognizer": rec,
+            "scheme": scheme,
+            "scheme_params": {},
+            "attack": "naive",
+            "view": view,
+            "metrics": {"eer": eer},
+            "curves": {},
+        }
 
-    rows = [row("lbp", "none", "baseline", 0.3)] + [row("lbp", f"lw{w}o0", "strength:naive", 0.3 + w / 100)
-                                                     for w in (1, 2)]
+    rows = [row("lbp", "none", "baseline", 0.3)] + [
+        row("lbp", f"lw{w}o0", "strength:naive", 0.3 + w / 100) for w in (1, 2)
+    ]
     base = {"protocol": {"name": "s"}, "dataset": {"name": "d"}, "rows": rows, "provenance": {}}
     assert 'id="sweeps"' not in render_report(base)
     sweeps = [{"scheme": "j2k", "param": "window", "labels": ["lw1o0", "lw2o0"], "values": [1, 2]}]
@@ -309,7 +348,7 @@ def test_view_distribution_figures_per_recognizer_and_scheme(results, monkeypatc
     monkeypatch.setattr("reports.render.view_distributions_plot", capture)
     ctx = build_context(extra)
     assert [f["title"] for f in ctx["view_distribution_figures"]] == ["lbp · warp_16_6"]
-    (title, densities), = drawn
+    ((title, densities),) = drawn
     assert [d.label for d in densities] == ["baseline", "preservation", "strength:naive"]
     assert [d.colour for d in densities] == ["#D62728", "#1F77B4", "#2CA02C"]
     # Each view keeps its own bin edges: the baseline is lbp's own, not arcface's.
@@ -334,12 +373,23 @@ def test_view_distribution_section_renders(results):
 
 def test_attack_table_lines_up_attacks_per_scheme():
     def row(rec, attack, eer, **quality):
-        return {"recognizer": rec, "scheme": "lw4o6", "scheme_params": {}, "attack": attack,
-                "view": f"strength:{attack}", "metrics": {"eer": eer, **quality}, "curves": {}}
+        return {
+            "recognizer": rec,
+            "scheme": "lw4o6",
+            "scheme_params": {},
+            "attack": attack,
+            "view": f"strength:{attack}",
+            "metrics": {"eer": eer, **quality},
+            "curves": {},
+        }
 
     gains = {"psnr": 24.3, "psnr_gain_vs_naive": 6.6, "better_rate_vs_naive": 0.985, "n_worse_vs_naive": 34}
-    rows = [row("lbp", "naive", 0.45, psnr=17.6), row("sface", "naive", 0.32, psnr=17.6),
-            row("lbp", "conceal-codeblock", 0.38, **gains), row("sface", "conceal-codeblock", 0.097, **gains)]
+    rows = [
+        row("lbp", "naive", 0.45, psnr=17.6),
+        row("sface", "naive", 0.32, psnr=17.6),
+        row("lbp", "conceal-codeblock", 0.38, **gains),
+        row("sface", "conceal-codeblock", 0.097, **gains),
+    ]
     base = {"protocol": {"name": "a"}, "dataset": {"name": "d"}, "provenance": {}}
     table = build_context({**base, "rows": rows})["attacks"]
     assert table["recognizers"] == ["lbp", "sface"]
@@ -351,3 +401,68 @@ def test_attack_table_lines_up_attacks_per_scheme():
     assert quality["# images worse than naive"] == "34" and quality["SSIM"] == "—"
     assert 'id="attacks"' in render_report({**base, "rows": rows})
     assert build_context({**base, "rows": [{**rows[0], "view": "baseline"}]})["attacks"] is None
+
+
+def test_unresolved_verdict_shows_its_reason_and_decides_overall():
+    ctx = build_context(
+        {
+            "rows": [],
+            "certification": [
+                {
+                    "metric": "sar_at_fmr_0.0001",
+                    "view": "strength:*",
+                    "max": 0.01,
+                    "value": 0.0,
+                    "verdict": "UNRESOLVED",
+                    "reason": "sface / lw4o6 / strength:naive: FMR target 0.0001 is below 1/384",
+                },
+                {"metric": "d_prime", "view": "baseline", "min": 2.0, "value": 2.9, "verdict": "PASS", "reason": ""},
+            ],
+        }
+    )
+    assert ctx["certification"]["overall"] == "UNRESOLVED"
+    assert ctx["certification"]["checks"][0]["verdict_class"] == "unresolved"
+    html = render_report(
+        {
+            "rows": [],
+            "certification": [
+                {
+                    "metric": "eer",
+                    "view": "baseline",
+                    "max": 0.05,
+                    "value": 0.01,
+                    "verdict": "UNRESOLVED",
+                    "reason": "eer has no confidence interval (bootstrap.n_boot is 0)",
+                }
+            ],
+        }
+    )
+    assert '<span class="verdict unresolved">UNRESOLVED</span>' in html and "n_boot is 0" in html
+
+
+def test_attack_quality_shows_its_ci():
+    row = {
+        "recognizer": "lbp",
+        "scheme": "lw4o6",
+        "scheme_params": {},
+        "attack": "naive",
+        "view": "strength:naive",
+        "metrics": {"eer": 0.3, "psnr": 17.6, "psnr_ci_low": 17.2, "psnr_ci_high": 18.0},
+        "curves": {},
+    }
+    table = build_context({"rows": [row]})["attacks"]
+    quality = dict(zip(table["quality_headers"], table["rows"][0]["quality"]))
+    assert quality["PSNR (dB)"] == "17.6 (17.2 – 18)"
+
+
+@pytest.mark.parametrize(
+    "key, needle",
+    [
+        ({"key_id": "ab12", "source": "seed", "seed": 3}, "evaluation key derived from the protocol seed 3"),
+        ({"key_id": "ephemeral", "source": "random"}, "random key drawn for this run"),
+        ({"key_id": "ab12", "source": "env"}, "master key from an environment variable (id ab12)"),
+    ],
+)
+def test_provenance_says_how_the_run_was_keyed(key, needle):
+    fields = dict(build_context({"rows": [], "provenance": {"key": key}})["provenance"]["fields"])
+    assert needle in fields["Keys"]

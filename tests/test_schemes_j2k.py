@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from benchmark.core.component import ParamError
-from benchmark.data.datasets.synthetic import SyntheticFaces
 from benchmark.core.keys import MasterKey
-from schemes.j2k import J2KScheme, JPEGScheme
+from benchmark.data.datasets.synthetic import SyntheticFaces
+from schemes.j2k import J2KScheme
+from schemes.jpeg import JPEGScheme
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +22,14 @@ def faces():
 KEY = MasterKey(bytes(range(32))).application("test")
 
 
-@pytest.mark.parametrize("scheme", [
-    J2KScheme(progression="layer", window=4, offset=6),
-    J2KScheme(progression="resolution", window=10, offset=0, restart=True),
-    JPEGScheme(window=10, offset=0, restart_interval=4),
-])
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        J2KScheme(progression="layer", window=4, offset=6),
+        J2KScheme(progression="resolution", window=10, offset=0, restart=True),
+        JPEGScheme(window=10, offset=0, restart_interval=4),
+    ],
+)
 def test_recover_is_exact_and_naive_decode_distorts(scheme, faces):
     images, ids = faces
     protected = scheme.protect(images, KEY, ids, ids)
@@ -59,8 +63,9 @@ def test_garbage_is_a_failure_to_acquire():
     assert failed.all() and faces.shape == (2, 112, 112, 3)
 
 
-@pytest.mark.parametrize("params", [{"ratios": [10, 10, 1]}, {"ratios": [80, 40]}, {"window": 120},
-                                    {"progression": "pcrl"}])
+@pytest.mark.parametrize(
+    "params", [{"ratios": [10, 10, 1]}, {"ratios": [80, 40]}, {"window": 120}, {"progression": "pcrl"}]
+)
 def test_param_validation(params):
     with pytest.raises(ParamError):
         J2KScheme.from_params(params)

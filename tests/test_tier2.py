@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from benchmark.codecs import CodestreamError
-from benchmark.codecs.j2k import J2KParams, decode_j2k, encode_j2k, locate_packets
-from benchmark.codecs.tier2 import _BitReader, _BitWriter, _TagTree, parse_tier2, write_tier2
+from benchmark.codecs.j2k import PROGRESSION_ORDERS, J2KParams, decode_j2k, encode_j2k, locate_packets
 from benchmark.codecs.jp2lib import import_glymur
+from benchmark.codecs.tier2 import _BitReader, _BitWriter, _TagTree, parse_tier2, write_tier2
 
-_PROGRESSIONS = ("LRCP", "RLCP", "RPCL", "PCRL", "CPRL")
+_PROGRESSIONS = PROGRESSION_ORDERS
 _RATIOS = (80, 40, 20, 10, 5, 1)
 
 

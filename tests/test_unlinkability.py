@@ -33,9 +33,7 @@ def _gaussians(d: float, seed: int, n_mated: int = 10_000, n_nonmated: int = 100
 # --------------------------------------------------------------------------- known distributions
 
 
-@pytest.mark.parametrize(
-    ("d", "expected"), [(0.5, 0.13), (1.0, 0.29), (2.0, 0.61), (4.0, 0.95), (8.0, 1.00)]
-)
+@pytest.mark.parametrize(("d", "expected"), [(0.5, 0.13), (1.0, 0.29), (2.0, 0.61), (4.0, 0.95), (8.0, 1.00)])
 def test_known_gaussians(d, expected):
     mated, nonmated = _gaussians(d, seed=1)
     result = unlinkability(mated, nonmated, n_boot=0)
@@ -146,9 +144,7 @@ def test_identical_distributions_within_null_band():
     exceed, gaps = 0, []
     for seed in range(20):
         rng = np.random.default_rng(100 + seed)
-        result = unlinkability(
-            rng.normal(size=2000), rng.normal(size=20_000), n_null=200, n_boot=0, seed=seed
-        )
+        result = unlinkability(rng.normal(size=2000), rng.normal(size=20_000), n_null=200, n_boot=0, seed=seed)
         exceed += result["d_sys"] > result["d_sys_null_high"]
         gaps.append(result["d_sys"] - result["d_sys_null"])
         assert result["d_sys_null"] <= result["d_sys_null_high"]
@@ -225,8 +221,9 @@ def test_subject_resampling_widens_ci_for_correlated_scores():
     nonmated = np.repeat(rng.normal(0.0, 1.0, 40), 50)
     subjects = np.repeat(np.arange(40), 50)
     per_comparison = unlinkability(mated, nonmated, bins=10, n_boot=300)
-    per_subject = unlinkability(mated, nonmated, bins=10, n_boot=300,
-                                mated_subjects=subjects, nonmated_subjects=subjects)
+    per_subject = unlinkability(
+        mated, nonmated, bins=10, n_boot=300, mated_subjects=subjects, nonmated_subjects=subjects
+    )
     width = lambda r: r["d_sys_ci_high"] - r["d_sys_ci_low"]  # noqa: E731
     assert width(per_subject) > 3 * width(per_comparison)
 
@@ -343,8 +340,9 @@ def test_component_compute():
     assert plain == unlinkability(mated, nonmated, n_boot=50, seed=2)
     subjects_m, subjects_n = np.arange(1000) % 30, np.arange(4000) % 30
     clustered = metric.compute_with_subjects(mated, nonmated, subjects_m, subjects_n)
-    assert clustered == unlinkability(mated, nonmated, n_boot=50, seed=2,
-                                      mated_subjects=subjects_m, nonmated_subjects=subjects_n)
+    assert clustered == unlinkability(
+        mated, nonmated, n_boot=50, seed=2, mated_subjects=subjects_m, nonmated_subjects=subjects_n
+    )
     assert clustered["d_sys"] == plain["d_sys"] and set(clustered) == KEYS
     assert metric.curve(mated, nonmated) == unlinkability_curve(mated, nonmated)
     assert UnlinkabilityMetric(omega=3.0, bins=12).curve(mated, nonmated) == unlinkability_curve(

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 # (which needs pkg_resources, gone from recent setuptools).
 from pyeer.eer_stats import calculate_roc, get_decidability_value, get_eer_values, get_fmr_op
 
-from benchmark.metrics import verification as metrics
 from benchmark.core.component import ParamError
-from benchmark.metrics.verification import compute_all, d_prime, det_curve, eer, fnmr_at_fmr, score_histogram
 from benchmark.core.registry import METRICS
+from benchmark.metrics import verification as metrics
+from benchmark.metrics.verification import compute_all, d_prime, det_curve, eer, fnmr_at_fmr, score_histogram
 
 TARGETS = (0.1, 0.01, 0.001, 0.0001, 0.0)
 
@@ -296,7 +296,9 @@ def test_bad_target(target):
         compute_all([0.5], [0.1], targets=(0.01, target))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"max_points": 1}, "max_points"), ({"max_points": 2.5}, "max_points")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"max_points": 1}, "max_points"), ({"max_points": 2.5}, "max_points")]
+)
 def test_bad_det_points(kwargs, message):
     with pytest.raises(ValueError, match=message):
         det_curve([0.5], [0.1], **kwargs)

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from attacks.naive import NaiveAttack
 from benchmark.core.cache import Cache
 from benchmark.core.keys import MasterKey
-from benchmark.engine.stages import Engine
-from benchmark.engine.views import (
-    APP_A,
-    APP_B,
-    APP_RENEWED,
-    ImageSet,
-    SchemeContext,
-    pack_protected,
-    scheme_views,
-    unpack_protected,
-)
-from benchmark.engine.protocol import Instance
-from attacks.naive import NaiveAttack
+from benchmark.engine.stages import Engine, ImageSet, pack_protected, unpack_protected
+from benchmark.engine.views import APP_A, APP_B, APP_RENEWED, AttackInstance, SchemeContext, key_binding, scheme_views
 from schemes.noise import NoiseScheme
 
 
@@ -33,10 +23,20 @@ def _ctx(tmp_path, mated):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(6, 112, 112, 3), dtype=np.uint8)
     plain = ImageSet("plain", "plainkey", images, np.zeros(6, bool))
-    attack = Instance(0, "naive", "naive", {}, NaiveAttack())
-    return SchemeContext(Engine(Cache(tmp_path)), "noise", NoiseScheme(sigma=10.0), {"sigma": 10.0}, [attack],
-                         MasterKey(bytes(range(32))), plain, [f"s{i}" for i in range(6)],
-                         ["a", "a", "b", "b", "c", "c"], mated)
+    attack = AttackInstance("naive", NaiveAttack())
+    return SchemeContext(
+        Engine(Cache(tmp_path)),
+        "noise",
+        NoiseScheme(sigma=10.0),
+        {"sigma": 10.0},
+        [attack],
+        MasterKey(bytes(range(32))),
+        key_binding("fingerprint"),
+        plain,
+        [f"s{i}" for i in range(6)],
+        ["a", "a", "b", "b", "c", "c"],
+        mated,
+    )
 
 
 def test_cancelable_scheme_views(tmp_path):
@@ -53,7 +53,9 @@ def test_cancelable_scheme_views(tmp_path):
     assert not np.array_equal(link.probe_set.images, link.ref_set.images)  # independent keys
     strength = views["strength:naive"].parts[0]
     assert strength.ref_set.name == "plain"
-    assert views["strength:naive"].extras["knowledge"]
+    assert views["strength:naive"].knowledge and views["strength:naive"].reference
+    assert views["strength:naive"].attacked is strength.probe_set
+    assert [v.kind for v in views.values()] == ["preservation", "renewal", "strength", "linkage"]
 
 
 def test_views_are_cached(tmp_path):
@@ -62,3 +64,8 @@ def test_views_are_cached(tmp_path):
     ctx = _ctx(tmp_path, mated)
     scheme_views(ctx)
     assert all(r.hit for r in ctx.engine.records)
+
+
+def test_key_binding_depends_on_the_dataset_only():
+    assert key_binding("a") == key_binding("a") != key_binding("b")
+    assert len(key_binding("a")) == 16

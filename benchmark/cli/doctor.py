@@ -6,6 +6,8 @@ import platform
 from typing import Any
 
 import benchmark
+from benchmark.codecs.jp2lib import openjpeg_info
+from benchmark.data.models import model_report
 from benchmark.engine.provenance import package_versions
 
 __all__ = ["doctor_report"]
@@ -22,8 +24,6 @@ def _versions() -> list[Row]:
 
 
 def _openjpeg() -> list[Row]:
-    from benchmark.codecs.jp2lib import openjpeg_info
-
     try:
         ver, path = openjpeg_info()
     except Exception as exc:  # any import failure is what doctor must report
@@ -32,8 +32,6 @@ def _openjpeg() -> list[Row]:
 
 
 def _models() -> list[Row]:
-    from benchmark.data.models import model_report
-
     rows: list[Row] = []
     for m in model_report():
         where = m.get("path") or "not found"

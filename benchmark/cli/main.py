@@ -1,18 +1,30 @@
 """Command line: ``python bench.py …`` and the ``facesec`` script run this.
 
 Exit codes: 0 ok, 1 the run failed, 2 bad input, 3 a certification
-criterion failed under ``run --strict``.
+criterion failed or could not be resolved (UNRESOLVED) under ``run --strict``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn
+
+from benchmark.cli import perf
+from benchmark.cli.doctor import doctor_report
+from benchmark.cli.protect import protect_main, unprotect_main
+from benchmark.core.cache import Cache, atomic_write_text
+from benchmark.core.parallel import default_workers
+from benchmark.core.registry import all_registries
+from benchmark.engine.pipeline import RunOptions, RunOutput, run_protocol
+from benchmark.engine.protocol import ProtocolError, load_protocol
+from reports.render import write_report
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_CERT_FAILED"]
 
@@ -22,7 +34,7 @@ log = logging.getLogger("facesec")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit code is 2 too
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 too
         self.print_usage(sys.stderr)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
@@ -38,23 +50,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a protocol", description="Run a protocol and write scores, results.json and report.html.")
+    run = sub.add_parser(
+        "run", help="run a protocol", description="Run a protocol and write scores, results.json and report.html."
+    )
     run.add_argument("protocol", type=Path, help="protocol YAML file")
     run.add_argument("--out", type=Path, help="output folder (default: $XDG_DATA_HOME/facesec/runs/<protocol>)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a protocol field, e.g. dataset.root=/data/lfw (repeatable)")
-    run.add_argument("--workers", type=int, default=None, help="worker processes for per-sample work (default: cores, at most 8)")
-    run.add_argument("--cache", type=Path, default=None, help="cache folder (default: $FACESEC_CACHE or $XDG_CACHE_HOME/facesec)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a protocol field, e.g. dataset.root=/data/lfw (repeatable)",
+    )
+    run.add_argument(
+        "--workers", type=int, default=None, help="worker processes for per-sample work (default: cores, at most 8)"
+    )
+    run.add_argument(
+        "--cache", type=Path, default=None, help="cache folder (default: $FACESEC_CACHE or $XDG_CACHE_HOME/facesec)"
+    )
     run.add_argument("--no-cache", action="store_true", help="recompute everything and store nothing")
     run.add_argument("--no-report", action="store_true", help="write results.json but no report.html")
-    run.add_argument("--strict", action="store_true", help="exit with code 3 when a certification criterion fails")
+    run.add_argument(
+        "--strict", action="store_true", help="exit with code 3 when a certification criterion fails or is UNRESOLVED"
+    )
 
-    val = sub.add_parser("validate", help="validate protocol files", description="Validate protocol files or every *.yaml in folders.")
+    val = sub.add_parser(
+        "validate", help="validate protocol files", description="Validate protocol files or every *.yaml in folders."
+    )
     val.add_argument("paths", nargs="+", type=Path, help="files or folders")
-    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a field before validating")
+    val.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field before validating",
+    )
 
-    sub.add_parser("list", help="list registered components", description="List every registered component with its summary and parameters.")
-    sub.add_parser("doctor", help="check the installation", description="Versions, OpenJPEG library, models found, GPU.")
+    sub.add_parser(
+        "list",
+        help="list registered components",
+        description="List every registered component with its summary and parameters.",
+    )
+    sub.add_parser(
+        "doctor", help="check the installation", description="Versions, OpenJPEG library, models found, GPU."
+    )
 
     cache = sub.add_parser("cache", help="manage the result cache", description="Manage the stage-result cache.")
     cache.add_argument("action", choices=["clear", "path"], help="clear: empty the cache; path: print its folder")
@@ -64,23 +105,48 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     perf.add_argument("--json", type=Path, default=None, help="also write the records as JSON here")
 
-    prot = sub.add_parser("protect", help="selectively encrypt image files (JPEG2000 / JPEG)",
-                          description="Encode images as JPEG2000 (lossless, layered, SOP/EPH) or JPEG and encrypt a window "
-                                      "of each codestream; a folder is mirrored, with a JSON sidecar next to each output.")
+    prot = sub.add_parser(
+        "protect",
+        help="selectively encrypt image files (JPEG2000 / JPEG)",
+        description="Encode images as JPEG2000 (lossless, layered, SOP/EPH) or JPEG and encrypt a window "
+        "of each codestream; a folder is mirrored, with a JSON sidecar next to each output.",
+    )
     prot.add_argument("input", type=Path, metavar="IN", help="image file or folder")
     prot.add_argument("output", type=Path, metavar="OUT", help="output file (.j2k / .jpg) or folder")
-    prot.add_argument("--scheme", required=True, help="lw<W>o<O> (J2K, layers), rw<W>o<O> (J2K, resolutions) or jw<W>o<O> (JPEG), e.g. lw4o6")
-    prot.add_argument("--app-id", default="default", help="application id; a new one renews every key (default: default)")
+    prot.add_argument(
+        "--scheme",
+        required=True,
+        help="lw<W>o<O>, rw<W>o<O> or pw<W>o<O> (JPEG 2000 in layer, resolution or RPCL progression) "
+        "or jw<W>o<O> (JPEG), e.g. lw4o6; W = window, O = offset in percent",
+    )
+    prot.add_argument(
+        "--app-id", default="default", help="application id; a new one renews every key (default: default)"
+    )
     prot.add_argument("--restart", action="store_true", help="J2K: RESTART mode (terminate every coding pass)")
     prot.add_argument("--quality", type=int, default=None, help="JPEG: quality 1-100 (default 90)")
-    prot.add_argument("--restart-interval", type=int, default=None, help="JPEG: restart interval in MCUs (default 0: none)")
-    unprot = sub.add_parser("unprotect", help="restore protected files byte-exactly",
-                            description="Decrypt protected files (each with its JSON sidecar) back to the plaintext codestream.")
+    prot.add_argument(
+        "--restart-interval", type=int, default=None, help="JPEG: restart interval in MCUs (default 0: none)"
+    )
+    prot.add_argument(
+        "--mix-keys",
+        action="store_true",
+        help="protect into an OUT that holds files protected under another key (they are re-protected)",
+    )
+    unprot = sub.add_parser(
+        "unprotect",
+        help="restore protected files byte-exactly",
+        description="Decrypt protected files (each with its JSON sidecar) back to the plaintext codestream.",
+    )
     unprot.add_argument("input", type=Path, metavar="IN", help="protected file or folder")
     unprot.add_argument("output", type=Path, metavar="OUT", help="output file or folder")
     for sp in (prot, unprot):
         sp.add_argument("--key-file", type=Path, default=None, help="master key file (32 raw bytes or 64 hex digits)")
-        sp.add_argument("--key-env", default=None, metavar="NAME", help="environment variable holding the master key (64 hex digits)")
+        sp.add_argument(
+            "--key-env",
+            default=None,
+            metavar="NAME",
+            help="environment variable holding the master key (64 hex digits)",
+        )
         sp.add_argument("--workers", type=int, default=None, help="worker processes (default: cores, at most 8)")
     return p
 
@@ -96,8 +162,6 @@ def _protocol_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from benchmark.engine.protocol import ProtocolError, load_protocol
-
     files = _protocol_files(args.paths)
     if not files:
         print("error: no protocol file found", file=sys.stderr)
@@ -115,11 +179,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.core.cache import Cache
-    from benchmark.core.parallel import default_workers
-    from benchmark.engine.pipeline import RunOptions, run_protocol
-    from benchmark.engine.protocol import ProtocolError, load_protocol
-
     if args.workers is not None and args.workers < 1:
         print(f"error: --workers: {args.workers} is not >= 1", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -130,21 +189,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     out = (args.out or _default_out(args.protocol)).expanduser().resolve()
     cache = Cache(args.cache, enabled=not args.no_cache) if args.cache else Cache(enabled=not args.no_cache)
-    opts = RunOptions(out=out, cache=cache, workers=args.workers or default_workers(), report=not args.no_report)
+    opts = RunOptions(out=out, cache=cache, workers=args.workers or default_workers())
     t0 = time.perf_counter()
     try:
         result = run_protocol(lp, opts)
     except ProtocolError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
-    _print_summary(result, time.perf_counter() - t0)
+    report = None if args.no_report else write_report(result.results, out / "report.html")
+    _print_summary(result, report, time.perf_counter() - t0)
+    # An UNRESOLVED criterion is not a pass: the data could not show that it holds.
     failed = [c for c in result.results.get("certification", []) if c["verdict"] != "PASS"]
     if failed and args.strict:
         return EXIT_CERT_FAILED
     return EXIT_OK
 
 
-def _print_summary(result, seconds: float) -> None:
+def _print_summary(result: RunOutput, report: Path | None, seconds: float) -> None:
     for row in result.results["rows"]:
         m = row["metrics"]
         eer = m.get("eer")
@@ -152,17 +213,16 @@ def _print_summary(result, seconds: float) -> None:
         print(f"{row['recognizer']:<16} {row['scheme']:<14} {row['attack']:<8} {row['view']:<20} EER {eer_s}")
     for c in result.results.get("certification", []):
         bound = f"<= {c['max']}" if "max" in c else f">= {c['min']}"
-        print(f"certify {c['metric']} [{c['view']}] {bound}: {c['verdict']} (judged value {c['value']})")
+        reason = f"; {c['reason']}" if c.get("reason") else ""
+        print(f"certify {c['metric']} [{c['view']}] {bound}: {c['verdict']} (judged value {c['value']}{reason})")
     s = result.engine.summary()
     print(f"results: {result.results_path}")
-    if result.report_path:
-        print(f"report:  {result.report_path}")
+    if report is not None:
+        print(f"report:  {report}")
     print(f"done in {seconds:.1f} s (cache: {s['hits']} hits, {s['misses']} misses)")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from benchmark.core.registry import all_registries
-
     for kind, registry in all_registries().items():
         print(f"{kind}s:")
         for name, cls in registry.items():
@@ -176,8 +236,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from benchmark.cli.doctor import doctor_report
-
     ok = True
     for section, rows in doctor_report().items():
         print(f"{section}:")
@@ -188,8 +246,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from benchmark.core.cache import Cache
-
     cache = Cache(args.cache) if args.cache else Cache()
     if args.action == "path":
         print(cache.root)
@@ -200,11 +256,6 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
-    import json
-
-    from benchmark.cli import perf
-    from benchmark.core.cache import atomic_write_text
-
     try:
         records = perf.run(args.names or None)
     except KeyError as exc:
@@ -216,18 +267,6 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_protect(args: argparse.Namespace) -> int:
-    from benchmark.cli.protect import protect_main
-
-    return protect_main(args)
-
-
-def cmd_unprotect(args: argparse.Namespace) -> int:
-    from benchmark.cli.protect import unprotect_main
-
-    return unprotect_main(args)
-
-
 _COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -235,15 +274,17 @@ _COMMANDS = {
     "doctor": cmd_doctor,
     "cache": cmd_cache,
     "perf": cmd_perf,
-    "protect": cmd_protect,
-    "unprotect": cmd_unprotect,
+    "protect": protect_main,
+    "unprotect": unprotect_main,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:

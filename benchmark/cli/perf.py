@@ -9,12 +9,21 @@ not a component registry.
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from benchmark.codecs.cipher import decrypt_ranges, encrypt_j2k, encrypt_ranges
+from benchmark.codecs.j2k import encode_j2k, locate_packets
+from benchmark.core.keys import MasterKey
+from benchmark.core.registry import SCHEMES
+from benchmark.data.datasets.synthetic import SyntheticFaces
+from benchmark.metrics.unlinkability import unlinkability
 from benchmark.metrics.verification import DEFAULT_TARGETS, compute_all
+from schemes.warp import RemapScheme, WarpScheme, build_warp_maps
 
 __all__ = [
     "UnknownBenchmarkError",
@@ -116,9 +125,7 @@ def format_table(records: Sequence[Record]) -> str:
 
     def line(values: Sequence[str]) -> str:
         # Names read best left-aligned, numbers right-aligned.
-        return "  ".join(
-            v.ljust(w) if j == 0 else v.rjust(w) for j, (v, w) in enumerate(zip(values, widths))
-        ).rstrip()
+        return "  ".join(v.ljust(w) if j == 0 else v.rjust(w) for j, (v, w) in enumerate(zip(values, widths))).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(columns), rule, *(line(row) for row in cells)])
@@ -214,23 +221,27 @@ def unlinkability_speed(
         ``name``, ``n_scores``, ``comparisons_s``, ``subjects_s``,
         ``target_s`` and ``meets_target`` (both variants under ``target_s``).
     """
-    from benchmark.metrics.unlinkability import unlinkability
-
     rng = np.random.default_rng(seed)
     n_mated = max(1, int(round(n_scores * mated_fraction)))
     mated = rng.normal(2.0, 1.0, n_mated)
     nonmated = rng.normal(0.0, 1.0, max(1, n_scores - n_mated))
     mated_subjects = rng.integers(0, n_subjects, mated.size)
     nonmated_subjects = rng.integers(0, n_subjects, nonmated.size)
-    options = {"n_null": n_null, "n_boot": n_boot, "seed": seed}
 
-    comparisons_s, _ = best_time(lambda: unlinkability(mated, nonmated, **options), repeats)
-    subjects_s, _ = best_time(
-        lambda: unlinkability(
-            mated, nonmated, mated_subjects=mated_subjects, nonmated_subjects=nonmated_subjects, **options
-        ),
-        repeats,
-    )
+    def run(with_subjects: bool) -> Any:
+        subjects = (mated_subjects, nonmated_subjects) if with_subjects else (None, None)
+        return unlinkability(
+            mated,
+            nonmated,
+            n_null=n_null,
+            n_boot=n_boot,
+            seed=seed,
+            mated_subjects=subjects[0],
+            nonmated_subjects=subjects[1],
+        )
+
+    comparisons_s, _ = best_time(lambda: run(False), repeats)
+    subjects_s, _ = best_time(lambda: run(True), repeats)
     return {
         "name": "unlinkability",
         "n_scores": int(mated.size + nonmated.size),
@@ -239,6 +250,13 @@ def unlinkability_speed(
         "target_s": float(target_s),
         "meets_target": bool(max(comparisons_s, subjects_s) < target_s),
     }
+
+
+def _synthetic_faces(n: int) -> np.ndarray:
+    """``n`` synthetic RGB faces, one per identity (deterministic)."""
+    images = SyntheticFaces(n_subjects=n, n_images=1, seed=0).load().images
+    assert images is not None  # a generated dataset always has its images
+    return images
 
 
 def _grey(images: np.ndarray) -> np.ndarray:
@@ -271,11 +289,7 @@ def cipher_throughput(
     """
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-    from benchmark.codecs.cipher import decrypt_ranges, encrypt_ranges
-    from benchmark.codecs.j2k import encode_j2k, locate_packets
-    from benchmark.data.datasets.synthetic import SyntheticFaces
-
-    faces = _grey(SyntheticFaces(n_subjects=n_faces, n_images=1, seed=0).load().images)
+    faces = _grey(_synthetic_faces(n_faces))
     bodies = []
     for face in faces:
         cs = encode_j2k(face)
@@ -301,6 +315,14 @@ def cipher_throughput(
     }
 
 
+def _encode_all(faces: np.ndarray) -> list[bytes]:
+    return [encode_j2k(f) for f in faces]
+
+
+def _encrypt_all(streams: list[bytes], key: bytes, nonce: bytes) -> list[bytes]:
+    return [encrypt_j2k(cs, key, nonce, 100.0, 0.0) for cs in streams]
+
+
 @benchmark("j2k_protect")
 def j2k_protect_cost(*, n_faces: int = 50, repeats: int = 3, target_share: float = 0.05) -> Record:
     """Per-image protection cost (locate packets + encrypt) next to J2K encoding.
@@ -322,16 +344,12 @@ def j2k_protect_cost(*, n_faces: int = 50, repeats: int = 3, target_share: float
         with an ``rgb_`` prefix, ``target_share`` and ``meets_target`` (both
         shares under target).
     """
-    from benchmark.codecs.cipher import encrypt_j2k
-    from benchmark.codecs.j2k import encode_j2k
-    from benchmark.data.datasets.synthetic import SyntheticFaces
-
-    rgb = SyntheticFaces(n_subjects=n_faces, n_images=1, seed=0).load().images
+    rgb = _synthetic_faces(n_faces)
     key, nonce = bytes(range(32)), bytes(range(16))
     record: Record = {"name": "j2k_protect", "n_faces": int(n_faces)}
     for prefix, faces in (("", _grey(rgb)), ("rgb_", rgb)):
-        encode_s, streams = best_time(lambda: [encode_j2k(f) for f in faces], repeats)
-        protect_s, _ = best_time(lambda: [encrypt_j2k(cs, key, nonce, 100.0, 0.0) for cs in streams], repeats)
+        encode_s, streams = best_time(functools.partial(_encode_all, faces), repeats)
+        protect_s, _ = best_time(functools.partial(_encrypt_all, streams, key, nonce), repeats)
         record[f"{prefix}encode_s"] = encode_s / len(faces)
         record[f"{prefix}protect_s"] = protect_s / len(faces)
         record[f"{prefix}protect_share"] = protect_s / encode_s
@@ -366,16 +384,15 @@ def warp_throughput(
     """
     import cv2
 
-    from benchmark.data.datasets.synthetic import SyntheticFaces
-    from benchmark.core.keys import MasterKey
-    from benchmark.core.registry import SCHEMES
-    from schemes.warp import RemapScheme, _warp_maps
-
-    faces = _grey(SyntheticFaces(n_subjects=min(n_faces, 50), n_images=1, seed=0).load().images)
+    faces = _grey(_synthetic_faces(min(n_faces, 50)))
     grey = np.repeat(np.resize(faces, (n_faces, *faces.shape[1:]))[..., None], 3, axis=3)
     key = MasterKey(bytes(range(32))).application("perf")
     ids, subjects = [str(i) for i in range(n_faces)], ["s"] * n_faces
     warp = SCHEMES.get(scheme)()
+    if not isinstance(warp, WarpScheme):
+        raise UnknownBenchmarkError(
+            [f"warp scheme {scheme!r}"], [n for n, c in SCHEMES.items() if issubclass(c, WarpScheme)]
+        )
     remap = RemapScheme(block=16)
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
@@ -385,7 +402,7 @@ def warp_throughput(
         warp_s, _ = best_time(lambda: warp.protect(grey, key, ids, subjects), repeats)
         remap_s, _ = best_time(lambda: remap.protect(grey, key, ids, subjects), repeats)
         seed = key.seed("warp/field")
-        build_s, _ = best_time(lambda: _warp_maps.__wrapped__(seed, int(warp.cell), float(warp.displacement)), repeats)
+        build_s, _ = best_time(lambda: build_warp_maps(seed, int(warp.cell), float(warp.displacement)), repeats)
     finally:
         cv2.setNumThreads(threads)
     return {

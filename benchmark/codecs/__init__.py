@@ -75,8 +75,6 @@ class CodestreamError(ValueError):
 
 
 # Defined before the submodules are imported: they import it from here.
-from benchmark.codecs.j2k import J2KParams, PacketMap, decode_j2k, encode_j2k, locate_packets  # noqa: E402
-from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, entropy_segments  # noqa: E402
 from benchmark.codecs.cipher import (  # noqa: E402
     decrypt_j2k,
     decrypt_jpeg,
@@ -84,3 +82,5 @@ from benchmark.codecs.cipher import (  # noqa: E402
     encrypt_jpeg,
     keystream,
 )
+from benchmark.codecs.j2k import J2KParams, PacketMap, decode_j2k, encode_j2k, locate_packets  # noqa: E402
+from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, entropy_segments  # noqa: E402

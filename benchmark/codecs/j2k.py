@@ -37,7 +37,8 @@ __all__ = [
     "J2KParams",
     "PacketMap",
     "CodestreamInfo",
-    "PROGRESSIONS",
+    "PROGRESSION_ORDERS",
+    "DEFAULT_RATIOS",
     "MAX_SIDE",
     "encode_j2k",
     "decode_j2k",
@@ -46,7 +47,10 @@ __all__ = [
     "effective_numres",
 ]
 
-PROGRESSIONS = ("LRCP", "RLCP", "RPCL", "PCRL", "CPRL")  # index = Part-1 COD progression code
+#: Packet progression orders, in the order of their Part-1 COD code.
+PROGRESSION_ORDERS = ("LRCP", "RLCP", "RPCL", "PCRL", "CPRL")
+#: Compression ratios of the quality layers: coarsest first, the last (1) lossless.
+DEFAULT_RATIOS: tuple[float, ...] = (80, 40, 20, 10, 5, 1)
 # Faces are ~112 pixels wide; refusing anything above this keeps a forged SIZ
 # from making OpenJPEG allocate gigabytes before it finds the data missing.
 _MAX_LAYERS = 100  # glymur's tcp_rates array holds 100 entries
@@ -86,7 +90,7 @@ class J2KParams:
     """
 
     progression: str = "LRCP"
-    ratios: tuple[float, ...] = (80, 40, 20, 10, 5, 1)
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
     numres: int = 6
     cbsize: tuple[int, int] = (64, 64)
     restart: bool = False
@@ -97,8 +101,8 @@ class J2KParams:
         # Lists from YAML/JSON become tuples so that the parameters stay hashable.
         object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
         object.__setattr__(self, "cbsize", tuple(int(c) for c in self.cbsize))
-        if self.progression not in PROGRESSIONS:
-            raise ValueError(f"progression: {self.progression!r} is not one of {', '.join(PROGRESSIONS)}")
+        if self.progression not in PROGRESSION_ORDERS:
+            raise ValueError(f"progression: {self.progression!r} is not one of {', '.join(PROGRESSION_ORDERS)}")
         r = self.ratios
         if not 1 <= len(r) <= _MAX_LAYERS:
             raise ValueError(f"ratios: 1 to {_MAX_LAYERS} layers allowed, got {len(r)}")
@@ -146,8 +150,6 @@ def _scratch_dir() -> str | None:
     # glymur reads and writes files only; RAM-backed /dev/shm keeps that off disk.
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
-
-
 
 
 def encode_j2k(image: np.ndarray, params: J2KParams = J2KParams()) -> bytes:
@@ -348,7 +350,7 @@ def _parse_cod(data: bytes, pos: int, nxt: int) -> tuple[int, int, int, int, int
         raise CodestreamError(f"malformed JPEG 2000 codestream: short COD segment at byte {pos}")
     scod, prog, layers, _mct, ndecomp, xcb, ycb, style, transform = struct.unpack_from(">BBHBBBBBB", data, pos + 4)
     precincts = ndecomp + 1 if scod & 1 else 0
-    if scod & ~0x07 or prog >= len(PROGRESSIONS) or layers == 0 or ndecomp > 32:
+    if scod & ~0x07 or prog >= len(PROGRESSION_ORDERS) or layers == 0 or ndecomp > 32:
         raise CodestreamError(f"malformed JPEG 2000 codestream: bad COD segment at byte {pos}")
     if xcb > 8 or ycb > 8 or xcb + ycb > 8 or transform > 1 or nxt - pos != 14 + precincts:
         raise CodestreamError(f"malformed JPEG 2000 codestream: bad COD segment at byte {pos}")
@@ -442,7 +444,7 @@ def parse_codestream(codestream: bytes) -> CodestreamInfo:
     _, prog, layers, numres, style = cods[0]
     return CodestreamInfo(
         **siz,
-        progression=PROGRESSIONS[prog],
+        progression=PROGRESSION_ORDERS[prog],
         layers=layers,
         numres=numres,
         cblk_style=style,

@@ -17,7 +17,19 @@ import numpy as np
 
 from benchmark.codecs import MAX_SIDE, CodestreamError, check_image
 
-__all__ = ["CodestreamError", "JpegLayout", "MAX_SIDE", "encode_jpeg", "decode_jpeg", "entropy_segments", "parse_jpeg"]
+__all__ = [
+    "CodestreamError",
+    "DEFAULT_QUALITY",
+    "JpegLayout",
+    "MAX_SIDE",
+    "encode_jpeg",
+    "decode_jpeg",
+    "entropy_segments",
+    "parse_jpeg",
+]
+
+#: libjpeg quality used when none is given.
+DEFAULT_QUALITY = 90
 
 _SOI, _EOI, _SOS, _DRI = 0xD8, 0xD9, 0xDA, 0xDD
 # Start-of-frame markers: C0..CF except DHT (C4), JPG (C8) and DAC (CC).
@@ -132,9 +144,7 @@ def entropy_segments(data: bytes) -> list[tuple[int, int]]:
     return list(parse_jpeg(data).segments)
 
 
-
-
-def encode_jpeg(image: np.ndarray, quality: int = 90, restart_interval: int = 0) -> bytes:
+def encode_jpeg(image: np.ndarray, quality: int = DEFAULT_QUALITY, restart_interval: int = 0) -> bytes:
     """Code an image as baseline (sequential, Huffman) JPEG with Pillow.
 
     RGB uses Pillow's default 4:2:0 chroma subsampling; Huffman tables are

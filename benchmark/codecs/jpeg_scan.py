@@ -44,9 +44,19 @@ __all__ = [
 ]
 
 _SOF0, _SOF1, _DHT, _DRI, _SOS, _DAC = 0xC0, 0xC1, 0xC4, 0xDD, 0xDA, 0xCC
-_SOF_NAMES = {0xC2: "progressive", 0xC3: "lossless", 0xC5: "hierarchical", 0xC6: "hierarchical",
-              0xC7: "hierarchical", 0xC9: "arithmetic", 0xCA: "arithmetic", 0xCB: "arithmetic",
-              0xCD: "arithmetic", 0xCE: "arithmetic", 0xCF: "arithmetic"}
+_SOF_NAMES = {
+    0xC2: "progressive",
+    0xC3: "lossless",
+    0xC5: "hierarchical",
+    0xC6: "hierarchical",
+    0xC7: "hierarchical",
+    0xC9: "arithmetic",
+    0xCA: "arithmetic",
+    0xCB: "arithmetic",
+    0xCD: "arithmetic",
+    0xCE: "arithmetic",
+    0xCF: "arithmetic",
+}
 _MAX_DC_CATEGORY = 11  # 8-bit samples: DC differences fit in 11 bits
 _MAX_AC_CATEGORY = 10
 _MAX_BLOCKS_PER_MCU = 10
@@ -160,7 +170,7 @@ class Cut:
     kept: int
     bits: int
     preds: tuple[int, ...]
-    tail: "Tail | None" = None
+    tail: Tail | None = None
 
 
 @dataclass(frozen=True)
@@ -254,13 +264,14 @@ def _read_sof(code: int, seg: bytes) -> tuple[int, int, dict[int, tuple[int, int
     return width, height, comps
 
 
-def _read_sos(seg: bytes, frame: dict[int, tuple[int, int, int]],
-              tables: dict[tuple[int, int], HuffmanTable]) -> tuple[ScanComponent, ...]:
+def _read_sos(
+    seg: bytes, frame: dict[int, tuple[int, int, int]], tables: dict[tuple[int, int], HuffmanTable]
+) -> tuple[ScanComponent, ...]:
     count = seg[0]
     ss, se, a = seg[1 + 2 * count : 4 + 2 * count]
     if (ss, se, a) != (0, 63, 0):
         raise CodestreamError(f"unsupported: scan with spectral selection {ss}..{se}, approximation {a:#x}")
-    comps = []
+    comps: list[ScanComponent] = []
     for i in range(count):
         ident, td_ta = seg[1 + 2 * i : 3 + 2 * i]
         td, ta = td_ta >> 4, td_ta & 15
@@ -350,7 +361,9 @@ def _split_intervals(data: bytes, start: int, end: int, mcus: int, restart: int)
         idx = a + np.flatnonzero(keep[a:b])
         first = k * restart
         n_mcus = (min(mcus, first + restart) - first) if restart else mcus
-        intervals.append(Interval(start + a, start + b, first, n_mcus, seg[idx].tobytes(), idx.astype(np.int64) + start))
+        intervals.append(
+            Interval(start + a, start + b, first, n_mcus, seg[idx].tobytes(), idx.astype(np.int64) + start)
+        )
     return tuple(intervals)
 
 
@@ -620,8 +633,9 @@ def _grey_block(comp: ScanComponent, diff: int) -> list[int]:
     if s > _MAX_DC_CATEGORY:
         raise CodestreamError(f"unsupported: DC difference {diff} out of the 8-bit range")
     extra = diff if diff > 0 else diff + (1 << s) - 1
-    return (_code_bits(comp.dc, s, "DC") + [(extra >> (s - 1 - i)) & 1 for i in range(s)]
-            + _code_bits(comp.ac, 0x00, "AC"))
+    return (
+        _code_bits(comp.dc, s, "DC") + [(extra >> (s - 1 - i)) & 1 for i in range(s)] + _code_bits(comp.ac, 0x00, "AC")
+    )
 
 
 def grey_bits(scan: Scan, preds: tuple[int, ...], count: int, level: tuple[int, ...] | None = None) -> np.ndarray:

@@ -164,7 +164,7 @@ class Tier2:
     zero_bitplanes: dict[tuple[int, int, int], list[list[int]]]
     packets: list[Packet]
 
-    def copy(self) -> "Tier2":
+    def copy(self) -> Tier2:
         """A copy whose packet list and contribution lists can be edited."""
         packets = [replace(p, contributions=list(p.contributions)) for p in self.packets]
         return replace(self, packets=packets)
@@ -307,7 +307,7 @@ class _TagTree:
     @classmethod
     def for_encoding(
         cls, width: int, height: int, leaves: list[int], pinned: list[list[int]] | None = None
-    ) -> "_TagTree":
+    ) -> _TagTree:
         """A tree whose inner nodes hold the minimum of their leaves.
 
         ``pinned`` (node values decoded from the source, ``_UNKNOWN`` where
@@ -460,16 +460,16 @@ def packet_order(progression: str, layers: int, present: list[tuple[int, int]]) 
     ress = sorted({r for _, r in have})
     order: list[tuple[int, int, int]] = []
     if progression == "LRCP":
-        order = [(l, r, c) for l in range(layers) for r in ress for c in comps]
+        order = [(ly, r, c) for ly in range(layers) for r in ress for c in comps]
     elif progression == "RLCP":
-        order = [(l, r, c) for r in ress for l in range(layers) for c in comps]
+        order = [(ly, r, c) for r in ress for ly in range(layers) for c in comps]
     elif progression == "RPCL":
-        order = [(l, r, c) for r in ress for c in comps for l in range(layers)]
+        order = [(ly, r, c) for r in ress for c in comps for ly in range(layers)]
     elif progression in ("PCRL", "CPRL"):
-        order = [(l, r, c) for c in comps for r in ress for l in range(layers)]
+        order = [(ly, r, c) for c in comps for r in ress for ly in range(layers)]
     else:
         raise CodestreamError(f"unsupported: progression {progression!r}")
-    return [(l, r, c) for l, r, c in order if (c, r) in have]
+    return [(ly, r, c) for ly, r, c in order if (c, r) in have]
 
 
 # --------------------------------------------------------------------------- parsing
@@ -757,12 +757,18 @@ def write_tier2(tier2: Tier2, codestream: bytes) -> bytes:
                 lv = leaves[(p.component, p.resolution)][c.band]
                 lv[c.block] = min(lv[c.block], p.layer)
 
-    incl = {k: [_TagTree.for_encoding(g.width, g.height, lv) for g, lv in zip(gs, leaves[k])]
-            for k, gs in tier2.grids.items()}
+    incl = {
+        k: [_TagTree.for_encoding(g.width, g.height, lv) for g, lv in zip(gs, leaves[k])]
+        for k, gs in tier2.grids.items()
+    }
     imsb = {
         k: [
-            _TagTree.for_encoding(g.width, g.height, tier2.zero_bitplanes[(k[0], k[1], g.band)][0],
-                                  tier2.zero_bitplanes[(k[0], k[1], g.band)])
+            _TagTree.for_encoding(
+                g.width,
+                g.height,
+                tier2.zero_bitplanes[(k[0], k[1], g.band)][0],
+                tier2.zero_bitplanes[(k[0], k[1], g.band)],
+            )
             for g in gs
         ]
         for k, gs in tier2.grids.items()
@@ -783,8 +789,9 @@ def write_tier2(tier2: Tier2, codestream: bytes) -> bytes:
         if tier2.sop:
             out += struct.pack(">HHH", _SOP, 4, seq & 0xFFFF)
         w = _BitWriter()
-        _write_packet_header(w, p.layer, tier2.grids[key], by_block, incl[key], imsb[key], states[key], tier2.restart,
-                              p.empty)
+        _write_packet_header(
+            w, p.layer, tier2.grids[key], by_block, incl[key], imsb[key], states[key], tier2.restart, p.empty
+        )
         out += w.flush()
         if tier2.eph:
             out += b"\xff\x92"

@@ -1,22 +1,20 @@
 """Content-addressed cache of stage results, with atomic writes.
 
 A result is stored under a key that hashes the stage name, its parameters, the
-hashes of its inputs and the *code version* of the stage. The code version is
-the hash of the source files that define the stage and its component, so an
-edited algorithm never reuses a stale result (the failure mode of plain
-checkpointing, which keys only on names).
+hashes of its inputs and the *code version* of the stage
+(:func:`benchmark.core.codeversion.code_version`: every project module the
+stage and its component can run), so an edited algorithm never reuses a stale
+result (the failure mode of plain checkpointing, which keys only on names).
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
+import io
 import json
 import os
 import shutil
-import sys
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ __all__ = [
     "hash_json",
     "hash_array",
     "hash_file",
-    "source_hash",
     "atomic_write_bytes",
     "atomic_write_text",
 ]
@@ -65,7 +62,7 @@ def hash_array(arr: np.ndarray) -> str:
     h = hashlib.sha256()
     arr = np.ascontiguousarray(arr)
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(memoryview(arr).cast("B"))
+    h.update(arr.data.cast("B"))
     return h.hexdigest()
 
 
@@ -75,45 +72,6 @@ def hash_file(path: Path, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
-
-
-@lru_cache(maxsize=None)
-def _module_file_hash(filename: str) -> str:
-    return hash_file(Path(filename))
-
-
-def source_hash(*objs: Any) -> str:
-    """Hash of the source files defining ``objs`` (functions, classes, modules).
-
-    Base classes defined in this project count too, so a change in shared
-    helpers invalidates dependent results.
-    """
-    files: set[str] = set()
-    for obj in objs:
-        targets = inspect.getmro(obj) if inspect.isclass(obj) else (obj,)
-        for target in targets:
-            module = sys.modules.get(getattr(target, "__module__", "") or "")
-            if inspect.ismodule(target):
-                module = target
-            fname = getattr(module, "__file__", None)
-            if fname and _is_project_file(fname):
-                files.add(fname)
-    h = hashlib.sha256()
-    for fname in sorted(files):
-        h.update(Path(fname).name.encode())
-        h.update(_module_file_hash(fname).encode())
-    return h.hexdigest()[:16]
-
-
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _is_project_file(fname: str) -> bool:
-    try:
-        Path(fname).resolve().relative_to(_PROJECT_ROOT)
-    except ValueError:
-        return False
-    return ".venv" not in Path(fname).parts and "site-packages" not in fname
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -151,9 +109,7 @@ class Cache:
 
     @staticmethod
     def key(stage: str, params: Any, inputs: list[str], code_version: str) -> str:
-        return hash_json(
-            {"stage": stage, "params": params, "inputs": inputs, "code": code_version}
-        )
+        return hash_json({"stage": stage, "params": params, "inputs": inputs, "code": code_version})
 
     def _path(self, stage: str, key: str) -> Path:
         return self.root / stage / f"{key}.npz"
@@ -177,10 +133,8 @@ class Cache:
         if not self.enabled:
             return
         path = self._path(stage, key)
-        import io
-
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
         # The array file goes first: an entry counts only once its JSON exists.
         atomic_write_bytes(path, buf.getvalue())
         atomic_write_text(path.with_suffix(".json"), json.dumps(meta, sort_keys=True))

@@ -8,6 +8,12 @@
 * ``fit`` returns ``self``; state learnt by ``fit`` ends in ``_``.
 * :meth:`get_params` (read from the ``__init__`` signature) feeds ``repr`` and
   cache keys.
+
+Each kind's base class declares what the harness may call on it, hooks
+included (:meth:`Component.label`, :meth:`Scheme.settings`,
+:attr:`Attack.counters`, :attr:`Attack.requires`, the
+:class:`CodestreamScheme` and :class:`LinkageMetric` contracts); nothing is
+looked up by name or with ``hasattr``.
 """
 
 from __future__ import annotations
@@ -15,11 +21,15 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, NamedTuple, Self
 
 import numpy as np
+
+from benchmark.core.codeversion import code_version
+from benchmark.core.keys import AppKey
 
 __all__ = [
     "ParamError",
@@ -31,11 +41,16 @@ __all__ = [
     "Recognizer",
     "Dataset",
     "Scheme",
+    "CodestreamScheme",
+    "Protected",
     "Attack",
+    "AttackResult",
     "Metric",
+    "LinkageMetric",
     "Samples",
     "FACE_SHAPE",
     "check_faces",
+    "to_face",
 ]
 
 # Every stage after alignment exchanges faces of this shape (uint8 RGB).
@@ -52,6 +67,19 @@ def check_faces(images: Any) -> np.ndarray:
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1:] != FACE_SHAPE:
         raise ValueError(f"faces must be uint8 with shape (N, 112, 112, 3), got {arr.dtype} {arr.shape}")
     return arr
+
+
+def to_face(decoded: np.ndarray) -> np.ndarray:
+    """A decoded sample as an aligned face: grey replicated to RGB, uint8 (112, 112, 3).
+
+    Raises:
+        ValueError: another size.
+    """
+    if decoded.ndim == 2:
+        decoded = np.repeat(decoded[..., None], 3, axis=2)
+    if decoded.shape != FACE_SHAPE:
+        raise ValueError(f"decoded sample has shape {decoded.shape}, not {FACE_SHAPE}")
+    return decoded.astype(np.uint8, copy=False)
 
 
 class ParamError(ValueError):
@@ -102,12 +130,8 @@ class Interval(Constraint):
     def check(self, value: Any) -> str | None:
         if not self._type_ok(value):
             return f"is not {'an integer' if self.kind is int else 'a finite number'}"
-        lo_ok = self.low is None or (
-            value >= self.low if self.closed in ("both", "left") else value > self.low
-        )
-        hi_ok = self.high is None or (
-            value <= self.high if self.closed in ("both", "right") else value < self.high
-        )
+        lo_ok = self.low is None or (value >= self.low if self.closed in ("both", "left") else value > self.low)
+        hi_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
         return None if lo_ok and hi_ok else f"is not in {self.describe()}"
 
     def describe(self) -> str:
@@ -167,20 +191,12 @@ class Component:
     @classmethod
     def param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        ]
+        return [p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
     @classmethod
     def param_defaults(cls) -> dict[str, Any]:
         sig = inspect.signature(cls.__init__)
-        return {
-            p.name: p.default
-            for p in sig.parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        }
+        return {p.name: p.default for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
     @classmethod
     def summary(cls) -> str:
@@ -191,7 +207,7 @@ class Component:
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.param_names()}
 
-    def set_params(self, **params: Any) -> "Component":
+    def set_params(self, **params: Any) -> Self:
         names = set(self.param_names())
         for key, value in params.items():
             if key not in names:
@@ -200,7 +216,7 @@ class Component:
         return self
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "Component":
+    def from_params(cls, params: dict[str, Any]) -> Self:
         """Build and validate an instance; unknown keys raise :class:`ParamError`."""
         names = cls.param_names()
         for key, value in params.items():
@@ -211,7 +227,7 @@ class Component:
         obj.validate()
         return obj
 
-    def validate(self) -> "Component":
+    def validate(self) -> Self:
         """Check every parameter against ``_constraints``; returns self."""
         for name, constraint in self._constraints.items():
             value = getattr(self, name)
@@ -224,19 +240,24 @@ class Component:
     def _validate_extra(self) -> None:
         """Cross-parameter checks; subclasses raise :class:`ParamError`."""
 
+    def label(self) -> str | None:
+        """A display name derived from the parameters (``lw4o6``, ``warp_16_6``), or None.
+
+        None lets the protocol name the instance: its registry name, with the
+        swept values appended for a grid. Labels name score files and result
+        rows, so two instances with different parameters must not share one.
+        """
+        return None
+
     def __repr__(self) -> str:
         defaults = self.param_defaults()
-        shown = [
-            f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) != v
-        ]
+        shown = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) != v]
         return f"{type(self).__name__}({', '.join(shown)})"
 
     @classmethod
     def version(cls) -> str:
-        """Code version of this component: changes whenever its module changes."""
-        from benchmark.core.cache import source_hash
-
-        return source_hash(cls)
+        """Code version of this component: every project module it can run (:func:`code_version`)."""
+        return code_version(cls)
 
 
 @dataclass
@@ -250,6 +271,7 @@ class Samples:
         images: Decoded images (uint8), when the dataset generates them.
         aligned: True when images are already 112x112 aligned faces.
         skipped: Unreadable files left out, as (id, reason).
+        demo: True for generated demonstration data.
     """
 
     ids: list[str]
@@ -271,7 +293,7 @@ class Dataset(Component):
     # then caches them instead of fingerprinting files.
     generated: ClassVar[bool] = False
 
-    def load(self, root: Path | None) -> Samples:
+    def load(self, root: Path | None = None) -> Samples:
         raise NotImplementedError
 
 
@@ -282,7 +304,7 @@ class Recognizer(Component):
     ``compare`` scores pairs of features, higher meaning more similar.
     """
 
-    def fit(self, images: np.ndarray | None = None, subjects: Sequence[str] | None = None):
+    def fit(self, images: np.ndarray | None = None, subjects: Sequence[str] | None = None) -> Self:
         return self
 
     def available(self) -> str | None:
@@ -297,6 +319,10 @@ class Recognizer(Component):
         raise NotImplementedError
 
 
+#: What :meth:`Scheme.protect` returns: faces (N, 112, 112, 3) uint8, or one codestream per sample.
+Protected = np.ndarray | list[bytes]
+
+
 class Scheme(Component):
     """Base of protection schemes.
 
@@ -306,18 +332,15 @@ class Scheme(Component):
       reference protected under the same key); :meth:`protect` returns images.
     * ``"encryption"``: the stored sample is protected; the legitimate path
       :meth:`recover` (with the key) gives back the original image.
-
-    Protected samples are whatever :meth:`protect` returns: a uint8 image
-    array (N, 112, 112, 3), or a list of ``bytes`` (codestreams).
     """
 
-    domain: ClassVar[str] = "cancelable"
+    domain: ClassVar[Literal["cancelable", "encryption"]] = "cancelable"
 
-    def protect(self, images: np.ndarray, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> Any:
-        """Protect aligned faces under an application key (:class:`benchmark.core.keys.AppKey`)."""
+    def protect(self, images: np.ndarray, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]) -> Protected:
+        """Protect aligned faces under an application key."""
         raise NotImplementedError
 
-    def decode(self, protected: Any) -> np.ndarray:
+    def decode(self, protected: Protected) -> tuple[np.ndarray, np.ndarray]:
         """What a standard decoder makes of protected samples, without any key.
 
         Returns:
@@ -326,29 +349,143 @@ class Scheme(Component):
         """
         raise NotImplementedError
 
-    def recover(self, protected: Any, key: Any, sample_ids: Sequence[str], subjects: Sequence[str]) -> np.ndarray:
+    def recover(
+        self, protected: Protected, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
+    ) -> np.ndarray:
         """The legitimate path with the key (encryption schemes)."""
         raise NotImplementedError(f"{type(self).__name__} has no legitimate recovery path")
 
     def key_space_bits(self) -> float:
-        """Theoretical key space in bits."""
+        """Effective key space in bits: what a brute-force search of the key costs.
+
+        At most the bits of the key or seed that selects the transform, however
+        many distinct transforms the family has (see :meth:`transform_space_bits`).
+        """
         raise NotImplementedError
+
+    def transform_space_bits(self) -> float | None:
+        """log2 of the number of distinct transforms of the family, or None when it is the key space itself."""
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        """Settings beyond the parameters that fix the protected output (an encoder's), for provenance."""
+        return {}
+
+
+class CodestreamScheme(Scheme):
+    """Protected samples are codestreams whose bytes in a public window are encrypted (JPEG 2000, JPEG).
+
+    Protected samples are codestreams (``bytes``) of format :attr:`codec` in
+    which only bytes inside a window of :attr:`window` % at :attr:`offset` %
+    are encrypted; the window is public (Kerckhoffs), which is what error
+    concealment attacks exploit. The scheme owns its name in the papers' form
+    (:meth:`from_name` / :meth:`label`), its coding (:meth:`encode`,
+    :meth:`decode_one`) and its cipher given an AES key and a nonce
+    (:meth:`encrypt`, :meth:`decrypt`); how keys and nonces are derived is
+    the caller's (the harness: per sample id; ``facesec protect``: a
+    synthetic IV), so one scheme serves both.
+    """
+
+    domain = "encryption"
+    #: Format of the protected codestreams: ``"j2k"`` or ``"jpeg"``.
+    codec: ClassVar[str] = ""
+    #: File suffix of a protected file.
+    suffix: ClassVar[str] = ""
+    window: float
+    offset: float
+
+    @classmethod
+    def from_name(cls, name: str) -> Self | None:
+        """The scheme a paper-style name denotes (``lw4o6``), None when the name is not of this scheme's form.
+
+        Raises:
+            ParamError: a name of this form with values the scheme refuses.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def name_forms(cls) -> str:
+        """The accepted name forms, for messages (``lw<W>o<O> …``)."""
+        raise NotImplementedError
+
+    def paper_name(self) -> str:
+        """The papers' name of the window alone (``lw4o6``); :meth:`label` adds coding options."""
+        raise NotImplementedError
+
+    def with_encoder(self, encoder: dict[str, Any]) -> Self:
+        """This scheme with the encoder settings of ``settings()["encoder"]`` (a file's sidecar).
+
+        Raises:
+            ParamError: settings this scheme cannot produce.
+        """
+        raise NotImplementedError
+
+    def encode(self, image: np.ndarray) -> bytes:
+        """The plaintext codestream of a uint8 (H, W) grey or (H, W, 3) RGB image."""
+        raise NotImplementedError
+
+    def decode_one(self, data: bytes) -> np.ndarray:
+        """Decode one codestream as a standard decoder does (uint8 (H, W) or (H, W, 3))."""
+        raise NotImplementedError
+
+    def encrypt(self, plaintext: bytes, aes_key: bytes, nonce: bytes) -> bytes:
+        """Encrypt the window of a plaintext codestream (format compliant)."""
+        raise NotImplementedError
+
+    def decrypt(self, protected: bytes, aes_key: bytes, nonce: bytes) -> bytes:
+        """Invert :meth:`encrypt` exactly."""
+        raise NotImplementedError
+
+
+class AttackResult(NamedTuple):
+    """What an attack recovers from protected samples.
+
+    Attributes:
+        images: uint8 (N, 112, 112, 3).
+        failed: bool (N,): samples the attack could not turn into a face.
+        counters: Per-sample counts, one int64 (N,) array per name the
+            attack declares in :attr:`Attack.counters`.
+    """
+
+    images: np.ndarray
+    failed: np.ndarray
+    counters: dict[str, np.ndarray]
 
 
 class Attack(Component):
     """Base of attacks on protected samples.
 
-    ``knowledge`` states, in plain text, what the attacker is assumed to know
-    (scheme parameters, key or not, training data); it appears in reports.
+    Declared by each attack:
+
+    * ``knowledge``: what the attacker is assumed to know, in plain text
+      (scheme parameters, key or not, training data); it appears in reports.
+    * ``requires``: the scheme contract it needs (:class:`Scheme` for any);
+      :meth:`incompatibility` says why a scheme does not meet it, and
+      protocol validation refuses such pairs before anything runs.
+    * ``counters``: names of the per-sample counts its :class:`AttackResult` carries.
+    * ``reference``: True for the keyless standard decode that the other
+      attacks on a scheme are compared with, image by image.
     """
 
     knowledge: ClassVar[str] = ""
+    requires: ClassVar[type[Scheme]] = Scheme
+    counters: ClassVar[tuple[str, ...]] = ()
+    reference: ClassVar[bool] = False
 
-    def fit(self, protected: Any = None, originals: np.ndarray | None = None, scheme: Scheme | None = None):
+    def fit(
+        self, protected: Protected | None = None, originals: np.ndarray | None = None, scheme: Scheme | None = None
+    ) -> Self:
         return self
 
-    def attack(self, protected: Any, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
-        """Images an attacker obtains from protected samples, and failure flags."""
+    def incompatibility(self, scheme: Scheme) -> str | None:
+        """None when this attack can attack ``scheme``, else why not (one line)."""
+        if not isinstance(scheme, self.requires):
+            summary = self.requires.summary().rstrip(".")
+            return f"needs a scheme implementing {self.requires.__name__} ({summary[:1].lower()}{summary[1:]})"
+        return None
+
+    def attack(self, protected: Protected, scheme: Scheme) -> AttackResult:
+        """Images an attacker obtains from protected samples, failure flags and counters."""
         raise NotImplementedError
 
 
@@ -356,4 +493,24 @@ class Metric(Component):
     """Base of metrics: a function of genuine and impostor scores."""
 
     def compute(self, genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class LinkageMetric(Metric):
+    """Contract of linkability metrics: they bootstrap over subjects themselves and draw a curve.
+
+    The harness gives them the probe subject of each comparison instead of
+    wrapping them in its own bootstrap, and puts :meth:`curve` in the row.
+    """
+
+    def compute_with_subjects(
+        self,
+        genuine: np.ndarray,
+        impostor: np.ndarray,
+        genuine_subjects: Sequence[Any] | np.ndarray,
+        impostor_subjects: Sequence[Any] | np.ndarray,
+    ) -> dict[str, float]:
+        raise NotImplementedError
+
+    def curve(self, genuine: np.ndarray, impostor: np.ndarray) -> dict[str, Any]:
         raise NotImplementedError

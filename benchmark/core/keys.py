@@ -1,10 +1,12 @@
 """Key management: one master key, per-application keys, seeds and nonces.
 
 Keys never come from a protocol (YAML), the command line, logs or reports:
-the master key is read from a key file or an environment variable, or drawn
-at random for the run (*ephemeral*). Nothing here puts key bytes in a
-``repr``, ``str`` or exception message; reports carry :attr:`MasterKey.report_id`
-(a fingerprint, or ``"ephemeral"``), never the key.
+the master key is read from a key file or an environment variable, derived
+from a public seed (an *evaluation key*, for reproducible benchmarks only:
+anyone who knows the seed has it), or drawn at random for the run
+(*ephemeral*). Nothing here puts key bytes in a ``repr``, ``str`` or
+exception message; reports carry :attr:`MasterKey.report_id` (a fingerprint,
+or ``"ephemeral"``), never the key.
 
 Derivation tree (every step HKDF-SHA256, RFC 5869, no salt since the master
 key is already uniformly random; ``info`` strings are prefix-free, so no two
@@ -125,31 +127,29 @@ def _parse_key_bytes(raw: bytes, where: str, allow_raw: bool) -> bytes:
 class MasterKey:
     """The 32-byte master key of a run.
 
-    Build one with :meth:`from_file`, :meth:`from_env` or :meth:`ephemeral`
+    Build one with :meth:`from_file`, :meth:`from_env`, :meth:`evaluation` or :meth:`random`
     (or :func:`load_master_key`). It pickles (worker processes need it) but
     its ``repr``/``str`` show only the fingerprint, never the bytes.
 
     Attributes:
         ephemeral: True when drawn at random for this run only.
-        source: Where it came from: ``"file"``, ``"env"`` or ``"ephemeral"``.
+        source: Where it came from: ``"file"``, ``"env"``, ``"seed"`` or ``"ephemeral"``.
+        seed: The public seed of an evaluation key, else None.
     """
 
-    # No __slots__: the instance attribute ``ephemeral`` (a bool) lives in the
-    # instance dict and shadows the ``ephemeral()`` constructor on instances,
-    # so ``MasterKey.ephemeral()`` builds a key and ``key.ephemeral`` is a flag.
-
-    def __init__(self, key: bytes, *, ephemeral: bool = False, source: str = "bytes"):
+    def __init__(self, key: bytes, *, ephemeral: bool = False, source: str = "bytes", seed: int | None = None):
         if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_BYTES:
             # Say nothing about the value: it may be a wrongly sized real key.
             raise KeySourceError(f"a master key must be {KEY_BYTES} bytes")
         self._key = bytes(key)
         self.ephemeral = ephemeral
         self.source = source
+        self.seed = seed
 
     # ----------------------------------------------------------------- constructors
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "MasterKey":
+    def from_file(cls, path: str | os.PathLike) -> MasterKey:
         """Read a key file (32 raw bytes or 64 hex digits, see the module docstring).
 
         Raises:
@@ -183,7 +183,7 @@ class MasterKey:
         return cls(_parse_key_bytes(raw, str(p), allow_raw=True), source="file")
 
     @classmethod
-    def from_env(cls, name: str) -> "MasterKey":
+    def from_env(cls, name: str) -> MasterKey:
         """Read a key from environment variable ``name`` (64 hex digits).
 
         Raises:
@@ -197,7 +197,20 @@ class MasterKey:
         return cls(_parse_key_bytes(raw, f"environment variable {name}", allow_raw=False), source="env")
 
     @classmethod
-    def ephemeral(cls) -> "MasterKey":
+    def evaluation(cls, seed: int) -> MasterKey:
+        """The public evaluation key of ``seed``: HKDF-SHA256 of a fixed label and the seed.
+
+        Two runs with the same seed use the same keys, so results are
+        reproducible and reused from the cache. The key is public (the
+        derivation and the seed are): never protect real data with it.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"an evaluation seed must be an integer >= 0, got {seed!r}")
+        material = hkdf_sha256(b"facesec/evaluation-key/v1", f"seed={seed}".encode())
+        return cls(material, source="seed", seed=seed)
+
+    @classmethod
+    def random(cls) -> MasterKey:
         """A fresh random key for this run only (results are then not reproducible)."""
         return cls(os.urandom(KEY_BYTES), ephemeral=True, source="ephemeral")
 
@@ -228,7 +241,7 @@ class MasterKey:
 
     # ----------------------------------------------------------------- derivation
 
-    def application(self, app_id: str) -> "AppKey":
+    def application(self, app_id: str) -> AppKey:
         """The key of application ``app_id`` (HKDF info ``b"facesec/app/" + app_id``).
 
         Args:
@@ -324,23 +337,36 @@ class AppKey:
         return prefix + bytes(_COUNTER_BYTES)
 
 
-def load_master_key(file: str | os.PathLike | None = None, env: str | None = None) -> MasterKey:
-    """Resolve the master key of a run from at most one source.
+def load_master_key(
+    file: str | os.PathLike | None = None,
+    env: str | None = None,
+    *,
+    seed: int | None = None,
+    random: bool = False,
+) -> MasterKey:
+    """Resolve the master key of a run from exactly one source.
 
     Args:
         file: Key file path, or None.
         env: Name of an environment variable holding the key in hex, or None.
+        seed: Seed of a public evaluation key (:meth:`MasterKey.evaluation`), or None.
+        random: Draw a fresh random key for this run only.
 
     Returns:
-        The key from the one source given, else an ephemeral key.
+        The key from the one source given.
 
     Raises:
-        KeySourceError: both sources given, or the one given is unusable.
+        KeySourceError: not exactly one source, or the one given is unusable.
     """
-    if file is not None and env is not None:
-        raise KeySourceError("give a key file or a key environment variable, not both")
+    given = [name for name, v in (("file", file), ("env", env), ("seed", seed)) if v is not None]
+    if random:
+        given.append("random")
+    if len(given) != 1:
+        raise KeySourceError(f"give exactly one key source (file, env, seed or random), got {given or 'none'}")
     if file is not None:
         return MasterKey.from_file(file)
     if env is not None:
         return MasterKey.from_env(env)
-    return MasterKey.ephemeral()
+    if seed is not None:
+        return MasterKey.evaluation(seed)
+    return MasterKey.random()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Sequence
+from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 __all__ = ["map_chunks", "default_workers", "progress"]
@@ -32,8 +34,8 @@ def _chunks(n: int, size: int) -> list[slice]:
 
 
 def map_chunks(
-    fn: Callable[[Sequence[Any]], Any],
-    items: Sequence[Any],
+    fn: Callable[[Any], Any],
+    items: Sequence[Any] | np.ndarray,
     *,
     workers: int = 1,
     desc: str = "",

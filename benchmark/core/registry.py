@@ -22,8 +22,9 @@ import difflib
 import importlib
 import logging
 import pkgutil
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from benchmark.core.component import Attack, Component, Dataset, Metric, Recognizer, Scheme
 

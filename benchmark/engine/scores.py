@@ -57,9 +57,7 @@ class ScoreSet:
 
     @property
     def mated(self) -> np.ndarray:
-        return np.array(
-            [a == b for a, b in zip(self.probe_subject, self.reference_subject)], dtype=bool
-        )
+        return np.array([a == b for a, b in zip(self.probe_subject, self.reference_subject)], dtype=bool)
 
     def genuine(self) -> np.ndarray:
         return self.score[self.mated]
@@ -90,7 +88,10 @@ def write_scores(path: Path, scores: ScoreSet) -> None:
     writer.writerow(COLUMNS)
     const = (scores.recognizer, scores.scheme, scores.attack, scores.view)
     for p, r, ps, rs, s in zip(
-        scores.probe, scores.reference, scores.probe_subject, scores.reference_subject,
+        scores.probe,
+        scores.reference,
+        scores.probe_subject,
+        scores.reference_subject,
         scores.score.tolist(),
     ):
         writer.writerow((p, r, ps, rs, *const, repr(s)))
@@ -118,8 +119,15 @@ def read_scores(path: Path) -> ScoreSet:
         raise ValueError(f"{path}: non-numeric score ({exc})") from None
     first = lambda c: cols[c][0] if cols[c] else ""  # noqa: E731
     return ScoreSet(
-        cols["probe"], cols["reference"], cols["probe_subject"], cols["reference_subject"],
-        first("recognizer"), first("scheme"), first("attack"), first("view"), score,
+        cols["probe"],
+        cols["reference"],
+        cols["probe_subject"],
+        cols["reference_subject"],
+        first("recognizer"),
+        first("scheme"),
+        first("attack"),
+        first("view"),
+        score,
     )
 
 
@@ -139,8 +147,17 @@ def write_quality(
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(QUALITY_COLUMNS)
     for sample, subject, failed, p, s in zip(samples, subjects, quality["failed"], quality["psnr"], quality["ssim"]):
-        writer.writerow([sample, subject, scheme, attack, int(failed), "" if failed else repr(float(p)),
-                         "" if failed else repr(float(s))])
+        writer.writerow(
+            [
+                sample,
+                subject,
+                scheme,
+                attack,
+                int(failed),
+                "" if failed else repr(float(p)),
+                "" if failed else repr(float(s)),
+            ]
+        )
     atomic_write_text(path, buf.getvalue())
 
 

@@ -2,39 +2,64 @@
 
 Each stage is ``(inputs, params) -> artifact``. :class:`Engine` stores an
 artifact under a key that hashes the stage name, its parameters, the keys of
-its inputs and the stage's code version; because every key already covers
-everything that produced the artifact, a downstream stage can use the
-upstream key as its input hash (content addressing by derivation).
+its inputs and the stage's code version (:func:`stage_code`: every project
+module this module and the stage's components can run); because every key
+already covers everything that produced the artifact, a downstream stage can
+use the upstream key as its input hash (content addressing by derivation).
+
+Stages: ``load`` (generated datasets), ``align``, ``protect``, ``attack``,
+``recover``, ``embed`` and ``score``.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from benchmark.core.cache import Cache, hash_file, hash_json, source_hash
-from benchmark.core.component import Recognizer, Samples
+from benchmark.core.cache import Cache, hash_array, hash_file, hash_json
+from benchmark.core.codeversion import code_version
+from benchmark.core.component import Attack, Component, Dataset, Protected, Recognizer, Samples, Scheme
+from benchmark.core.keys import AppKey
 from benchmark.core.parallel import map_chunks, progress
+from benchmark.data.align import Aligner
+from benchmark.data.imageio import ImageReadError, read_image
 
 __all__ = [
     "Engine",
     "StageRecord",
     "Aligned",
+    "ImageSet",
     "STATUS_DETECTED",
     "STATUS_FALLBACK",
     "STATUS_UNREADABLE",
     "STATUS_PREALIGNED",
+    "stage_code",
     "dataset_fingerprint",
+    "load_stage",
     "align_stage",
     "embed_stage",
     "score_stage",
+    "protect_stage",
+    "attack_stage",
+    "recover_stage",
+    "pack_protected",
+    "unpack_protected",
 ]
 
 STATUS_DETECTED, STATUS_FALLBACK, STATUS_UNREADABLE, STATUS_PREALIGNED = 0, 1, 2, 3
+
+Compute = Callable[[], tuple[dict[str, np.ndarray], dict]]
+
+
+def stage_code(*components: type[Component]) -> str:
+    """Code version of a stage run with ``components``: this module's import closure and theirs."""
+    return code_version(sys.modules[__name__], *components)
 
 
 @dataclass
@@ -54,13 +79,7 @@ class Engine:
     records: list[StageRecord] = field(default_factory=list)
 
     def run(
-        self,
-        stage: str,
-        label: str,
-        params: Any,
-        inputs: Sequence[str],
-        code: str,
-        compute: Callable[[], tuple[dict[str, np.ndarray], dict]],
+        self, stage: str, label: str, params: Any, inputs: Sequence[str], code: str, compute: Compute
     ) -> tuple[str, dict[str, np.ndarray], dict]:
         """Return ``(key, arrays, meta)``, computing only on a cache miss."""
         key = Cache.key(stage, params, list(inputs), code)
@@ -80,6 +99,13 @@ class Engine:
         }
 
 
+def _params_of(component: Component) -> dict:
+    return {"class": type(component).__qualname__, "params": component.get_params()}
+
+
+# --------------------------------------------------------------------------- load and align
+
+
 @dataclass
 class Aligned:
     """Aligned faces of the usable samples and per-sample status."""
@@ -92,20 +118,31 @@ class Aligned:
 
 
 def dataset_fingerprint(samples: Samples, params: dict) -> str:
-    """Content hash of a listed dataset: ids, subjects and file bytes."""
-    if samples.paths is None:
-        files: list[str] = []
+    """Content hash of a dataset: ids, subjects and file bytes (or the generated images)."""
+    if samples.paths is not None:
+        content = [hash_file(p) for p in samples.paths]
+    elif samples.images is not None:
+        content = [hash_array(samples.images)]
     else:
-        files = [hash_file(p) for p in samples.paths]
-    return hash_json({"ids": samples.ids, "subjects": samples.subjects, "files": files, "params": params})
+        content = []
+    return hash_json({"ids": samples.ids, "subjects": samples.subjects, "files": content, "params": params})
+
+
+def load_stage(engine: Engine, label: str, dataset: Dataset) -> Samples:
+    """Samples of a generated dataset (cached: regenerating costs seconds)."""
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        s = dataset.load(None)
+        assert s.images is not None, f"generated dataset {label} returned no images"
+        return {"images": s.images}, {"ids": s.ids, "subjects": s.subjects}
+
+    _, arrays, meta = engine.run("load", label, _params_of(dataset), [], stage_code(type(dataset)), compute)
+    return Samples(meta["ids"], meta["subjects"], images=arrays["images"], aligned=True, demo=True)
 
 
 def _align_paths(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Worker: read and align files; unreadable ones get a blank face."""
-    from benchmark.data.align import Aligner
-    from benchmark.data.imageio import ImageReadError, read_image
-
-    aligner = _worker_aligner(Aligner)
+    aligner = _worker_aligner()
     faces = np.zeros((len(paths), 112, 112, 3), np.uint8)
     status = np.zeros(len(paths), np.int8)
     reasons = [""] * len(paths)
@@ -121,34 +158,35 @@ def _align_paths(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, list[st
 
 
 @functools.lru_cache(maxsize=1)
-def _worker_aligner(cls: type) -> Any:
+def _worker_aligner() -> Aligner:
     # One detector per process, reused across chunks.
-    return cls()
+    return Aligner()
 
 
 def align_stage(engine: Engine, samples: Samples, fingerprint: str) -> Aligned:
     """Detect and align every listed sample (or take pre-aligned images)."""
-    from benchmark.data import align
-
     if samples.aligned:
         assert samples.images is not None
         n = len(samples)
         return Aligned(fingerprint, samples.images, np.arange(n), np.full(n, STATUS_PREALIGNED, np.int8), {})
-
-    assert samples.paths is not None
+    paths = samples.paths
+    assert paths is not None
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
-        parts = map_chunks(_align_paths, samples.paths, workers=engine.workers, desc="align", chunk_size=32)
+        parts = map_chunks(_align_paths, paths, workers=engine.workers, desc="align", chunk_size=32)
         faces = np.concatenate([p[0] for p in parts])
         status = np.concatenate([p[1] for p in parts])
         reasons = [r for p in parts for r in p[2]]
         unreadable = {samples.ids[i]: reasons[i] for i in np.flatnonzero(status == STATUS_UNREADABLE)}
         return {"faces": faces, "status": status}, {"unreadable": unreadable}
 
-    key, arrays, meta = engine.run("align", "dataset", {}, [fingerprint], source_hash(align, _align_paths), compute)
+    key, arrays, meta = engine.run("align", "dataset", {}, [fingerprint], stage_code(), compute)
     status = arrays["status"]
     keep = np.flatnonzero(status != STATUS_UNREADABLE)
     return Aligned(key, arrays["faces"][keep], keep, status, meta["unreadable"])
+
+
+# --------------------------------------------------------------------------- embed and score
 
 
 def _transform_chunk(recognizer: Recognizer, images: np.ndarray) -> np.ndarray:
@@ -169,7 +207,7 @@ def embed_stage(
         return {"features": np.concatenate(parts)}, {}
 
     key, arrays, _ = engine.run(
-        "embed", label, _params_of(recognizer), [images_key], recognizer.version(), compute
+        "embed", label, _params_of(recognizer), [images_key], stage_code(type(recognizer)), compute
     )
     return key, arrays["features"]
 
@@ -201,10 +239,122 @@ def score_stage(
         return {"scores": out}, {}
 
     _, arrays, _ = engine.run(
-        "score", label, _params_of(recognizer), [probe_key, ref_key, pairs_hash], recognizer.version(), compute
+        "score", label, _params_of(recognizer), [probe_key, ref_key, pairs_hash], stage_code(type(recognizer)), compute
     )
     return arrays["scores"]
 
 
-def _params_of(component: Any) -> dict:
-    return {"class": type(component).__qualname__, "params": component.get_params()}
+# --------------------------------------------------------------------------- protect, attack, recover
+
+
+@dataclass
+class ImageSet:
+    """Faces of the usable samples, in sample order, with FTA flags.
+
+    ``counters`` holds the per-sample counts an attack declares (bytes,
+    passes, code-blocks dropped...), keyed by name.
+    """
+
+    name: str
+    key: str
+    images: np.ndarray
+    failed: np.ndarray
+    counters: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def pack_protected(protected: Protected) -> dict[str, np.ndarray]:
+    """Arrays for the cache: images as they are, byte strings concatenated."""
+    if isinstance(protected, np.ndarray):
+        return {"images": protected}
+    blobs = [bytes(b) for b in protected]
+    lengths = np.array([len(b) for b in blobs], dtype=np.int64)
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8) if blobs else np.empty(0, np.uint8)
+    return {"blob": data, "lengths": lengths}
+
+
+def unpack_protected(arrays: dict[str, np.ndarray]) -> Protected:
+    if "images" in arrays:
+        return arrays["images"]
+    data, lengths = arrays["blob"], arrays["lengths"]
+    ends = np.cumsum(lengths)
+    return [data[e - n : e].tobytes() for e, n in zip(ends, lengths)]
+
+
+def protect_stage(
+    engine: Engine,
+    label: str,
+    scheme: Scheme,
+    app_key: AppKey,
+    plain: ImageSet,
+    ids: Sequence[str],
+    subjects: Sequence[str],
+) -> tuple[str, Protected]:
+    """Protected samples of every usable sample under one application key."""
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        return pack_protected(scheme.protect(plain.images, app_key, ids, subjects)), {}
+
+    params = {"scheme": _params_of(scheme), "key_id": app_key.key_id, "app": app_key.app_id}
+    key, arrays, _ = engine.run(
+        "protect", f"{label}@{app_key.app_id}", params, [plain.key], stage_code(type(scheme)), compute
+    )
+    return key, unpack_protected(arrays)
+
+
+def _image_stage(
+    engine: Engine,
+    stage: str,
+    label: str,
+    params: dict,
+    inputs: list[str],
+    code: str,
+    fn: Callable[[], tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]],
+) -> ImageSet:
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        images, failed, counters = fn()
+        arrays = {"images": np.asarray(images, np.uint8), "failed": np.asarray(failed, bool)}
+        arrays.update({f"stat_{k}": np.asarray(v) for k, v in counters.items()})
+        return arrays, {}
+
+    key, arrays, _ = engine.run(stage, label, params, inputs, code, compute)
+    found = {k[len("stat_") :]: v for k, v in arrays.items() if k.startswith("stat_")}
+    return ImageSet(label, key, arrays["images"], arrays["failed"], found)
+
+
+def attack_stage(
+    engine: Engine, label: str, attack: Attack, scheme: Scheme, protected_key: str, protected: Protected
+) -> ImageSet:
+    """What an attack recovers from protected samples, with its declared per-sample counters."""
+
+    def run() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        result = attack.fit(scheme=scheme).attack(protected, scheme)
+        if set(result.counters) != set(attack.counters):
+            raise RuntimeError(
+                f"attack {attack.registry_name} returned counters {sorted(result.counters)}, "
+                f"declared {sorted(attack.counters)}"
+            )
+        return result.images, result.failed, result.counters
+
+    params = {"attack": _params_of(attack), "scheme": _params_of(scheme)}
+    code = stage_code(type(attack), type(scheme))
+    return _image_stage(engine, "attack", label, params, [protected_key], code, run)
+
+
+def recover_stage(
+    engine: Engine,
+    label: str,
+    scheme: Scheme,
+    app_key: AppKey,
+    protected_key: str,
+    protected: Protected,
+    ids: Sequence[str],
+    subjects: Sequence[str],
+) -> ImageSet:
+    """The legitimate path: recover with the key (encryption schemes)."""
+
+    def run() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        images = scheme.recover(protected, app_key, ids, subjects)
+        return images, np.zeros(len(images), bool), {}
+
+    params = {"scheme": _params_of(scheme), "key_id": app_key.key_id}
+    return _image_stage(engine, "recover", label, params, [protected_key], stage_code(type(scheme)), run)

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ __all__ = [
     "percentile_interval",
     "paired_delta_ci",
     "subject_bootstrap",
+    "cluster_bootstrap",
     "add_ci",
 ]
 
@@ -51,9 +53,7 @@ def _check_alpha(alpha: Any) -> float:
     return float(alpha)
 
 
-def cluster_codes(
-    clusters: Sequence[Any] | np.ndarray, n: int, name: str = "clusters"
-) -> tuple[np.ndarray, int]:
+def cluster_codes(clusters: Sequence[Any] | np.ndarray, n: int, name: str = "clusters") -> tuple[np.ndarray, int]:
     """Dense integer codes ``0 .. n_clusters - 1`` for per-comparison cluster ids.
 
     Args:
@@ -99,9 +99,7 @@ def resample_multiplicities(rng: np.random.Generator, n_clusters: int, size: int
     return counts.reshape(size, n_clusters)
 
 
-def percentile_interval(
-    values: Sequence[float] | np.ndarray, alpha: float = 0.05
-) -> tuple[float, float]:
+def percentile_interval(values: Sequence[float] | np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
     """Efron percentile interval of bootstrap replicates.
 
     Args:
@@ -120,11 +118,7 @@ def percentile_interval(
 
 
 def _finite_number(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
 def subject_bootstrap(
@@ -170,9 +164,7 @@ def subject_bootstrap(
         raise ValueError("scores must be a 1-D array of finite numbers")
     labels = np.asarray(mated)
     if labels.shape != values.shape or labels.dtype != np.bool_:
-        raise ValueError(
-            f"mated must be a boolean array of shape {values.shape}, got {labels.dtype} {labels.shape}"
-        )
+        raise ValueError(f"mated must be a boolean array of shape {values.shape}, got {labels.dtype} {labels.shape}")
     codes, n_clusters = cluster_codes(clusters, values.size)
     if not labels.any() or labels.all():
         raise ValueError("the data need at least one mated and one non-mated comparison")
@@ -192,9 +184,57 @@ def subject_bootstrap(
         result = stat(chosen[is_mated], chosen[~is_mated])
         for key in keys:
             value = result.get(key)
-            if _finite_number(value):
+            if value is not None and _finite_number(value):
                 replicates[key].append(float(value))
     return {key: percentile_interval(replicates[key], level) for key in keys}
+
+
+def cluster_bootstrap(
+    groups: Sequence[np.ndarray],
+    stat: Callable[[list[np.ndarray]], Mapping[str, Any]],
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, tuple[float, float]]:
+    """Percentile CIs of a statistic of several arrays resampled by the same clusters.
+
+    The clusters are the ids found in any group. Each resample draws as many
+    clusters with replacement (as :func:`subject_bootstrap`) and gives
+    ``stat`` one index array per group:
+    every element of a drawn cluster, repeated by its draw count. All groups
+    share the draw, so a statistic that combines arrays (attacked scores
+    against the threshold set by impostor scores of the same subjects, say)
+    is resampled as one experiment. Keys whose value is missing or not finite
+    in a resample are dropped from it (see the module docstring).
+
+    Args:
+        groups: Per group, the cluster id (an integer, e.g. a subject code) of each element.
+        stat: ``stat([index into group 0, index into group 1, ...]) -> {key: value}``.
+        n_boot: Number of resamples (>= 0; 0 gives no key).
+        seed: Seed of the resampling generator.
+        alpha: One minus the coverage of the intervals, in (0, 1).
+
+    Returns:
+        ``{key: (low, high)}`` for every key ``stat`` returned a finite number for.
+    """
+    boots = _check_int(n_boot, "n_boot", 0)
+    level = _check_alpha(alpha)
+    _check_int(seed, "seed", 0)
+    ids = [np.asarray(g, dtype=np.int64).ravel() for g in groups]
+    present = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
+    n_clusters = int(present.size)
+    codes = [np.searchsorted(present, g).astype(np.intp) for g in ids]
+    positions = [np.arange(c.size) for c in codes]
+    replicates: dict[str, list[float]] = {}
+    rng = np.random.default_rng(seed)
+    for _ in range(boots if n_clusters > 0 else 0):
+        weight = resample_multiplicities(rng, n_clusters, 1)[0]
+        index = [np.repeat(pos, weight[c]) for pos, c in zip(positions, codes)]
+        for key, value in stat(index).items():
+            if _finite_number(value):
+                replicates.setdefault(key, []).append(float(value))
+    return {key: percentile_interval(values, level) for key, values in replicates.items()}
 
 
 def add_ci(metrics: Mapping[str, Any], cis: Mapping[str, tuple[float, float]]) -> dict[str, Any]:

@@ -18,16 +18,22 @@ non-finite number). SSIM is always finite.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from benchmark.metrics.bootstrap import cluster_bootstrap
 from benchmark.metrics.verification import fnmr_at_fmr, target_key
 
 __all__ = [
     "SAR_TARGETS",
     "sar",
     "sar_all",
+    "operating_threshold",
+    "sar_ci",
+    "quality_ci",
     "psnr",
     "ssim",
     "reconstruction_quality",
@@ -142,6 +148,134 @@ def sar_all(
     return out
 
 
+def operating_threshold(grid: np.ndarray, impostor: np.ndarray, target: float) -> float:
+    """The threshold :func:`~benchmark.metrics.verification.fnmr_at_fmr` gives, in linear time.
+
+    ``fnmr_at_fmr(grid, impostor, target)[1]``: the smallest observed score
+    (of ``grid`` and ``impostor``) whose FMR on ``impostor`` is at most
+    ``target``, else the reject-all point above every score. With ``m`` the
+    largest impostor count the target allows, a score qualifies exactly when
+    it lies above the ``(m + 1)``-th largest impostor score, so one partial
+    sort replaces the full ROC; bootstrap resamples call this many times.
+
+    Args:
+        grid: Non-empty finite scores that, with the impostors, form the candidate thresholds.
+        impostor: Non-empty finite impostor scores.
+        target: FMR in [0, 1].
+    """
+    n = impostor.size
+    # The largest count c with c / n <= target, in the float arithmetic of the ROC.
+    m = min(int(math.floor(target * n)), n)
+    while m < n and (m + 1) / n <= target:
+        m += 1
+    while m > 0 and m / n > target:
+        m -= 1
+    if m >= n:
+        return float(min(grid.min(), impostor.min()))
+    cut = np.partition(impostor, n - 1 - m)[n - 1 - m]
+    above = [a[a > cut] for a in (grid, impostor)]
+    candidates = [float(a.min()) for a in above if a.size]
+    if candidates:
+        return min(candidates)
+    return float(np.nextafter(max(grid.max(), impostor.max()), np.inf))
+
+
+def sar_ci(
+    attacked_mated: np.ndarray,
+    impostor: np.ndarray,
+    targets: Sequence[float],
+    *,
+    attacked_clusters: np.ndarray,
+    impostor_clusters: np.ndarray,
+    failed_clusters: np.ndarray,
+    baseline_mated: np.ndarray | None = None,
+    baseline_mated_clusters: np.ndarray | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, tuple[float, float]]:
+    """Subject-resampling bootstrap CIs of :func:`sar` at each target.
+
+    One resample draws subjects (clusters) with replacement and takes, for
+    every drawn subject, its attacked mated scores, its failed attacked
+    attempts, the impostor scores that set the threshold and (when given)
+    the mated scores of the threshold's system: the threshold is
+    re-estimated in every resample, so its own uncertainty is in the
+    interval.
+
+    Args:
+        attacked_mated: Scores of attacked mated comparisons.
+        impostor: Impostor scores of the system whose threshold is used.
+        targets: Target FMRs.
+        attacked_clusters: Cluster code of each attacked score.
+        impostor_clusters: Cluster code of each impostor score.
+        failed_clusters: Cluster code of each failed attacked attempt (counted as rejected).
+        baseline_mated: Mated scores of the threshold's system, as :func:`sar`'s
+            ``baseline_mated_scores``; None for the most lenient threshold.
+        baseline_mated_clusters: Their cluster codes.
+        n_boot: Resamples.
+        seed: Seed of the resampling.
+        alpha: One minus the coverage.
+
+    Returns:
+        ``{"sar_at_fmr_<t>": (low, high)}``.
+    """
+    attacked = np.asarray(attacked_mated, dtype=np.float64)
+    imp = np.asarray(impostor, dtype=np.float64)
+    grid_scores = None if baseline_mated is None else np.asarray(baseline_mated, dtype=np.float64)
+    groups = [attacked_clusters, impostor_clusters, failed_clusters]
+    if grid_scores is not None:
+        groups.append(np.asarray(baseline_mated_clusters))
+
+    def stat(index: list[np.ndarray]) -> dict[str, float]:
+        a, i = attacked[index[0]], imp[index[1]]
+        attempts = a.size + index[2].size
+        if attempts == 0 or i.size == 0:
+            return {}
+        grid = grid_scores[index[3]] if grid_scores is not None else a
+        if grid.size == 0:
+            grid = i
+        out = {}
+        for target in targets:
+            threshold = operating_threshold(grid, i, float(target))
+            out[f"sar_at_fmr_{target_key(target)}"] = int(np.count_nonzero(a >= threshold)) / attempts
+        return out
+
+    return cluster_bootstrap(groups, stat, n_boot=n_boot, seed=seed, alpha=alpha)
+
+
+def quality_ci(
+    quality: dict[str, np.ndarray],
+    clusters: np.ndarray,
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, tuple[float, float]]:
+    """Subject-resampling bootstrap CIs of the mean PSNR and SSIM (:func:`summarise_quality`).
+
+    Args:
+        quality: :func:`per_image_quality` arrays.
+        clusters: Cluster (subject) code of each sample.
+        n_boot: Resamples.
+        seed: Seed of the resampling.
+        alpha: One minus the coverage.
+
+    Returns:
+        ``{"psnr": (low, high), "ssim": (low, high)}`` (keys only when defined).
+    """
+    keep = ~np.asarray(quality["failed"], dtype=bool)
+    psnr_values, ssim_values = quality["psnr"], quality["ssim"]
+
+    def stat(index: list[np.ndarray]) -> dict[str, float]:
+        idx = index[0][keep[index[0]]]
+        if idx.size == 0:
+            return {}
+        return {"psnr": _finite_mean(psnr_values[idx]), "ssim": float(ssim_values[idx].mean())}
+
+    return cluster_bootstrap([clusters], stat, n_boot=n_boot, seed=seed, alpha=alpha)
+
+
 # --------------------------------------------------------------------------- image similarity
 
 
@@ -230,9 +364,7 @@ def _ssim_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     mean_norm, cov_norm = float(k * k), float(k * (k - 1))
     c1, c2 = (_SSIM_K1 * _DATA_RANGE) ** 2, (_SSIM_K2 * _DATA_RANGE) ** 2
     numerator = (2 * (sx * sy) / mean_norm + c1) * (2 * (k * sxy - sx * sy) / cov_norm + c2)
-    denominator = ((sx * sx + sy * sy) / mean_norm + c1) * (
-        (k * sxx - sx * sx + k * syy - sy * sy) / cov_norm + c2
-    )
+    denominator = ((sx * sx + sy * sy) / mean_norm + c1) * ((k * sxx - sx * sx + k * syy - sy * sy) / cov_norm + c2)
     per_plane = (numerator / denominator).mean(axis=(1, 2))
     return per_plane.reshape(n, channels).mean(axis=1)
 

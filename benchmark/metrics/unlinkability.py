@@ -44,16 +44,17 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse
 
-from benchmark.metrics.bootstrap import _check_int, cluster_codes, percentile_interval, resample_multiplicities
-from benchmark.core.component import Constraint, Interval, Metric
-from benchmark.metrics.verification import _as_scores
+from benchmark.core.component import Constraint, Interval, LinkageMetric
 from benchmark.core.registry import METRICS
+from benchmark.metrics.bootstrap import _check_int, cluster_codes, percentile_interval, resample_multiplicities
+from benchmark.metrics.verification import _as_scores
 
 __all__ = [
     "MAX_DEFAULT_BINS",
@@ -180,18 +181,14 @@ def _d_sys(mated_counts: np.ndarray, nonmated_counts: np.ndarray, omega: float) 
     return np.where((n_m > 0) & (n_n > 0), value, np.nan)
 
 
-def _null(
-    binned: _Binned, n_mated: int, omega: float, n_null: int, rng: np.random.Generator
-) -> np.ndarray:
+def _null(binned: _Binned, n_mated: int, omega: float, n_null: int, rng: np.random.Generator) -> np.ndarray:
     pooled = binned.mated_counts + binned.nonmated_counts
     # Mated counts per bin after a random relabelling of the pooled scores.
     mated = rng.multivariate_hypergeometric(pooled, n_mated, size=n_null)
     return _d_sys(mated, pooled - mated, omega)
 
 
-def _bootstrap_comparisons(
-    binned: _Binned, omega: float, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
+def _bootstrap_comparisons(binned: _Binned, omega: float, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     joint = np.concatenate((binned.mated_counts, binned.nonmated_counts))
     total = int(joint.sum())
     counts = rng.multinomial(total, joint / total, size=n_boot)
@@ -212,7 +209,11 @@ def _cluster_counts(binned: _Binned, codes: np.ndarray, n_clusters: int) -> Any:
 
 
 def _bootstrap_clusters(
-    binned: _Binned, codes: np.ndarray, n_clusters: int, omega: float, n_boot: int,
+    binned: _Binned,
+    codes: np.ndarray,
+    n_clusters: int,
+    omega: float,
+    n_boot: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
     matrix = _cluster_counts(binned, codes, n_clusters)
@@ -235,13 +236,10 @@ def _subject_codes(
         raise ValueError("give both mated_subjects and nonmated_subjects, or neither")
     mated_ids, nonmated_ids = np.asarray(mated_subjects), np.asarray(nonmated_subjects)
     if mated_ids.shape != (n_mated,):
-        raise ValueError(
-            f"mated_subjects must have one id per mated score ({n_mated}), got shape {mated_ids.shape}"
-        )
+        raise ValueError(f"mated_subjects must have one id per mated score ({n_mated}), got shape {mated_ids.shape}")
     if nonmated_ids.shape != (n_nonmated,):
         raise ValueError(
-            f"nonmated_subjects must have one id per non-mated score ({n_nonmated}), "
-            f"got shape {nonmated_ids.shape}"
+            f"nonmated_subjects must have one id per non-mated score ({n_nonmated}), got shape {nonmated_ids.shape}"
         )
     # One code space: a subject probed in both groups is one cluster.
     return cluster_codes(np.concatenate((mated_ids, nonmated_ids)), n_mated + n_nonmated, "subjects")
@@ -374,7 +372,7 @@ class _OptionalInterval(Constraint):
 
 
 @METRICS.register("unlinkability")
-class UnlinkabilityMetric(Metric):
+class UnlinkabilityMetric(LinkageMetric):
     """Unlinkability D<->sys (Gomez-Barrero et al. 2018) with permutation null and bootstrap CI.
 
     Keys: ``d_sys``, ``d_sys_null``, ``d_sys_null_high``, ``d_sys_ci_low``,
@@ -427,8 +425,11 @@ class UnlinkabilityMetric(Metric):
         """D<->sys; the bootstrap resamples subjects (the probe subject of each comparison)."""
         self.validate()
         return unlinkability(
-            genuine, impostor, **self.get_params(),
-            mated_subjects=genuine_subjects, nonmated_subjects=impostor_subjects,
+            genuine,
+            impostor,
+            **self.get_params(),
+            mated_subjects=genuine_subjects,
+            nonmated_subjects=impostor_subjects,
         )
 
     def curve(self, genuine: np.ndarray, impostor: np.ndarray) -> dict[str, Any]:

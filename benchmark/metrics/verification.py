@@ -17,7 +17,8 @@ reachable even when the largest score is an impostor score.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.special import ndtri
@@ -100,7 +101,7 @@ def _roc(genuine: np.ndarray, impostor: np.ndarray) -> _Roc:
     is_genuine = order < gen.size
     first = np.flatnonzero(np.concatenate(([True], merged[1:] != merged[:-1])))
     # Scores below the first occurrence of each distinct value.
-    genuine_below = (np.cumsum(is_genuine) - is_genuine)[first]
+    genuine_below: np.ndarray = (np.cumsum(is_genuine) - is_genuine)[first]
     impostor_below = first - genuine_below
 
     observed = merged[first]

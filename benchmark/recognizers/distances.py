@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -12,9 +12,7 @@ __all__ = ["cosine", "euclidean", "rowwise"]
 _CHUNK_ROWS = 1 << 16
 
 
-def rowwise(
-    probe: np.ndarray, reference: np.ndarray, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]
-) -> np.ndarray:
+def rowwise(probe: np.ndarray, reference: np.ndarray, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply ``fn`` to float64 chunks of two (M, D) arrays; returns (M,) float64.
 
     Raises:

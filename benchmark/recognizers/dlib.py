@@ -25,19 +25,22 @@ same-person threshold is a distance of 0.6).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from benchmark.core.component import Interval, Options, Recognizer
-from benchmark.recognizers.distances import euclidean
+from benchmark.core.component import Interval, Options, Recognizer, check_faces
 from benchmark.core.registry import RECOGNIZERS
+from benchmark.data.models import ModelError, dlib_model_paths
+from benchmark.recognizers.distances import euclidean
 
 __all__ = ["DLIB_DIM", "CHIP_SIZE", "DlibRecognizer"]
 
 DLIB_DIM = 128
 CHIP_SIZE = 150
 _INSTALL_HINT = "dlib not installed: pip install 'facesec-bench[dlib]'"
+
 
 @RECOGNIZERS.register("dlib")
 class DlibRecognizer(Recognizer):
@@ -75,7 +78,6 @@ class DlibRecognizer(Recognizer):
             import dlib  # noqa: F401
         except ImportError:
             return _INSTALL_HINT
-        from benchmark.data.models import ModelError, dlib_model_paths
 
         try:
             dlib_model_paths()
@@ -94,7 +96,6 @@ class DlibRecognizer(Recognizer):
                 import dlib
             except ImportError:
                 raise RuntimeError(_INSTALL_HINT) from None
-            from benchmark.data.models import dlib_model_paths
 
             paths = dlib_model_paths()
             self.net_ = dlib.face_recognition_model_v1(str(paths["recognizer"]))
@@ -123,8 +124,6 @@ class DlibRecognizer(Recognizer):
         Returns:
             float32 (N, 128) dlib descriptors (not normalised).
         """
-        from benchmark.core.component import check_faces
-
         self.validate()
         images = check_faces(images)
         out = np.zeros((len(images), DLIB_DIM), dtype=np.float32)

@@ -18,8 +18,8 @@ They are training-free baselines: ``fit`` only validates the parameters.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 from skimage.feature import local_binary_pattern
@@ -69,7 +69,7 @@ def uniform_bins(points: int) -> int:
     return points * (points - 1) + 3
 
 
-@lru_cache(maxsize=None)
+@cache
 def uniform_lookup(points: int) -> np.ndarray:
     """Map every ``points``-bit pattern code to its uniform label.
 
@@ -120,9 +120,7 @@ def to_grey(images: np.ndarray) -> np.ndarray:
     if images.ndim == 3 and images.shape[1:] == face:
         return images
     if images.ndim != 4 or images.shape[1:] != (*face, 3):
-        raise ValueError(
-            f"faces must have shape (N, {FACE_SIZE}, {FACE_SIZE}, 3), got {images.shape}"
-        )
+        raise ValueError(f"faces must have shape (N, {FACE_SIZE}, {FACE_SIZE}, 3), got {images.shape}")
     weights = np.array([299, 587, 114], dtype=np.uint32)
     luma = (images.astype(np.uint32) @ weights + 500) // 1000
     return luma.astype(np.uint8)
@@ -175,8 +173,7 @@ def chi_square(probe: np.ndarray, reference: np.ndarray) -> np.ndarray:
     reference = np.asarray(reference, dtype=np.float32)
     if probe.ndim != 2 or probe.shape != reference.shape:
         raise ValueError(
-            f"probe and reference must be (M, D) arrays of one shape, got "
-            f"{probe.shape} and {reference.shape}"
+            f"probe and reference must be (M, D) arrays of one shape, got {probe.shape} and {reference.shape}"
         )
     m, d = probe.shape
     out = np.empty(m, dtype=np.float64)
@@ -279,9 +276,7 @@ class LBPRecognizer(_CellHistogramRecognizer):
         pad = self.radius + 1
         padded = np.pad(grey, ((0, 0), (pad, pad), (pad, pad)), mode="symmetric")
         n, height, width = padded.shape
-        labels = local_binary_pattern(
-            padded.reshape(n * height, width), self.points, self.radius, method="nri_uniform"
-        )
+        labels = local_binary_pattern(padded.reshape(n * height, width), self.points, self.radius, method="nri_uniform")
         labels = labels.reshape(n, height, width)[:, pad:-pad, pad:-pad]
         return labels.astype(np.int64)
 
@@ -325,9 +320,7 @@ class MBLBPRecognizer(_CellHistogramRecognizer):
         # blocks have the same area, so sums compare like means.
         integral = np.zeros((n, padded.shape[1] + 1, padded.shape[2] + 1), dtype=np.int64)
         integral[:, 1:, 1:] = padded.cumsum(axis=1, dtype=np.int64).cumsum(axis=2)
-        sums = (
-            integral[:, s:, s:] - integral[:, :-s, s:] - integral[:, s:, :-s] + integral[:, :-s, :-s]
-        )
+        sums = integral[:, s:, s:] - integral[:, :-s, s:] - integral[:, s:, :-s] + integral[:, :-s, :-s]
         # sums[:, i, j] is the block whose top-left corner is padded pixel
         # (i, j); the block centred on face pixel (r, c) starts at (r + s, c + s).
         centre = sums[:, s : s + height, s : s + width]

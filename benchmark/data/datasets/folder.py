@@ -62,7 +62,7 @@ class FolderDataset(Dataset):
         files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts]
         return sorted(files, key=lambda p: _natural_key(p.name))
 
-    def load(self, root: Path | None) -> Samples:
+    def load(self, root: Path | None = None) -> Samples:
         """List the samples under ``root``.
 
         Raises:

@@ -212,12 +212,14 @@ def _draw_identity(rng: np.random.Generator) -> _Identity:
 def _draw_spots(rng: np.random.Generator) -> np.ndarray:
     """Moles and freckles: a Poisson number of small dark discs on the face."""
     k = int(rng.poisson(2.0))
-    return np.column_stack([
-        rng.uniform(-0.6, 0.6, k),
-        rng.uniform(-0.55, 0.75, k),
-        rng.uniform(0.01, 0.025, k),
-        rng.uniform(0.3, 0.75, k),
-    ])
+    return np.column_stack(
+        [
+            rng.uniform(-0.6, 0.6, k),
+            rng.uniform(-0.55, 0.75, k),
+            rng.uniform(0.01, 0.025, k),
+            rng.uniform(0.3, 0.75, k),
+        ]
+    )
 
 
 def _draw_nuisance(rng: np.random.Generator) -> _Nuisance:
@@ -287,8 +289,7 @@ def _sample_field(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray
 def _paint_head(canvas: np.ndarray, p: _Identity, x: np.ndarray, y: np.ndarray) -> None:
     """Back hair, neck, ears, textured skin and the top hair."""
     hair_rgb = p.hair * (1 + 0.25 * _sample_field(p.hair_texture, x, y))[..., None]
-    outer = _ellipse(x, y, 0.0, p.head_cy - p.hair_volume, p.head_a + p.hair_volume,
-                     p.head_b + p.hair_volume)
+    outer = _ellipse(x, y, 0.0, p.head_cy - p.hair_volume, p.head_a + p.hair_volume, p.head_b + p.hair_volume)
     if not p.bald:
         _over(canvas, hair_rgb, _alpha(outer) * _alpha(y - p.hair_length))
     neck = _alpha(np.abs(x) - 0.55 * p.head_a) * _alpha(p.head_cy + 0.3 - y)
@@ -401,8 +402,7 @@ def _paint_brows(canvas: np.ndarray, p: _Identity, n: _Nuisance, x: np.ndarray, 
         w = _window(n, cx, p.eye_y - p.brow_gap, p.brow_len + 0.12)
         lx = side * (x[w] - cx)  # mirrored: +lx points outwards
         t = np.clip(lx / p.brow_len, -1.0, 1.0)
-        centre = (p.eye_y - p.brow_gap - n.brow_raise - p.brow_arch * (1 - t**2)
-                  + p.brow_tilt * p.brow_len * t)
+        centre = p.eye_y - p.brow_gap - n.brow_raise - p.brow_arch * (1 - t**2) + p.brow_tilt * p.brow_len * t
         half = 0.5 * p.brow_thick * (1.2 - 0.5 * t)  # thicker at the inner end
         cover = _band(y[w], centre - half, centre + half) * _alpha(np.abs(lx) - p.brow_len)
         _over(canvas[w], p.hair, 0.9 * cover)
@@ -447,8 +447,7 @@ def _paint_mouth(canvas: np.ndarray, p: _Identity, n: _Nuisance, x: np.ndarray, 
         _over(patch, p.hair, 0.85 * cover)
 
 
-def _finish(canvas: np.ndarray, n: _Nuisance, u: np.ndarray, v: np.ndarray,
-            rng: np.random.Generator) -> np.ndarray:
+def _finish(canvas: np.ndarray, n: _Nuisance, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Apply lighting, gamma, blur and noise; quantise to uint8."""
     ramp = np.cos(n.light_dir) * u + np.sin(n.light_dir) * v
     lit = canvas * (n.gain * (1 + n.light_amp * ramp))[..., None]

@@ -1,0 +1,199 @@
+"""``results.json``: its typed schema, and the one place that writes and reads it.
+
+The pipeline fills these structures; the report renderer
+(:mod:`reports.render`) and any other reader take them as they are. Values
+are plain JSON: numbers stay numbers, an undefined figure is ``null``
+(JSON has no NaN), tuples become lists.
+
+Schema versions: 1 (FaceSec 0.1.0); 2 adds CIs for ``sar_at_fmr_*``,
+``psnr`` and ``ssim`` and ``sar_n_impostor``, ``transform_space_bits``, the
+``UNRESOLVED`` verdict with a ``reason``, the key's ``source``, and renewal
+rows report SAR at FMR instead of D↔sys.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, NotRequired, TypedDict
+
+import numpy as np
+
+from benchmark.core.cache import atomic_write_text
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Verdict",
+    "Results",
+    "Row",
+    "DatasetInfo",
+    "ProtocolInfo",
+    "Sweep",
+    "CertificationEntry",
+    "KeyInfo",
+    "Provenance",
+    "ResultsError",
+    "jsonable",
+    "write_results",
+    "read_results",
+]
+
+SCHEMA_VERSION = 2
+
+Verdict = Literal["PASS", "FAIL", "UNRESOLVED"]
+Number = float | int | None
+
+
+class ProtocolInfo(TypedDict):
+    name: str
+    file: str
+    notes: str
+
+
+class SkippedSample(TypedDict):
+    id: str
+    reason: str
+
+
+class DatasetInfo(TypedDict):
+    name: str
+    demo: bool
+    root: str | None
+    params: dict[str, Any]
+    n_samples: int
+    n_usable: int
+    n_subjects: int
+    n_skipped: int
+    skipped: list[SkippedSample]
+    n_detected: int
+    n_fallback_crop: int
+    folds: int
+    test_folds: list[int]
+    seed: int
+    pairs_file: str | None
+    n_pairs_dropped: int
+    n_genuine: int
+    n_impostor: int
+
+
+class Row(TypedDict):
+    """One (recognizer, scheme, attack, view).
+
+    ``metrics`` is flat: ``eer``, ``fnmr_at_fmr_<t>``, ``d_prime``,
+    ``delta_eer``, ``d_sys``…, ``sar_at_fmr_<t>``, ``psnr``, ``ssim``,
+    ``key_space_bits``, counts, and ``<metric>_ci_low``/``_ci_high`` pairs.
+    """
+
+    recognizer: str
+    recognizer_params: dict[str, Any]
+    scheme: str
+    scheme_params: dict[str, Any]
+    attack: str
+    view: str
+    attacker_knowledge: str | None
+    metrics: dict[str, Number]
+    curves: dict[str, Any]
+    score_file: str
+
+
+class Sweep(TypedDict):
+    """A scheme swept over one grid parameter: its labels and values, in order."""
+
+    scheme: str
+    param: str
+    fixed: dict[str, Any]
+    labels: list[str]
+    values: list[Any]
+
+
+class CertificationEntry(TypedDict):
+    """The verdict on one certification criterion (the worst matching row decides)."""
+
+    metric: str
+    view: str
+    recognizer: str
+    scheme: str
+    max: NotRequired[float]
+    min: NotRequired[float]
+    value: Number
+    point: Number
+    worst_row: str | None
+    n_rows: int
+    n_undefined: int
+    verdict: Verdict
+    reason: str
+
+
+class KeyInfo(TypedDict):
+    """Which master key a run used: a fingerprint and its source, never key material."""
+
+    key_id: str
+    source: Literal["file", "env", "seed", "random"]
+    seed: NotRequired[int]
+
+
+class Provenance(TypedDict):
+    key: KeyInfo | None
+    protocol_sha256: str
+    overrides: list[str]
+    dataset_fingerprint: str
+    git_commit: str | None
+    facesec_version: str
+    python: str
+    platform: str
+    components: dict[str, str | None]
+    seeds: dict[str, int]
+    created: str
+    cache: dict[str, int]
+    schemes: dict[str, dict[str, Any]]
+
+
+class Results(TypedDict):
+    schema_version: int
+    protocol: ProtocolInfo
+    dataset: DatasetInfo
+    rows: list[Row]
+    sweeps: NotRequired[list[Sweep]]
+    certification: NotRequired[list[CertificationEntry]]
+    provenance: Provenance
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read (one line)."""
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON values: numpy scalars unwrapped, tuples as lists, non-finite floats as None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None  # JSON has no NaN; an undefined figure is null
+    return obj
+
+
+def write_results(path: Path, results: Results) -> Path:
+    """Write ``results`` atomically as indented JSON; returns ``path``."""
+    atomic_write_text(Path(path), json.dumps(jsonable(results), indent=2, allow_nan=False))
+    return Path(path)
+
+
+def read_results(path: Path) -> Results:
+    """Read a results file.
+
+    Raises:
+        ResultsError: unreadable, not JSON, or of an unknown schema version.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot read results: {exc}") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version not in (1, SCHEMA_VERSION):
+        raise ResultsError(f"{path}: unknown results schema version {version!r} (known: 1, {SCHEMA_VERSION})")
+    return data
