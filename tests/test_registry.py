@@ -67,12 +67,17 @@ def test_conformance(kind, name, cls):
     assert all(p.default is not inspect.Parameter.empty for p in params), "every parameter needs a default"
     obj = cls()
     assert obj.get_params() == {p.name: p.default for p in params}
-    # Every declared constraint names a real parameter, and defaults are valid.
-    assert set(cls._constraints) <= set(obj.get_params())
+    # Every parameter has exactly one declared constraint, and defaults are valid.
+    assert set(cls._constraints) == set(obj.get_params())
     obj.validate()
-    # Unknown parameters are refused with a ParamError.
+    # Unknown parameters and values each constraint rejects are refused with a ParamError.
     with pytest.raises(ParamError):
         cls.from_params({"no_such_param": 1})
+    for param, constraint in cls._constraints.items():
+        for value in constraint.invalid_values():
+            with pytest.raises(ParamError) as info:
+                cls.from_params({param: value})
+            assert info.value.param == param, (param, value)
     assert cls.summary(), "needs a one-line docstring"
     assert name in repr(obj) or cls.__name__ in repr(obj)
     # Round trip through get_params, and picklable (worker processes).

