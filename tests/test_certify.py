@@ -29,7 +29,7 @@ def test_min_is_judged_on_lower_bound_and_worst_row_decides():
 
 
 def test_a_sample_metric_without_ci_is_unresolved_not_passed():
-    row = _row("strength:naive", {"sar_at_fmr_0.001": 0.0, "sar_n_impostor": 100_000})
+    row = _row("strength:naive", {"sar_at_fmr_0.001": 0.0, "n_sar_impostor": 100_000})
     [v] = judge([row], [Criterion(metric="sar_at_fmr_0.001", view="strength:*", max=0.01)], n_boot=0)
     assert v["verdict"] == "UNRESOLVED" and "n_boot is 0" in v["reason"]
     # A clear failure stays a failure, CI or not.
@@ -48,14 +48,14 @@ def test_fmr_target_below_one_impostor_is_unresolved():
         "sar_at_fmr_0.0001_ci_low": 0.0,
         "sar_at_fmr_0.0001_ci_high": 0.0,
         "n_impostor": 384,
-        "sar_n_impostor": 384,
+        "n_sar_impostor": 384,
     }
     for metric in ("fnmr_at_fmr_0.0001", "sar_at_fmr_0.0001"):
         [v] = judge([_row("strength:naive", metrics)], [Criterion(metric=metric, view="*", max=0.01)], n_boot=200)
         assert v["verdict"] == "UNRESOLVED", v
         assert "below 1/384" in v["reason"] and "10,000" in v["reason"]
     # With enough impostors the same figures pass.
-    enough = {**metrics, "n_impostor": 20_000, "sar_n_impostor": 20_000}
+    enough = {**metrics, "n_impostor": 20_000, "n_sar_impostor": 20_000}
     [v] = judge(
         [_row("strength:naive", enough)], [Criterion(metric="sar_at_fmr_0.0001", view="*", max=0.01)], n_boot=200
     )

@@ -168,7 +168,7 @@ def test_every_view_and_metric(scheme_protocol, tmp_path):
         s = rows[view]["metrics"]
         for key in ("sar_at_fmr_0.001", "sar_at_fmr_0.0001"):
             assert isinstance(s[key], float) and s[f"{key}_ci_low"] <= s[key] <= s[f"{key}_ci_high"], (view, key)
-        assert s["sar_n_impostor"] == s["n_impostor"]
+        assert s["n_sar_impostor"] == s["n_impostor"]
     s = rows["strength:naive"]["metrics"]
     for key in ("psnr", "ssim"):
         assert isinstance(s[key], float) and s[f"{key}_ci_low"] <= s[key] <= s[f"{key}_ci_high"], key

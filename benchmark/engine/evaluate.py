@@ -149,7 +149,7 @@ def _sar(vs: ViewScores, system: ViewScores | None, settings: EvalSettings) -> d
     for t in SAR_TARGETS:
         res = sar(attacked, impostor, t, baseline_mated_scores=grid, n_failed=vs.n_fta_mated)
         out[f"sar_at_fmr_{target_key(t)}"] = res["sar"]
-    out["sar_n_impostor"] = int(impostor.size)
+    out["n_sar_impostor"] = int(impostor.size)
     if settings.n_boot > 0:
         cis = sar_ci(
             attacked,

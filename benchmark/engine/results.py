@@ -6,7 +6,7 @@ are plain JSON: numbers stay numbers, an undefined figure is ``null``
 (JSON has no NaN), tuples become lists.
 
 Schema versions: 1 (FaceSec 0.1.0); 2 adds CIs for ``sar_at_fmr_*``,
-``psnr`` and ``ssim`` and ``sar_n_impostor``, ``transform_space_bits``, the
+``psnr`` and ``ssim`` and ``n_sar_impostor``, ``transform_space_bits``, the
 ``UNRESOLVED`` verdict with a ``reason``, the key's ``source``, and renewal
 rows report SAR at FMR instead of D↔sys.
 """

@@ -82,7 +82,7 @@ def _unresolved(metrics: Mapping[str, Any], metric: str, n_boot: int) -> str | N
     m = _AT_FMR.match(metric)
     if m:
         target = float(m["t"])
-        n = metrics.get("sar_n_impostor" if metric.startswith("sar_") else "n_impostor")
+        n = metrics.get("n_sar_impostor" if metric.startswith("sar_") else "n_impostor")
         if isinstance(n, (int, float)) and target * n < 1:
             return (
                 f"FMR target {target:g} is below 1/{int(n)} (the row has {int(n):,} impostor scores; "
