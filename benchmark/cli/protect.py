@@ -131,7 +131,9 @@ def _guarded(fn: Callable[..., _Outcome], job: _Job, *args: Any) -> _Outcome:
 # --------------------------------------------------------------------------- protect one file
 
 
-def _already_done(job: _Job, scheme: CodestreamScheme, app: AppKey, expected: dict[str, Any]) -> bool:
+def _already_done(
+    job: _Job, scheme: CodestreamScheme, app: AppKey, keys: tuple[bytes, bytes], expected: dict[str, Any]
+) -> bool:
     """True when the output and its sidecar are complete, for this input, settings and key."""
     if not (job.dst.is_file() and sidecar_path(job.dst).is_file()):
         return False
@@ -145,7 +147,7 @@ def _already_done(job: _Job, scheme: CodestreamScheme, app: AppKey, expected: di
     if old["bytes"] != len(data):
         return False
     # A damaged output of the right size must not pass: decrypt and check the keyed tag.
-    aes_key, mac_key = scheme_keys(app, scheme)
+    aes_key, mac_key = keys
     try:
         plaintext = scheme.decrypt(data, aes_key, synthetic_nonce(app, job.sample_id, old["tag"]))
     except ValueError:
@@ -153,12 +155,12 @@ def _already_done(job: _Job, scheme: CodestreamScheme, app: AppKey, expected: di
     return hmac.compare_digest(codestream_tag(mac_key, job.sample_id, plaintext), old["tag"])
 
 
-def _protect_one(job: _Job, scheme: CodestreamScheme, app: AppKey) -> _Outcome:
+def _protect_one(job: _Job, scheme: CodestreamScheme, app: AppKey, keys: tuple[bytes, bytes]) -> _Outcome:
     _safe_target(job)
     raw = job.src.read_bytes()
-    _, mac_key = scheme_keys(app, scheme)
+    mac_key = keys[1]
     expected = make_sidecar(scheme, app, job.sample_id, input_tag=input_tag(mac_key, job.sample_id, raw))
-    if _already_done(job, scheme, app, expected):
+    if _already_done(job, scheme, app, keys, expected):
         return _Outcome(job.sample_id, "skipped")
     # Decoded from the bytes just tagged: a file changing meanwhile cannot
     # leave a sidecar whose input tag vouches for other pixels.
@@ -198,7 +200,8 @@ def _unprotect_one(job: _Job, master: MasterKey, apps: dict[str, AppKey]) -> _Ou
 
 def _protect_chunk(jobs: Sequence[_Job], scheme: CodestreamScheme, master: MasterKey, app_id: str) -> list[_Outcome]:
     app = master.application(app_id)
-    return [_guarded(_protect_one, job, scheme, app) for job in jobs]
+    keys = scheme_keys(app, scheme)  # one parameter set per run: derived once per chunk
+    return [_guarded(_protect_one, job, scheme, app, keys) for job in jobs]
 
 
 def _unprotect_chunk(jobs: Sequence[_Job], master: MasterKey) -> list[_Outcome]:

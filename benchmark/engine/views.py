@@ -159,8 +159,17 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
     every = np.ones(ctx.mated.size, bool)
     views: list[View] = []
 
-    def view(name: str, kind: ViewKind, attack: str, parts: list[ViewPart], **extras: object) -> View:
-        return View(name, kind, lbl, ctx.scheme_params, attack, parts, **extras)  # type: ignore[arg-type]
+    def view(
+        name: str,
+        kind: ViewKind,
+        attack: str,
+        parts: list[ViewPart],
+        attacked: ImageSet | None = None,
+        inst: AttackInstance | None = None,
+    ) -> View:
+        knowledge = type(inst.component).knowledge if inst else None
+        reference = type(inst.component).reference if inst else False
+        return View(name, kind, lbl, ctx.scheme_params, attack, parts, attacked, knowledge, reference)
 
     if s.domain == "cancelable":
         a = _protected_images(f"{lbl}@{APP_A}", *prot[APP_A])
@@ -178,11 +187,10 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
             for app in apps
             if app != APP_RENEWED
         }
-        common = {"knowledge": type(inst.component).knowledge, "reference": type(inst.component).reference}
         if "strength" in kinds:
             parts = [ViewPart(att[APP_A], ctx.plain, every)]
-            views.append(view(f"strength:{inst.label}", "strength", inst.label, parts, attacked=att[APP_A], **common))
+            views.append(view(f"strength:{inst.label}", "strength", inst.label, parts, att[APP_A], inst))
         if "linkage" in kinds:
             parts = [ViewPart(att[APP_A], att[APP_B], every)]
-            views.append(view(f"linkage:{inst.label}", "linkage", inst.label, parts, **common))
+            views.append(view(f"linkage:{inst.label}", "linkage", inst.label, parts, None, inst))
     return views
