@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import norm
 
 __all__ = [
@@ -31,6 +32,10 @@ __all__ = [
     "unlinkability_plot",
     "probit_ticks",
     "figure_to_data_uri",
+    "sweep_plot",
+    "training_curve_plot",
+    "QualitySeries",
+    "quality_distributions_plot",
 ]
 
 # Colour-blind-safe Okabe–Ito palette; recognizers keep one colour per report.
@@ -482,4 +487,131 @@ def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "
     else:
         _no_data(ax)
     _style_density_axes(ax, title, pad=8)
+    return figure_to_data_uri(fig)
+
+
+def _optional_series(values: Sequence[float | None] | None) -> np.ndarray:
+    """``values`` as floats, None (an undefined value) as NaN."""
+    return np.array([np.nan if v is None else float(v) for v in (values or [])], dtype=float)
+
+
+def training_curve_plot(
+    epochs: Sequence[float],
+    loss: Sequence[float | None],
+    val_loss: Sequence[float | None],
+    *,
+    title: str = "",
+) -> str:
+    """Training loss (solid) and validation loss (dashed) against the epoch, a marker per epoch.
+
+    Args:
+        epochs: Epoch numbers, in training order.
+        loss: Training loss per epoch (None: not recorded).
+        val_loss: Validation loss per epoch (None: not measured that
+            epoch); empty when the model had no validation set.
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+
+    Raises:
+        ValueError: If a non-empty loss series does not have one value per epoch.
+    """
+    x = _as_series(epochs)
+    fig = Figure(figsize=(4.0, 2.8), dpi=_DPI)
+    fig.subplots_adjust(left=0.16, right=0.97, bottom=0.17, top=0.88)
+    ax = fig.add_subplot()
+    drawn = False
+    for name, values, colour, marker, style in (
+        ("training loss", loss, PALETTE[0], "o", "-"),
+        ("validation loss", val_loss, PALETTE[1], "s", "--"),
+    ):
+        y = _optional_series(values)
+        if not y.size:
+            continue
+        if y.size != x.size:
+            raise ValueError(f"{name} has {y.size} values but there are {x.size} epochs")
+        keep = np.isfinite(x) & np.isfinite(y)
+        if keep.any():
+            ax.plot(
+                x[keep], y[keep], color=colour, marker=marker, markersize=4, linestyle=style, linewidth=1.3, label=name
+            )
+            drawn = True
+    if drawn:
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    else:
+        _no_data(ax)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(labelsize=7)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    ax.yaxis.get_offset_text().set_fontsize(7)
+    ax.grid(True, linewidth=0.4, alpha=0.5)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.set_ylabel("loss", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return figure_to_data_uri(fig)
+
+
+class QualitySeries(NamedTuple):
+    """One image set's histogram of a face-quality measure.
+
+    Attributes:
+        label: Legend text (the attack, or the original faces).
+        edges: Bin edges, one more than the number of bins, increasing.
+        counts: Number of images per bin.
+        colour: Matplotlib colour spec.
+        linestyle: Matplotlib line style.
+    """
+
+    label: str
+    edges: Sequence[float]
+    counts: Sequence[float]
+    colour: str = PALETTE[0]
+    linestyle: str = "-"
+
+
+def quality_distributions_plot(series: Sequence[QualitySeries], *, title: str = "", xlabel: str = "") -> str:
+    """Overlay face-quality histograms of several image sets as step densities.
+
+    Counts are scaled to densities (area one) so sets of different sizes
+    compare; each set is drawn on its own bin edges.
+
+    Args:
+        series: One :class:`QualitySeries` per image set; empty ones and
+            ones without any count are skipped.
+        title: Figure title.
+        xlabel: Name of the measure.
+
+    Returns:
+        A PNG data URI.
+
+    Raises:
+        ValueError: If a non-empty series does not have ``len(edges) - 1``
+            bins or its edges do not increase.
+    """
+    fig = Figure(figsize=(4.6, 3.0), dpi=_DPI)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.88)
+    ax = fig.add_subplot()
+    drawn = False
+    for s in series:
+        e, counts = _as_series(s.edges), _as_series(s.counts)
+        if not counts.size:
+            continue
+        if e.size != counts.size + 1:
+            raise ValueError(f"{s.label} histogram has {counts.size} bins but {e.size} edges")
+        widths = np.diff(e)
+        if not np.all(widths > 0):
+            raise ValueError(f"{s.label} histogram edges do not increase")
+        total = float(counts.sum())
+        if not total > 0:
+            continue
+        ax.stairs(counts / (total * widths), e, color=s.colour, linestyle=s.linestyle, linewidth=1.3, label=s.label)
+        drawn = True
+    if drawn:
+        ax.legend(fontsize=6, loc="best", framealpha=0.8)
+    else:
+        _no_data(ax)
+    _style_density_axes(ax, title, pad=8)
+    ax.set_xlabel(xlabel, fontsize=8)
     return figure_to_data_uri(fig)

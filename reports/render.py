@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -23,10 +23,13 @@ from reports.plots import (
     PALETTE,
     VIEW_COLOURS,
     DetCurve,
+    QualitySeries,
     ScoreDensity,
     det_plot,
+    quality_distributions_plot,
     score_histogram,
     sweep_plot,
+    training_curve_plot,
     unlinkability_plot,
     view_distributions_plot,
 )
@@ -268,6 +271,49 @@ def _with_ci(key: str, metrics: Mapping[str, Any]) -> str:
     return f"{cell['value']} ({cell['ci']})" if cell["ci"] else cell["value"]
 
 
+def _strength_by_setting(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) -> list[dict[str, Any]]:
+    """Strength-view EER with its CI laid out as in a paper: per recognizer, attacks down, schemes across.
+
+    Every recognizer's table has the same scheme columns, in the order the
+    schemes first appear in ``rows`` (the results' own row order); an
+    attack line is listed for a recognizer with at least one row for it.
+
+    Args:
+        rows: Result rows in the results' order; only ``strength:`` views count.
+        labels: Recognizer label per row (keyed by ``id(row)``).
+
+    Returns:
+        One ``{"recognizer", "schemes", "lines"}`` table per recognizer;
+        each line ``{"attack", "cells"}`` with one ``{"value", "ci"}`` cell
+        per scheme (``"—"`` where that setting was not run).
+    """
+    strength = [r for r in rows if str(r.get("view", "")).startswith("strength:")]
+    schemes = _unique_in_order(str(r.get("scheme")) for r in strength)
+    attacks = _unique_in_order(str(r.get("attack")) for r in strength)
+    cells: dict[str, dict[tuple[str, str], Mapping[str, Any]]] = {}
+    for row in strength:
+        setting = (str(row.get("attack")), str(row.get("scheme")))
+        cells.setdefault(labels[id(row)], {}).setdefault(setting, row.get("metrics") or {})
+    tables = []
+    for recognizer, by_setting in cells.items():
+        present = {attack for attack, _ in by_setting}
+        lines = [
+            {
+                "attack": attack,
+                "cells": [
+                    _metric_cell("eer", by_setting[(attack, scheme)])
+                    if (attack, scheme) in by_setting
+                    else {"value": _DASH, "ci": ""}
+                    for scheme in schemes
+                ],
+            }
+            for attack in attacks
+            if attack in present
+        ]
+        tables.append({"recognizer": recognizer, "schemes": schemes, "lines": lines})
+    return tables
+
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -397,6 +443,226 @@ def _view_distribution_figures(rows: Sequence[Mapping[str, Any]], labels: Mappin
     return figures
 
 
+# --------------------------------------------------------------------------- optional blocks
+# ``examples``, ``trained_models`` and ``face_quality`` are optional: results
+# files written before them lack them, and a malformed entry shows what it can
+# rather than failing the whole report.
+
+_PNG_DATA_URI_RE = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]*={0,2}")
+_EXAMPLE_WIDTH = 112
+# The original (unprotected) faces in ``face_quality``: the reference distribution.
+_PLAIN = "none"
+_PLAIN_COLOUR = "#000000"
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _mappings(value: Any) -> list[Mapping[str, Any]]:
+    """The mapping entries of a list-valued block; anything else is dropped."""
+    return [v for v in _list(value) if isinstance(v, Mapping)]
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _count(value: Any) -> str:
+    return f"{int(round(value)):,}" if _is_number(value) and math.isfinite(value) else _DASH
+
+
+def _png_data_uri(value: Any) -> str | None:
+    """``value`` if it is an inline base64 PNG, else None.
+
+    Only this form is let through, so a results file cannot make the page
+    load anything from elsewhere (``https:``, ``file:``) or run a script
+    (``javascript:``, SVG).
+    """
+    return value if isinstance(value, str) and _PNG_DATA_URI_RE.fullmatch(value) else None
+
+
+def _examples(block: Any) -> list[dict[str, Any]]:
+    """Example faces, one grid per scheme: a column per image set, a line per sample.
+
+    Args:
+        block: ``results["examples"]``: ``{"scheme", "columns", "samples"}``
+            per scheme, each sample ``{"id", "subject", "images"}`` with one
+            PNG data URI (or null) per column.
+
+    Returns:
+        ``{"scheme", "columns", "width", "samples"}`` per scheme; each
+        sample's ``cells`` hold one ``{"src", "alt"}`` per column, ``src``
+        None where the image is missing, failed or not an inline PNG.
+    """
+    grids = []
+    for entry in _mappings(block):
+        columns = [_text(c) for c in _list(entry.get("columns"))]
+        samples = _mappings(entry.get("samples"))
+        width = max([len(columns), *(len(_list(s.get("images"))) for s in samples)])
+        columns += [""] * (width - len(columns))
+        lines = []
+        for sample in samples:
+            sample_id = _text(sample.get("id"))
+            images = _list(sample.get("images")) + [None] * width
+            cells = [{"src": _png_data_uri(images[j]), "alt": f"{sample_id}, {columns[j]}"} for j in range(width)]
+            lines.append({"id": sample_id, "subject": _text(sample.get("subject")), "cells": cells})
+        grids.append(
+            {"scheme": _text(entry.get("scheme")), "columns": columns, "width": _EXAMPLE_WIDTH, "samples": lines}
+        )
+    return grids
+
+
+def _format_duration(seconds: Any) -> str:
+    if not (_is_number(seconds) and math.isfinite(seconds)) or seconds < 0:
+        return _DASH
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _format_loss(value: float | None) -> str:
+    return _DASH if value is None else _format_plain(value)
+
+
+def _training_title(model: Mapping[str, Any]) -> str:
+    group = model.get("group")
+    title = f"{_text(model.get('attack'))} on {_text(model.get('scheme'))}"
+    return title if group is None else f"{title} (group {group})"
+
+
+def _trained_model(model: Mapping[str, Any]) -> dict[str, Any]:
+    """One trained attack model: its table line and its training curve (None without history)."""
+    history = _mappings(model.get("history"))
+    # An entry without a usable epoch number is taken to be the next epoch.
+    epochs = [_or(_optional_number(h.get("epoch")), float(i + 1)) for i, h in enumerate(history)]
+    loss = [_optional_number(h.get("loss")) for h in history]
+    val_loss = [_optional_number(h.get("val_loss")) for h in history]
+    final_val = next((v for v in reversed(val_loss) if v is not None), None)
+    title = _training_title(model)
+    uri = None
+    if any(v is not None for v in [*loss, *val_loss]):
+        uri = training_curve_plot(epochs, loss, val_loss, title=title)
+    params = model.get("params")
+    cached = model.get("cached")
+    return {
+        "attack": _text(model.get("attack")),
+        "scheme": _text(model.get("scheme")),
+        "group": _text(model.get("group")) or _DASH,
+        "train_faces": _count(model.get("n_train_faces")),
+        "train_subjects": _count(model.get("n_train_subjects")),
+        "val_faces": _count(model.get("n_val_faces")),
+        "keys_per_face": _count(model.get("keys_per_face")),
+        "pairs": _count(model.get("n_pairs")),
+        "device": _text(model.get("device")) or _DASH,
+        "time": _format_duration(model.get("seconds")),
+        "cached": _DASH if cached is None else "yes" if cached else "no",
+        "final_val_loss": _format_loss(final_val),
+        "params": _format_params(params) if isinstance(params, Mapping) else _text(params),
+        "title": title,
+        "uri": uri,
+    }
+
+
+def _trained_models(block: Any) -> list[dict[str, Any]]:
+    """Display lines (and training curves) of ``results["trained_models"]``, in its order."""
+    return [_trained_model(model) for model in _mappings(block)]
+
+
+def _histogram_series(hist: Any) -> tuple[list[float], list[float]] | None:
+    """``(edges, counts)`` of a ``{"edges", "counts"}`` histogram, or None when it cannot be drawn."""
+    if not isinstance(hist, Mapping):
+        return None
+    edges, counts = hist.get("edges"), hist.get("counts")
+    if not isinstance(edges, list) or not isinstance(counts, list) or not counts:
+        return None
+    if len(edges) != len(counts) + 1 or not all(_optional_number(v) is not None for v in [*edges, *counts]):
+        return None
+    if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        return None
+    return [float(e) for e in edges], [float(c) for c in counts]
+
+
+def _quality_figures(measure: str, entries: Sequence[Mapping[str, Any]], colours: Mapping[str, str]) -> list[dict]:
+    """One figure per scheme: every attack's distribution over the original faces' (black, dashed)."""
+    reference = []
+    plain = next((e for e in entries if _text(e.get("scheme")) == _PLAIN), None)
+    plain_hist = _histogram_series(plain.get("hist")) if plain is not None else None
+    if plain_hist is not None:
+        reference.append(QualitySeries("original faces", *plain_hist, colour=_PLAIN_COLOUR, linestyle="--"))
+    schemes: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        if _text(entry.get("scheme")) != _PLAIN:
+            schemes.setdefault(_text(entry.get("scheme")), []).append(entry)
+    if not schemes and reference:
+        schemes = {_PLAIN: []}
+    figures = []
+    for scheme, members in schemes.items():
+        series = list(reference)
+        for entry in members:
+            hist = _histogram_series(entry.get("hist"))
+            attack = _text(entry.get("attack"))
+            if hist is not None:
+                series.append(QualitySeries(attack, *hist, colour=colours[attack]))
+        if len(series) == len(reference) and scheme != _PLAIN:
+            continue
+        title = f"{measure} · {scheme}" if scheme != _PLAIN else f"{measure} · original faces"
+        figures.append({"title": title, "uri": quality_distributions_plot(series, title=title, xlabel=measure)})
+    return figures
+
+
+def _face_quality(block: Any) -> list[dict[str, Any]]:
+    """Face-quality distributions grouped by measure, in first-seen order.
+
+    Args:
+        block: ``results["face_quality"]``: one ``{"measure", "description",
+            "scheme", "attack", "n", "mean", "median", "failed", "hist"}``
+            per (measure, image set); scheme ``none`` marks the original faces.
+
+    Returns:
+        ``{"measure", "description", "rows", "figures"}`` per measure. An
+        attack keeps one colour in every figure of the report.
+    """
+    entries = _mappings(block)
+    attacks = _unique_in_order(_text(e.get("attack")) for e in entries if _text(e.get("scheme")) != _PLAIN)
+    others = [c for c in PALETTE if c != _PLAIN_COLOUR]
+    colours = {attack: others[i % len(others)] for i, attack in enumerate(attacks)}
+    measures: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        measures.setdefault(_text(entry.get("measure")), []).append(entry)
+    sections = []
+    for measure, members in measures.items():
+        description = next((_text(e.get("description")) for e in members if e.get("description")), "")
+        rows = [
+            {
+                "scheme": _text(e.get("scheme")),
+                "attack": _text(e.get("attack")),
+                "n": _count(e.get("n")),
+                "mean": format_metric("mean", _optional_number(e.get("mean"))),
+                "median": format_metric("median", _optional_number(e.get("median"))),
+                "failed": _count(e.get("failed")),
+            }
+            for e in members
+        ]
+        sections.append(
+            {
+                "measure": measure,
+                "description": description,
+                "rows": rows,
+                "figures": _quality_figures(measure, members, colours),
+            }
+        )
+    return sections
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -513,7 +779,10 @@ def build_context(results: Results) -> dict[str, Any]:
     """
     protocol = results.get("protocol") or {}
     provenance = results.get("provenance") or {}
-    rows = _sorted_rows(results.get("rows") or [])
+    # Blocks newer than the ``Results`` type, all optional.
+    optional = cast(Mapping[str, Any], results)
+    raw_rows = results.get("rows") or []
+    rows = _sorted_rows(raw_rows)
     labels = _recognizer_labels(rows)
     columns = metric_columns(rows)
     return {
@@ -526,6 +795,10 @@ def build_context(results: Results) -> dict[str, Any]:
         "columns": [{"key": c, "header": _metric_header(c)} for c in columns],
         "rows": _table(rows, columns),
         "attacks": _attack_table(rows, labels),
+        "strength_by_setting": _strength_by_setting(raw_rows, labels),
+        "examples": _examples(optional.get("examples")),
+        "trained_models": _trained_models(optional.get("trained_models")),
+        "face_quality": _face_quality(optional.get("face_quality")),
         "det_figures": _det_figures(rows, labels),
         "histograms": _histograms(rows, labels),
         "unlinkability_figures": _unlinkability_figures(rows, labels),

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
     ("benchmark.core",),
     ("benchmark.codecs", "benchmark.data"),
-    ("benchmark.metrics", "benchmark.recognizers"),
+    ("benchmark.metrics", "benchmark.recognizers", "benchmark.quality"),
     ("schemes", "attacks"),
     ("benchmark.engine",),
     ("reports",),

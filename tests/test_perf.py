@@ -117,3 +117,12 @@ def test_warp_record():
     assert min(record["warp_images_s"], record["remap_images_s"], record["map_build_s"]) > 0
     assert record["meets_target"] == (record["warp_images_s"] >= record["target_images_s"])
     assert "warp" in perf.names()
+
+
+def test_inpaint_record():
+    from benchmark.cli.perf import inpaint_training
+
+    rec = inpaint_training(n_pairs=8, n_val=2, epochs=1)
+    assert rec["name"] == "inpaint" and rec["n_pairs"] == 8 and rec["epochs"] == 1
+    assert rec["train_s"] > 0 and rec["s_per_pair_epoch"] > 0 and rec["infer_s_per_image"] > 0
+    assert rec["peak_rss_mb"] > 0

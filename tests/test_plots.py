@@ -113,3 +113,41 @@ def test_view_distributions_plot_draws_each_view_on_its_own_bins():
     _png(view_distributions_plot([ScoreDensity("baseline", [], [], [], "red")]))
     with pytest.raises(ValueError, match="strength impostor histogram has 19 bins but 21 edges"):
         view_distributions_plot([views[2]._replace(impostor=np.ones(19))])
+
+
+def test_training_curve_plot_skips_missing_points():
+    from reports.plots import training_curve_plot
+
+    uri = training_curve_plot([1, 2, 3], [0.03, 0.027, 0.025], [0.029, None, 0.024], title="inpaint on lw4o6 (group 0)")
+    assert b"matplotlib" not in _png(uri)
+    assert uri == training_curve_plot(
+        [1, 2, 3], [0.03, 0.027, 0.025], [0.029, None, 0.024], title="inpaint on lw4o6 (group 0)"
+    )
+    assert uri != training_curve_plot(
+        [1, 2, 3], [0.03, 0.027, 0.025], [None, None, None], title="inpaint on lw4o6 (group 0)"
+    )
+    _png(training_curve_plot([1, 2], [0.5, float("nan")], []))  # no validation set
+    _png(training_curve_plot([], [], []))
+    with pytest.raises(ValueError, match="validation loss has 2 values but there are 3 epochs"):
+        training_curve_plot([1, 2, 3], [0.1, 0.1, 0.1], [0.1, 0.1])
+
+
+def test_quality_distributions_plot():
+    from reports.plots import QualitySeries, quality_distributions_plot
+
+    edges = np.linspace(0, 1, 11)
+    series = [
+        QualitySeries("original faces", edges, np.arange(10), "#000000", "--"),
+        QualitySeries("naive", np.linspace(0, 1, 6), [50, 0, 0, 0, 0], "#0072B2"),
+    ]
+    uri = quality_distributions_plot(series, title="detector · lw4o6", xlabel="detector")
+    assert b"matplotlib" not in _png(uri)
+    assert uri == quality_distributions_plot(series, title="detector · lw4o6", xlabel="detector")
+    assert uri != quality_distributions_plot(series[:1], title="detector · lw4o6", xlabel="detector")
+    # Empty series and ones without a single count draw as no data.
+    _png(quality_distributions_plot([]))
+    _png(quality_distributions_plot([QualitySeries("zero", edges, np.zeros(10)), QualitySeries("empty", [], [])]))
+    with pytest.raises(ValueError, match="naive histogram has 5 bins but 11 edges"):
+        quality_distributions_plot([series[1]._replace(edges=edges)])
+    with pytest.raises(ValueError, match="edges do not increase"):
+        quality_distributions_plot([series[1]._replace(edges=[0, 0.5, 0.5, 0.7, 0.8, 1])])

@@ -466,3 +466,278 @@ def test_attack_quality_shows_its_ci():
 def test_provenance_says_how_the_run_was_keyed(key, needle):
     fields = dict(build_context({"rows": [], "provenance": {"key": key}})["provenance"]["fields"])
     assert needle in fields["Keys"]
+
+
+# --------------------------------------------------------------------------- optional blocks
+
+PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAcCBlCwAAAABJRU5ErkJggg=="
+
+
+def _section(html: str, section_id: str) -> str:
+    return re.search(rf'<section id="{section_id}">.*?</section>', html, flags=re.S).group(0)
+
+
+def _examples_block() -> list:
+    return [
+        {
+            "scheme": "<script>",
+            "columns": ["original", "naive", "conceal-codeblock", "inpaint"],
+            "samples": [
+                {
+                    "id": "Aaron_Peirsol/Aaron_Peirsol_0001.jpg",
+                    "subject": "Aaron_Peirsol",
+                    "images": [PNG, None, "https://evil/x.png", PNG],
+                },
+                {
+                    "id": "x/<b>.jpg",
+                    "subject": "x",
+                    # Not an inline PNG: a script URI, an SVG, an attribute break-out.
+                    "images": ["javascript:alert(1)", "data:image/svg+xml;base64,PHN2Zz4=", PNG + '" onerror="x'],
+                },
+            ],
+        }
+    ]
+
+
+def _trained_models_block() -> list:
+    return [
+        {
+            "attack": "inpaint",
+            "scheme": "lw4o6",
+            "group": 0,
+            "model_key": "3fa2" * 16,
+            "n_train_faces": 1800,
+            "n_train_subjects": 220,
+            "n_val_faces": 200,
+            "keys_per_face": 2,
+            "n_pairs": 3600,
+            "device": "cpu",
+            "seconds": 312.5,
+            "cached": False,
+            "params": {"epochs": 3, "width": 8, "depth": 4},
+            "history": [
+                {"epoch": 1, "loss": 0.031, "val_loss": 0.029, "seconds": 61.2},
+                {"epoch": 2, "loss": 0.027, "val_loss": None, "seconds": 60.8},
+                {"epoch": 3, "loss": 0.025, "val_loss": 0.024, "seconds": 61.0},
+            ],
+        },
+        {"attack": "inpaint", "scheme": XSS, "cached": True, "history": "not a list", "params": None},
+    ]
+
+
+def _quality(scheme: str, attack: str, mean: float, **overrides) -> dict:
+    edges = np.linspace(0.0, 1.0, 11)
+    counts = np.histogram(np.clip(np.random.default_rng(len(attack)).normal(mean, 0.2, 100), 0, 1), edges)[0]
+    entry = {
+        "measure": "detector",
+        "description": "YuNet face-detector confidence <0..1>",
+        "scheme": scheme,
+        "attack": attack,
+        "n": 100,
+        "mean": mean,
+        "median": mean - 0.01,
+        "failed": 3,
+        "hist": {"edges": edges.tolist(), "counts": counts.tolist()},
+    }
+    entry.update(overrides)
+    return entry
+
+
+def _face_quality_block() -> list:
+    return [
+        _quality("none", "none", 0.9),
+        _quality("lw4o6", "naive", 0.2),
+        _quality("lw4o6", "inpaint", 0.6),
+        _quality("warp", "inpaint", 0.7),
+        _quality("warp", "naive", 0.3, hist={"edges": [0.0, 1.0], "counts": [1, 2]}),  # malformed: not drawn
+    ]
+
+
+def _with_blocks(results: dict) -> dict:
+    return {
+        **copy.deepcopy(results),
+        "examples": _examples_block(),
+        "trained_models": _trained_models_block(),
+        "face_quality": _face_quality_block(),
+    }
+
+
+@pytest.fixture(scope="module")
+def full_html(results) -> str:
+    return render_report(_with_blocks(results))
+
+
+def test_optional_sections_hidden_without_their_blocks(results, html):
+    ctx = build_context(results)
+    assert ctx["examples"] == [] and ctx["trained_models"] == [] and ctx["face_quality"] == []
+    for section_id in ("examples", "training", "face-quality"):
+        assert f'id="{section_id}"' not in html and f'href="#{section_id}"' not in html
+    # Present but empty or malformed blocks show nothing either.
+    empty = {**results, "examples": [], "trained_models": {"not": "a list"}, "face_quality": [None, 3]}
+    assert render_report(empty) == html
+
+
+def test_optional_sections_appear_with_their_blocks(full_html):
+    for section_id in ("examples", "training", "face-quality"):
+        assert f'id="{section_id}"' in full_html and f'href="#{section_id}"' in full_html
+    order = [full_html.index(f'<section id="{s}"') for s in ("results", "examples", "face-quality", "det", "training")]
+    assert order == sorted(order) and full_html.index('id="training"') < full_html.index('id="notes"')
+
+
+def test_examples_grid_only_embeds_inline_pngs(full_html):
+    assert "https://evil" not in full_html and "javascript:" not in full_html and "svg+xml" not in full_html
+    assert "onerror" not in full_html
+    section = _section(full_html, "examples")
+    imgs = re.findall(r"<img [^>]*>", section)
+    assert len(imgs) == 2 and all(f'src="{PNG}" width="112"' in img for img in imgs)
+    # Header: the column names; one line per sample, every missing cell says so.
+    assert re.findall(r"<th>([^<]*)</th>", section) == ["Sample", "original", "naive", "conceal-codeblock", "inpaint"]
+    assert section.count('<span class="failed">failed</span>') == 2 + 4
+    assert "Aaron_Peirsol/Aaron_Peirsol_0001.jpg" in section
+
+
+def test_examples_escape_scheme_and_ids(full_html):
+    section = _section(full_html, "examples")
+    assert "<script>" not in full_html
+    assert "Scheme &lt;script&gt;" in section and "x/&lt;b&gt;.jpg" in section
+
+
+def test_examples_tolerate_missing_fields():
+    ctx = build_context(
+        {
+            "rows": [],
+            "examples": [
+                {"scheme": "a", "samples": [{"images": [PNG, PNG]}, {"id": "s", "images": "nope"}, "junk"]},
+                {"columns": "not a list", "samples": None},
+                "junk",
+            ],
+        }
+    )
+    first, second = ctx["examples"]
+    assert first["columns"] == ["", ""]  # as many columns as the widest sample
+    assert [[c["src"] for c in s["cells"]] for s in first["samples"]] == [[PNG, PNG], [None, None]]
+    assert second == {"scheme": "", "columns": [], "width": 112, "samples": []}
+
+
+def test_trained_models_table_and_curve(full_html):
+    section = _section(full_html, "training")
+    first = re.search(r"<tbody>\s*<tr>(.*?)</tr>", section, flags=re.S).group(1)
+    cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", first, flags=re.S)]
+    assert cells == [
+        "inpaint",
+        "lw4o6",
+        "0",
+        "1,800",
+        "220",
+        "200",
+        "2",
+        "3,600",
+        "cpu",
+        "5 min 12 s",
+        "no",
+        "0.024",  # the last epoch that has a validation loss
+        '<span class="params">depth=4, epochs=3, width=8</span>',
+    ]
+    # One curve: the second model has no usable history. Its scheme is escaped.
+    srcs = re.findall(r'src="([^"]*)"', section)
+    assert len(srcs) == 1 and srcs[0].startswith("data:image/png;base64,")
+    assert 'alt="Training curve, inpaint on lw4o6 (group 0)"' in section
+    assert XSS not in full_html and "&lt;script&gt;alert(1)&lt;/script&gt;" in section
+    assert "3fa2" not in full_html  # the model key is not shown
+
+
+def test_trained_model_with_null_val_loss_draws_its_curve(monkeypatch):
+    drawn = []
+
+    def capture(epochs, loss, val_loss, *, title=""):
+        drawn.append((list(epochs), list(loss), list(val_loss), title))
+        return PNG
+
+    monkeypatch.setattr("reports.render.training_curve_plot", capture)
+    history = [{"epoch": 1, "loss": 0.5, "val_loss": None}, {"loss": "x", "val_loss": 0.4}]
+    ctx = build_context({"rows": [], "trained_models": [{"attack": "a", "scheme": "s", "history": history}]})
+    (model,) = ctx["trained_models"]
+    assert drawn == [([1.0, 2.0], [0.5, None], [None, 0.4], "a on s")]
+    assert model["uri"] == PNG and model["final_val_loss"] == "0.4"
+    assert model["group"] == model["time"] == model["cached"] == model["train_faces"] == "—"
+
+
+def test_face_quality_table_and_figures(full_html):
+    section = _section(full_html, "face-quality")
+    assert "YuNet face-detector confidence &lt;0..1&gt;" in section
+    lines = re.findall(r"<tr>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", section)
+    assert lines == [("none", "none"), ("lw4o6", "naive"), ("lw4o6", "inpaint"), ("warp", "inpaint"), ("warp", "naive")]
+    assert '<td class="num">0.9</td>' in section and '<td class="num">0.89</td>' in section
+    srcs = re.findall(r'src="([^"]*)"', section)
+    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+
+
+def test_face_quality_colours_follow_the_attack(monkeypatch):
+    drawn = []
+
+    def capture(series, *, title="", xlabel=""):
+        drawn.append((title, xlabel, list(series)))
+        return PNG
+
+    monkeypatch.setattr("reports.render.quality_distributions_plot", capture)
+    figures = build_context({"rows": [], "face_quality": _face_quality_block()})["face_quality"][0]["figures"]
+    assert [f["title"] for f in figures] == ["detector · lw4o6", "detector · warp"]
+    (_, xlabel, lw4o6), (_, _, warp) = drawn
+    assert xlabel == "detector"
+    assert [s.label for s in lw4o6] == ["original faces", "naive", "inpaint"]
+    assert [s.label for s in warp] == ["original faces", "inpaint"]  # its malformed naive histogram is left out
+    assert lw4o6[0].linestyle == "--" and lw4o6[0].colour == warp[0].colour
+    assert lw4o6[2].colour == warp[1].colour != lw4o6[1].colour
+    assert list(lw4o6[0].counts) == _face_quality_block()[0]["hist"]["counts"]
+
+
+def test_face_quality_only_original_faces():
+    (q,) = build_context({"rows": [], "face_quality": [_quality("none", "none", 0.9, median=None)]})["face_quality"]
+    assert [f["title"] for f in q["figures"]] == ["detector · original faces"]
+    assert (q["rows"][0]["mean"], q["rows"][0]["median"]) == ("0.9", "—")
+
+
+def _strength_rows() -> list:
+    def row(rec, scheme, attack, eer, low=None, high=None):
+        metrics = {"eer": eer}
+        if low is not None:
+            metrics.update(eer_ci_low=low, eer_ci_high=high)
+        return {"recognizer": rec, "scheme": scheme, "attack": attack, "view": f"strength:{attack}", "metrics": metrics}
+
+    return [
+        {"recognizer": "lbp", "scheme": "none", "attack": "none", "view": "baseline", "metrics": {"eer": 0.1}},
+        row("lbp", "lw4o6", "naive", 0.45, 0.41, 0.49),
+        row("lbp", "lw4o6", "inpaint", 0.2, 0.18, 0.22),
+        row("sface", "lw4o6", "naive", 0.32),
+        row("lbp", f"warp{XSS}", "naive", 0.4, 0.38, 0.42),
+        {**row("lbp", "lw4o6", "naive", 0.1), "view": "preservation"},  # not a strength view
+    ]
+
+
+def test_strength_by_setting_lays_out_attacks_by_scheme():
+    tables = build_context({"rows": _strength_rows()})["strength_by_setting"]
+    lbp, sface = tables
+    assert lbp["recognizer"] == "lbp" and sface["recognizer"] == "sface"
+    assert lbp["schemes"] == sface["schemes"] == ["lw4o6", f"warp{XSS}"]
+    assert [line["attack"] for line in lbp["lines"]] == ["naive", "inpaint"]
+    naive, inpaint = lbp["lines"]
+    assert naive["cells"] == [
+        {"value": "45.00%", "ci": "41.00% – 49.00%"},
+        {"value": "40.00%", "ci": "38.00% – 42.00%"},
+    ]
+    assert inpaint["cells"][1] == {"value": "—", "ci": ""}  # not run on that scheme
+    assert [line["attack"] for line in sface["lines"]] == ["naive"]
+    assert sface["lines"][0]["cells"] == [{"value": "32.00%", "ci": ""}, {"value": "—", "ci": ""}]
+    assert build_context({"rows": _strength_rows()[:1]})["strength_by_setting"] == []
+
+
+def test_strength_by_setting_renders_above_the_attack_table():
+    html = render_report({"rows": _strength_rows()})
+    section = _section(html, "attacks")
+    assert section.index("Strength by setting: lbp") < section.index("Strength by setting: sface")
+    assert section.index("Strength by setting: sface") < section.index("All attacks")
+    assert "41.00% – 49.00%" in section and XSS not in html and "warp&lt;script&gt;" in section
+
+
+def test_optional_blocks_deterministic(results, full_html):
+    assert render_report(_with_blocks(results)) == full_html

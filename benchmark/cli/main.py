@@ -285,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # Progress of long work (a training epoch: loss, validation loss, ETA) is
+    # shown without -v: bars only draw on a terminal, and a log needs the lines.
+    logging.getLogger("facesec.progress").setLevel(logging.INFO)
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from attacks.inpaint import InpaintAttack
 from benchmark.codecs.cipher import decrypt_ranges, encrypt_j2k, encrypt_ranges
 from benchmark.codecs.j2k import encode_j2k, locate_packets
 from benchmark.core.keys import MasterKey
@@ -37,6 +38,7 @@ __all__ = [
     "cipher_throughput",
     "j2k_protect_cost",
     "warp_throughput",
+    "inpaint_training",
 ]
 
 Record = dict[str, Any]
@@ -414,4 +416,57 @@ def warp_throughput(
         "map_build_s": build_s,
         "target_images_s": float(target_images_s),
         "meets_target": bool(n_faces / warp_s >= target_images_s),
+    }
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+@benchmark("inpaint")
+def inpaint_training(
+    *, n_pairs: int = 3264, n_val: int = 384, epochs: int | None = None, device: str = "cpu"
+) -> Record:
+    """Time and peak memory to train ``inpaint`` with its shipped defaults on one setting.
+
+    The defaults match one setting of ``protocols/inpainting.yaml`` on
+    lfw-dev (1,824 attacker faces, 10 % held out for validation, 2 keys per
+    face: 3,264 training and 384 validation pairs of 112x112 faces). Inputs
+    are noise: the cost of a UNet does not depend on what the pixels show.
+
+    Args:
+        n_pairs: Training pairs.
+        n_val: Validation pairs.
+        epochs: Epochs (None: the attack's default).
+        device: ``cpu`` (the reference) or ``cuda``.
+
+    Returns:
+        ``name``, ``n_pairs``, ``epochs``, ``train_s`` (all epochs),
+        ``s_per_pair_epoch``, ``infer_s_per_image`` and ``peak_rss_mb``
+        (the process's peak resident memory after training).
+    """
+    rng = np.random.default_rng(0)
+    faces = np.repeat(rng.integers(0, 256, (n_pairs + n_val, 112, 112, 1), dtype=np.uint8), 3, axis=3)
+    noisy = np.repeat(rng.integers(0, 256, (n_pairs + n_val, 112, 112, 1), dtype=np.uint8), 3, axis=3)
+    params = {"device": device} if epochs is None else {"device": device, "epochs": epochs}
+    attack = InpaintAttack.from_params(params)
+    start = time.perf_counter()
+    attack.fit(
+        noisy[:n_pairs],
+        faces[:n_pairs],
+        val_inputs=noisy[n_pairs:] if n_val else None,
+        val_originals=faces[n_pairs:] if n_val else None,
+    )
+    train_s = time.perf_counter() - start
+    infer_s, _ = best_time(lambda: attack.reconstruct(noisy[: min(256, n_pairs)]), 1)
+    return {
+        "name": "inpaint",
+        "n_pairs": int(n_pairs),
+        "epochs": int(attack.epochs),
+        "train_s": train_s,
+        "s_per_pair_epoch": train_s / (n_pairs * attack.epochs),
+        "infer_s_per_image": infer_s / min(256, n_pairs),
+        "peak_rss_mb": _peak_rss_mb(),
     }

@@ -46,7 +46,9 @@ __all__ = [
     "Protected",
     "Attack",
     "AttackResult",
+    "LearnedAttack",
     "Metric",
+    "FaceQuality",
     "LinkageMetric",
     "Samples",
     "FACE_SHAPE",
@@ -519,11 +521,6 @@ class Attack(Component):
     counters: ClassVar[tuple[str, ...]] = ()
     reference: ClassVar[bool] = False
 
-    def fit(
-        self, protected: Protected | None = None, originals: np.ndarray | None = None, scheme: Scheme | None = None
-    ) -> Self:
-        return self
-
     def incompatibility(self, scheme: Scheme) -> str | None:
         """None when this attack can attack ``scheme``, else why not (one line)."""
         if not isinstance(scheme, self.requires):
@@ -533,6 +530,95 @@ class Attack(Component):
 
     def attack(self, protected: Protected, scheme: Scheme) -> AttackResult:
         """Images an attacker obtains from protected samples, failure flags and counters."""
+        raise NotImplementedError
+
+
+class LearnedAttack(Attack):
+    """Base of attacks that learn from the attacker's own protected faces.
+
+    The protocol declares the attacker (its ``attacker:`` block): faces that
+    are subject-disjoint from the victims, protected under the attacker's own
+    keys. The harness runs :meth:`input_attack` on them and calls :meth:`fit`
+    with (input, original) pairs; the fitted state (:meth:`state_arrays`) is a
+    cached artifact like any stage output. Victims' protected samples then go
+    through :meth:`input_attack` and :meth:`reconstruct`, which is all that
+    :meth:`attack` does.
+
+    Declared by each learned attack:
+
+    * ``min_train_faces``: fewer attacker faces than this is a protocol error.
+    * ``seed`` and ``device`` parameters: training is deterministic for a seed
+      on the CPU; ``device`` is ``auto``, ``cpu`` or ``cuda``.
+    """
+
+    min_train_faces: ClassVar[int] = 16
+    seed: int
+    device: str
+    #: Set by :meth:`fit` and :meth:`load_state`: one dict per training epoch.
+    history_: list[dict[str, Any]]
+
+    def input_attack(self) -> Attack:
+        """The attack whose output the learned part takes as input (``naive`` decode by default)."""
+        raise NotImplementedError
+
+    def incompatibility(self, scheme: Scheme) -> str | None:
+        return self.input_attack().incompatibility(scheme)
+
+    def resolved_device(self) -> str:
+        """``cpu`` or ``cuda``: what ``device`` means on this machine."""
+        raise NotImplementedError
+
+    def fit(
+        self,
+        inputs: np.ndarray,
+        originals: np.ndarray,
+        *,
+        val_inputs: np.ndarray | None = None,
+        val_originals: np.ndarray | None = None,
+        desc: str = "",
+    ) -> Self:
+        """Learn from pairs (input attack output, original face), uint8 (N, H, W, 3) each.
+
+        Sets ``history_``: one dict per epoch (``epoch``, ``loss``, ``val_loss``, ``seconds``).
+        """
+        raise NotImplementedError
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted state as named arrays (what the cache stores)."""
+        raise NotImplementedError
+
+    def load_state(self, arrays: dict[str, np.ndarray], history: list[dict[str, Any]]) -> Self:
+        """Restore a fitted state saved by :meth:`state_arrays`."""
+        raise NotImplementedError
+
+    def reconstruct(self, inputs: np.ndarray) -> np.ndarray:
+        """Faces (uint8, the shape of ``inputs``) the fitted model makes of input-attack outputs."""
+        raise NotImplementedError
+
+    def attack(self, protected: Protected, scheme: Scheme) -> AttackResult:
+        """Run the input attack, then the fitted model; samples the input attack fails on stay failed."""
+        problem = self.incompatibility(scheme)
+        if problem is not None:
+            raise ValueError(f"{self.registry_name} cannot attack {type(scheme).__name__}: {problem}")
+        first = self.input_attack().attack(protected, scheme)
+        return AttackResult(self.reconstruct(first.images), first.failed, {})
+
+
+class FaceQuality(Component):
+    """Base of offline face-quality measures: a score per aligned face, higher meaning more usable.
+
+    Declared by each measure: ``description``, what it measures in one line
+    (reports print it next to the distributions).
+    """
+
+    description: ClassVar[str] = ""
+
+    def available(self) -> str | None:
+        """None when usable here, else a one-line reason (missing model...)."""
+        return None
+
+    def measure(self, images: np.ndarray) -> np.ndarray:
+        """Scores, float64 (N,), of aligned faces uint8 (N, 112, 112, 3); NaN where undefined."""
         raise NotImplementedError
 
 

@@ -133,7 +133,8 @@ class MasterKey:
 
     Attributes:
         ephemeral: True when drawn at random for this run only.
-        source: Where it came from: ``"file"``, ``"env"``, ``"seed"`` or ``"ephemeral"``.
+        source: Where it came from: ``"file"``, ``"env"``, ``"seed"``, ``"ephemeral"``
+            or ``"attacker"`` (a simulated attacker's own key).
         seed: The public seed of an evaluation key, else None.
     """
 
@@ -208,6 +209,19 @@ class MasterKey:
             raise ValueError(f"an evaluation seed must be an integer >= 0, got {seed!r}")
         material = hkdf_sha256(b"facesec/evaluation-key/v1", f"seed={seed}".encode())
         return cls(material, source="seed", seed=seed)
+
+    @classmethod
+    def attacker(cls, seed: int) -> MasterKey:
+        """The key a simulated attacker protects its own training faces with.
+
+        Derived from a label of its own, so it is independent of every victim
+        key (evaluation, file, environment or random): the attacker knows the
+        scheme, never the victims' keys. Public and reproducible for ``seed``.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"an attacker seed must be an integer >= 0, got {seed!r}")
+        material = hkdf_sha256(b"facesec/attacker-key/v1", f"seed={seed}".encode())
+        return cls(material, source="attacker", seed=seed)
 
     @classmethod
     def random(cls) -> MasterKey:

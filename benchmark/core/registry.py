@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
-from benchmark.core.component import Attack, Component, Dataset, Metric, Recognizer, Scheme
+from benchmark.core.component import Attack, Component, Dataset, FaceQuality, Metric, Recognizer, Scheme
 
 __all__ = [
     "Registry",
@@ -36,6 +36,7 @@ __all__ = [
     "SCHEMES",
     "ATTACKS",
     "METRICS",
+    "QUALITY",
     "all_registries",
 ]
 
@@ -148,8 +149,9 @@ DATASETS: Registry[Dataset] = Registry("dataset", Dataset, "benchmark.data.datas
 SCHEMES: Registry[Scheme] = Registry("scheme", Scheme, "schemes")
 ATTACKS: Registry[Attack] = Registry("attack", Attack, "attacks")
 METRICS: Registry[Metric] = Registry("metric", Metric, "benchmark.metrics")
+QUALITY: Registry[FaceQuality] = Registry("face_quality", FaceQuality, "benchmark.quality")
 
 
 def all_registries() -> dict[str, Registry]:
     """Every registry, keyed by kind."""
-    return {r.kind: r for r in (RECOGNIZERS, DATASETS, SCHEMES, ATTACKS, METRICS)}
+    return {r.kind: r for r in (RECOGNIZERS, DATASETS, SCHEMES, ATTACKS, METRICS, QUALITY)}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageReadError", "read_image", "MAX_PIXELS"]
+__all__ = ["ImageReadError", "read_image", "png_data_uri", "MAX_PIXELS"]
 
 # Guard against decompression bombs in untrusted data; faces are far smaller.
 MAX_PIXELS = 50_000_000
@@ -43,3 +45,15 @@ def read_image(path: Path) -> np.ndarray:
     if arr.ndim != 3 or min(arr.shape[:2]) < 8:
         raise ImageReadError(f"unusable image shape {arr.shape}")
     return arr
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A uint8 image (H, W), (H, W, 3) as a ``data:image/png;base64,…`` URI (grey when all channels agree)."""
+    from PIL import Image
+
+    arr = np.asarray(image, np.uint8)
+    if arr.ndim == 3 and (arr == arr[..., :1]).all():
+        arr = arr[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

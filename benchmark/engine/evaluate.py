@@ -30,7 +30,15 @@ from benchmark.metrics.bootstrap import add_ci, paired_delta_ci, subject_bootstr
 from benchmark.metrics.irreversibility import SAR_TARGETS, quality_ci, sar, sar_ci, summarise_quality
 from benchmark.metrics.verification import det_curve, eer, score_histogram, target_key
 
-__all__ = ["ViewScores", "EvalSettings", "score_view", "row_metrics", "row_curves", "quality_metrics"]
+__all__ = [
+    "ViewScores",
+    "EvalSettings",
+    "score_view",
+    "row_metrics",
+    "row_curves",
+    "quality_metrics",
+    "quality_distribution",
+]
 
 Features = Callable[[ImageSet], tuple[str, np.ndarray]]
 Scorer = Callable[[tuple[str, np.ndarray], tuple[str, np.ndarray], np.ndarray, np.ndarray], np.ndarray]
@@ -247,3 +255,22 @@ def quality_metrics(
     if settings.n_boot > 0:
         values = add_ci(values, quality_ci(quality, sample_subjects, n_boot=settings.n_boot, seed=settings.seed))
     return values
+
+
+def quality_distribution(values: np.ndarray, bins: int = 20) -> dict[str, Any]:
+    """Summary and histogram of face-quality scores (NaN = failed sample).
+
+    Bins span [0, 1] when every score lies there (the usual range of a
+    confidence), else the observed range.
+    """
+    v = np.asarray(values, np.float64)
+    ok = v[np.isfinite(v)]
+    lo, hi = (0.0, 1.0) if ok.size == 0 or (ok.min() >= 0 and ok.max() <= 1) else (float(ok.min()), float(ok.max()))
+    counts, edges = np.histogram(ok, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+    return {
+        "n": int(ok.size),
+        "failed": int(v.size - ok.size),
+        "mean": float(ok.mean()) if ok.size else None,
+        "median": float(np.median(ok)) if ok.size else None,
+        "hist": {"edges": edges.tolist(), "counts": counts.tolist()},
+    }

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.core.cache import Cache, hash_array
-from benchmark.core.component import Attack, Metric, Recognizer, Samples, Scheme
+from benchmark.core.cache import Cache, hash_array, hash_json
+from benchmark.core.component import Attack, FaceQuality, LearnedAttack, Metric, Recognizer, Samples, Scheme
 from benchmark.core.keys import KeySourceError, MasterKey, load_master_key
 from benchmark.core.registry import DATASETS
 from benchmark.data.comparisons import (
@@ -28,7 +28,17 @@ from benchmark.data.comparisons import (
     subject_folds,
 )
 from benchmark.data.datasets.folder import DatasetError
-from benchmark.engine.evaluate import EvalSettings, ViewScores, quality_metrics, row_curves, row_metrics, score_view
+from benchmark.engine.attacker import Attacker, build_attacker
+from benchmark.engine.evaluate import (
+    EvalSettings,
+    ViewScores,
+    quality_distribution,
+    quality_metrics,
+    row_curves,
+    row_metrics,
+    score_view,
+)
+from benchmark.engine.examples import example_sets, pick_examples
 from benchmark.engine.protocol import Instance, LoadedProtocol
 from benchmark.engine.provenance import provenance
 from benchmark.engine.results import SCHEMA_VERSION, DatasetInfo, Results, Row, Sweep, jsonable, write_results
@@ -43,6 +53,7 @@ from benchmark.engine.stages import (
     dataset_fingerprint,
     embed_stage,
     load_stage,
+    quality_stage,
     score_stage,
 )
 from benchmark.engine.views import AttackInstance, SchemeContext, View, baseline_view, key_binding, scheme_views
@@ -78,6 +89,7 @@ class _Data:
     comparisons: Comparisons
     dropped_pairs: int
     folds: np.ndarray | None
+    test_folds: tuple[int, ...] = ()
 
     @functools.cached_property
     def ids(self) -> list[str]:
@@ -88,6 +100,17 @@ class _Data:
     def subjects(self) -> list[str]:
         """Subject ids of the usable samples, in image order."""
         return [self.samples.subjects[i] for i in self.aligned.keep]
+
+    @functools.cached_property
+    def victims(self) -> np.ndarray:
+        """bool per usable sample: in a test fold (every sample with a pairs file).
+
+        Image quality and examples are measured on victims only: with a
+        learned attack, the other folds may be the attacker's training faces.
+        """
+        if self.folds is None:
+            return np.ones(len(self.ids), bool)
+        return np.isin(self.folds, self.test_folds)
 
     @functools.cached_property
     def subject_codes(self) -> np.ndarray:
@@ -138,7 +161,9 @@ def _prepare(lp: LoadedProtocol, engine: Engine) -> _Data:
         raise lp.error(("dataset",), "no mated pair: every test subject has fewer than two usable images")
     if comps.mated.all():
         raise lp.error(("dataset",), "no non-mated pair: the test folds hold a single subject")
-    return _Data(samples, fingerprint, aligned, comps, dropped, folds)
+    spec = lp.model.dataset
+    test = tuple(spec.test_folds if spec.test_folds is not None else range(spec.folds))
+    return _Data(samples, fingerprint, aligned, comps, dropped, folds, test)
 
 
 def _dataset_block(lp: LoadedProtocol, data: _Data) -> DatasetInfo:
@@ -169,8 +194,23 @@ def _dataset_block(lp: LoadedProtocol, data: _Data) -> DatasetInfo:
 # --------------------------------------------------------------------------- views and per-view values
 
 
+def _attacker(lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet) -> Attacker | None:
+    learned = [
+        _as(LearnedAttack, i.component) for i in lp.instances("attacks") if isinstance(i.component, LearnedAttack)
+    ]
+    if lp.model.attacker is None or not learned:
+        return None
+    min_faces = max(type(a).min_train_faces for a in learned)
+    return build_attacker(lp, engine, plain, data.ids, data.subjects, data.folds, min_faces)
+
+
 def _all_views(
-    lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet, master_key: MasterKey | None
+    lp: LoadedProtocol,
+    engine: Engine,
+    data: _Data,
+    plain: ImageSet,
+    master_key: MasterKey | None,
+    attacker: Attacker | None,
 ) -> list[View]:
     views = [baseline_view(plain, len(data.comparisons))]
     attacks = [AttackInstance(i.label, _as(Attack, i.component)) for i in lp.instances("attacks")]
@@ -191,6 +231,7 @@ def _all_views(
         )
         if lp.model.views is not None:
             ctx.kinds = frozenset(lp.model.views)
+        ctx.attacker = attacker
         views += scheme_views(ctx)
     return views
 
@@ -200,11 +241,11 @@ def _as(cls: type, component: Any) -> Any:
     return component
 
 
-def _quality(view: View, plain: ImageSet) -> dict[str, np.ndarray] | None:
-    """Per-image PSNR/SSIM of an attacked view's output against the originals (None for others)."""
+def _quality(view: View, plain: ImageSet, victims: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Per-image PSNR/SSIM of an attacked view's output against the originals, victims only (None for others)."""
     if view.attacked is None:
         return None
-    return per_image_quality(plain.images, view.attacked.images, view.attacked.failed)
+    return per_image_quality(plain.images[victims], view.attacked.images[victims], view.attacked.failed[victims])
 
 
 def _view_extras(
@@ -219,7 +260,7 @@ def _view_extras(
         if transforms is not None:
             extras["transform_space_bits"] = float(transforms)
     if quality is not None and view.attacked is not None:
-        extras.update(quality_metrics(quality, data.subject_codes, settings))
+        extras.update(quality_metrics(quality, data.subject_codes[data.victims], settings))
         # Mean per-sample attack counters (e.g. bytes, passes, code-blocks dropped).
         extras.update({f"mean_{k}": float(np.mean(v)) for k, v in view.attacked.counters.items() if v.size})
     return extras
@@ -245,11 +286,37 @@ def _add_reference_gains(
 def _write_quality(
     out: Path, views: Sequence[View], qualities: Sequence[dict[str, np.ndarray] | None], data: _Data
 ) -> None:
-    """One CSV per attacked view: per-sample PSNR and SSIM of the attack output (see README)."""
+    """One CSV per attacked view: per-sample PSNR and SSIM of the attack output, victims only (see README)."""
+    ids = [i for i, v in zip(data.ids, data.victims) if v]
+    subjects = [s for s, v in zip(data.subjects, data.victims) if v]
     for view, quality in zip(views, qualities):
         if quality is not None:
             name = quality_file_name(view.scheme, view.attack, view.kind)
-            write_quality(out / "quality" / name, data.ids, data.subjects, view.scheme, view.attack, quality)
+            write_quality(out / "quality" / name, ids, subjects, view.scheme, view.attack, quality)
+
+
+def _victim_images(images: ImageSet, data: _Data) -> ImageSet:
+    """The victims' part of an image set (keyed by the set and the mask)."""
+    if data.victims.all():
+        return images
+    key = hash_json({"of": images.key, "victims": hash_array(data.victims)})
+    return ImageSet(images.name, key, images.images[data.victims], images.failed[data.victims])
+
+
+def _face_quality(lp: LoadedProtocol, engine: Engine, views: Sequence[View], plain: ImageSet, data: _Data) -> list:
+    """Distributions of each declared face-quality measure: originals, then every strength view's output."""
+    out = []
+    for inst in lp.instances("face_quality"):
+        measure = _as(FaceQuality, inst.component)
+        sets = [("none", "none", plain)] + [
+            (v.scheme, v.attack, v.attacked) for v in views if v.kind == "strength" and v.attacked is not None
+        ]
+        for scheme, attack, images in sets:
+            name = "plain" if scheme == "none" else f"{scheme}:{attack}"
+            scores = quality_stage(engine, f"{inst.label}@{name}", measure, _victim_images(images, data))
+            block = {"measure": inst.label, "description": type(measure).description, "scheme": scheme}
+            out.append({**block, "attack": attack, **quality_distribution(scores)})
+    return out
 
 
 # --------------------------------------------------------------------------- rows
@@ -378,6 +445,10 @@ def _check_available(lp: LoadedProtocol) -> None:
         reason = _as(Recognizer, inst.component).available()
         if reason:
             raise lp.error(("recognizers", inst.ref_index, "name"), f"{inst.name} is unavailable: {reason}")
+    for inst in lp.instances("face_quality"):
+        reason = _as(FaceQuality, inst.component).available()
+        if reason:
+            raise lp.error(("face_quality", inst.ref_index, "name"), f"{inst.name} is unavailable: {reason}")
 
 
 def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
@@ -391,10 +462,11 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     master_key = _master_key(lp) if lp.model.schemes else None
     data = _prepare(lp, engine)
     plain = ImageSet("plain", data.aligned.key, data.aligned.images, np.zeros(len(data.aligned.images), bool))
-    views = _all_views(lp, engine, data, plain, master_key)
+    attacker = _attacker(lp, engine, data, plain)
+    views = _all_views(lp, engine, data, plain, master_key, attacker)
     schemes = {i.label: _as(Scheme, i.component) for i in lp.instances("schemes")}
     settings = EvalSettings(n_boot=lp.model.bootstrap.n_boot, seed=lp.model.bootstrap.seed)
-    qualities = [_quality(v, plain) for v in views]
+    qualities = [_quality(v, plain, data.victims) for v in views]
     extras = [_view_extras(v, q, schemes, data, settings) for v, q in zip(views, qualities)]
     _add_reference_gains(views, qualities, extras)
     _write_quality(opts.out, views, qualities, data)
@@ -410,6 +482,15 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     sweeps = _sweeps(lp)
     if sweeps:
         out["sweeps"] = sweeps
+    if attacker is not None:
+        out["attacker"] = attacker.info()
+        out["trained_models"] = attacker.models
+    face_quality = _face_quality(lp, engine, views, plain, data)
+    if face_quality:
+        out["face_quality"] = face_quality
+    if any(v.attacked is not None for v in views) and lp.model.examples > 0:
+        picked = pick_examples(data.subjects, data.victims, lp.model.examples, lp.model.dataset.seed)
+        out["examples"] = example_sets(views, plain, data.ids, data.subjects, picked)
     if lp.model.certify:
         out["certification"] = judge(rows, lp.model.certify, lp.model.bootstrap.n_boot)
     schemes_used = {label: _scheme_provenance(s) for label, s in schemes.items()}

@@ -24,11 +24,12 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from benchmark.core.component import Attack, Component, ParamError, Scheme
+from benchmark.core.component import Attack, Component, LearnedAttack, ParamError, Scheme
 from benchmark.core.registry import (
     ATTACKS,
     DATASETS,
     METRICS,
+    QUALITY,
     RECOGNIZERS,
     SCHEMES,
     Registry,
@@ -41,6 +42,8 @@ __all__ = [
     "ComponentRef",
     "DatasetSpec",
     "KeySource",
+    "AttackerSpec",
+    "AttackerDataset",
     "Criterion",
     "Protocol",
     "LoadedProtocol",
@@ -131,6 +134,47 @@ class KeySource(_Strict):
         return self
 
 
+class AttackerDataset(_Strict):
+    """A dataset of the attacker's own faces (subject-disjoint from the victims)."""
+
+    name: str = "folder"
+    root: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AttackerSpec(_Strict):
+    """The declared attacker of learning attacks: whose faces it trains on and under which keys.
+
+    The attacker knows the scheme and its parameters, never the victims' keys:
+    it protects its own faces under its own keys (``keys_per_face`` of them,
+    so a network cannot memorise one keystream). Its faces are subject-disjoint
+    from the victims': ``source: folds`` takes the evaluation dataset's folds
+    that are not under test (``rotate: true`` trains one model per test fold
+    on all other folds and pools the scores); ``source: dataset`` takes a
+    separate dataset.
+    """
+
+    source: Literal["folds", "dataset"]
+    dataset: AttackerDataset | None = None
+    keys_per_face: int = Field(2, ge=1, le=64)
+    max_faces: int | None = Field(None, ge=1)
+    validation: float = Field(0.1, ge=0, lt=0.5)
+    rotate: bool = False
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> AttackerSpec:
+        if self.source == "dataset" and self.dataset is None:
+            raise ValueError("source: dataset needs a dataset: {name, root} block")
+        if self.source == "folds" and self.dataset is not None:
+            raise ValueError(
+                "source: folds takes the evaluation dataset's other folds; remove dataset or use source: dataset"
+            )
+        if self.rotate and self.source != "folds":
+            raise ValueError("rotate: true rotates over the evaluation dataset's folds; it needs source: folds")
+        return self
+
+
 class Criterion(_Strict):
     """A certification criterion, judged on the CI bound of every matching row.
 
@@ -168,12 +212,15 @@ class Protocol(_Strict):
     schemes: list[ComponentRef] = Field(default_factory=list)
     attacks: list[ComponentRef] = Field(default_factory=list)
     metrics: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name=m) for m in DEFAULT_METRICS])
+    face_quality: list[ComponentRef] = Field(default_factory=list)
+    examples: int = Field(4, ge=0, le=64)
     views: list[ViewKindName] | None = None
     keys: KeySource | None = None
+    attacker: AttackerSpec | None = None
     bootstrap: Bootstrap = Field(default_factory=lambda: Bootstrap.model_validate({}))
     certify: list[Criterion] = Field(default_factory=list)
 
-    @field_validator("recognizers", "schemes", "attacks", "metrics", mode="before")
+    @field_validator("recognizers", "schemes", "attacks", "metrics", "face_quality", mode="before")
     @classmethod
     def _bare_names(cls, value: Any) -> Any:
         # A bare string is shorthand for {name: <string>}.
@@ -430,6 +477,7 @@ _KINDS: dict[str, Registry] = {
     "schemes": SCHEMES,
     "attacks": ATTACKS,
     "metrics": METRICS,
+    "face_quality": QUALITY,
 }
 
 
@@ -464,7 +512,7 @@ def _instances(lp: LoadedProtocol, kind: str) -> list[Instance]:
     for inst in out:
         if labels.count(inst.label) > 1:
             dup = [j for j, x in enumerate(labels) if x == inst.label][1]
-            raise lp.error((kind, out[dup].ref_index), f"duplicate {kind[:-1]} {inst.label!r}")
+            raise lp.error((kind, out[dup].ref_index), f"duplicate {kind.removesuffix('s')} {inst.label!r}")
     return out
 
 
@@ -534,9 +582,54 @@ def _check_cross_fields(lp: LoadedProtocol) -> None:
                     ("attacks", attack.ref_index, "name"),
                     f"{attack.label} cannot attack scheme {scheme.label} (schemes[{scheme.ref_index}]): {problem}",
                 )
+    _check_attacker(lp)
     if m.keys is not None and m.keys.file is not None and not Path(m.keys.file).expanduser().is_file():
         raise lp.error(("keys", "file"), f"{m.keys.file!r} does not exist")
     for i, crit in enumerate(m.certify):
         if not known_metric(crit.metric):
             allowed = ", ".join(KNOWN_METRICS)
             raise lp.error(("certify", i, "metric"), f"{crit.metric!r} is not a known metric (allowed: {allowed})")
+
+
+def _check_attacker(lp: LoadedProtocol) -> None:
+    """A learned attack needs a declared attacker, and a declared attacker needs a learned attack."""
+    m = lp.model
+    learned = [a for a in lp.instances("attacks") if isinstance(a.component, LearnedAttack)]
+    if learned and m.attacker is None:
+        first = learned[0]
+        raise lp.error(
+            ("attacks", first.ref_index, "name"),
+            f"{first.label} learns from the attacker's own faces: declare them in an attacker: block "
+            "(source: folds or source: dataset)",
+        )
+    spec = m.attacker
+    if spec is None:
+        return
+    if not learned:
+        raise lp.error(("attacker",), "no attack learns (attacker: is only used by learned attacks such as inpaint)")
+    if spec.source == "folds":
+        ds = m.dataset
+        if ds.pairs is not None:
+            raise lp.error(("attacker", "source"), "source: folds needs the dataset's subject folds, not a pairs file")
+        test = set(ds.test_folds if ds.test_folds is not None else range(ds.folds))
+        if not spec.rotate and len(test) == ds.folds:
+            raise lp.error(
+                ("attacker", "source"),
+                f"source: folds trains on the folds not under test, but dataset.test_folds covers all {ds.folds}: "
+                "set dataset.test_folds (e.g. [0]) or rotate: true",
+            )
+        return
+    assert spec.dataset is not None
+    try:
+        cls = DATASETS.get(spec.dataset.name)
+    except UnknownComponentError as exc:
+        raise lp.error(("attacker", "dataset", "name"), str(exc)) from None
+    try:
+        cls.from_params(spec.dataset.params)
+    except ParamError as exc:
+        raise lp.error(("attacker", "dataset", "params", exc.param), f"{exc.value!r} {exc.allowed}") from None
+    root = spec.dataset.root
+    if root is not None and not Path(root).expanduser().is_dir():
+        raise lp.error(("attacker", "dataset", "root"), f"{root!r} does not exist or is not a folder")
+    if root is None and not cls.generated:
+        raise lp.error(("attacker", "dataset", "root"), f"dataset {spec.dataset.name} needs a root folder")

@@ -8,7 +8,9 @@ are plain JSON: numbers stay numbers, an undefined figure is ``null``
 Schema versions: 1 (FaceSec 0.1.0); 2 adds CIs for ``sar_at_fmr_*``,
 ``psnr`` and ``ssim`` and ``n_sar_impostor``, ``transform_space_bits``, the
 ``UNRESOLVED`` verdict with a ``reason``, the key's ``source``, and renewal
-rows report SAR at FMR instead of D↔sys.
+rows report SAR at FMR instead of D↔sys. 3 adds the learned attacks' blocks
+(``attacker``, ``trained_models``), ``face_quality`` distributions and
+``examples``; PSNR/SSIM are measured on the samples of the test folds only.
 """
 
 from __future__ import annotations
@@ -32,13 +34,17 @@ __all__ = [
     "CertificationEntry",
     "KeyInfo",
     "Provenance",
+    "AttackerInfo",
+    "TrainedModelInfo",
+    "FaceQualityInfo",
+    "ExampleSet",
     "ResultsError",
     "jsonable",
     "write_results",
     "read_results",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Verdict = Literal["PASS", "FAIL", "UNRESOLVED"]
 Number = float | int | None
@@ -148,6 +154,80 @@ class Provenance(TypedDict):
     schemes: dict[str, dict[str, Any]]
 
 
+class AttackerInfo(TypedDict):
+    """The declared attacker of learned attacks (no key material: its keys are public, per seed)."""
+
+    source: Literal["folds", "dataset"]
+    description: str
+    n_faces: int
+    n_subjects: int
+    keys_per_face: int
+    rotate: bool
+    validation: float
+    max_faces: int | None
+    seed: int
+    n_models_per_attack: int
+    subject_disjoint: bool
+
+
+class EpochInfo(TypedDict):
+    epoch: int
+    loss: float
+    val_loss: float | None
+    seconds: float
+
+
+class TrainedModelInfo(TypedDict):
+    """One model a learned attack trained (``group``: index of its training set; ``fold`` with rotation)."""
+
+    attack: str
+    scheme: str
+    group: int
+    fold: int | None
+    model_key: str
+    n_train_faces: int
+    n_train_subjects: int
+    n_val_faces: int
+    keys_per_face: int
+    n_pairs: int
+    device: str
+    seconds: float
+    cached: bool
+    params: dict[str, Any]
+    history: list[EpochInfo]
+
+
+class Histogram(TypedDict):
+    edges: list[float]
+    counts: list[int]
+
+
+class FaceQualityInfo(TypedDict):
+    """Distribution of a face-quality measure over one image set (``none``/``none``: the originals)."""
+
+    measure: str
+    description: str
+    scheme: str
+    attack: str
+    n: int
+    failed: int
+    mean: float | None
+    median: float | None
+    hist: Histogram
+
+
+class ExampleSample(TypedDict):
+    id: str
+    subject: str
+    images: list[str | None]  # PNG data URIs, one per column; None where the attack failed
+
+
+class ExampleSet(TypedDict):
+    scheme: str
+    columns: list[str]
+    samples: list[ExampleSample]
+
+
 class Results(TypedDict):
     schema_version: int
     protocol: ProtocolInfo
@@ -155,6 +235,10 @@ class Results(TypedDict):
     rows: list[Row]
     sweeps: NotRequired[list[Sweep]]
     certification: NotRequired[list[CertificationEntry]]
+    attacker: NotRequired[AttackerInfo]
+    trained_models: NotRequired[list[TrainedModelInfo]]
+    face_quality: NotRequired[list[FaceQualityInfo]]
+    examples: NotRequired[list[ExampleSet]]
     provenance: Provenance
 
 
@@ -194,6 +278,6 @@ def read_results(path: Path) -> Results:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read results: {exc}") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version not in (1, SCHEMA_VERSION):
-        raise ResultsError(f"{path}: unknown results schema version {version!r} (known: 1, {SCHEMA_VERSION})")
+    if version not in (1, 2, SCHEMA_VERSION):
+        raise ResultsError(f"{path}: unknown results schema version {version!r} (known: 1, 2, {SCHEMA_VERSION})")
     return data

@@ -8,13 +8,15 @@ already covers everything that produced the artifact, a downstream stage can
 use the upstream key as its input hash (content addressing by derivation).
 
 Stages: ``load`` (generated datasets), ``align``, ``protect``, ``attack``,
-``recover``, ``embed`` and ``score``.
+``recover``, ``train`` (a learned attack's model: trained models are
+artifacts like any other), ``embed`` and ``score``.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,17 @@ import numpy as np
 
 from benchmark.core.cache import Cache, hash_array, hash_file, hash_json
 from benchmark.core.codeversion import code_version
-from benchmark.core.component import Attack, Component, Dataset, Protected, Recognizer, Samples, Scheme
+from benchmark.core.component import (
+    Attack,
+    Component,
+    Dataset,
+    FaceQuality,
+    LearnedAttack,
+    Protected,
+    Recognizer,
+    Samples,
+    Scheme,
+)
 from benchmark.core.keys import AppKey
 from benchmark.core.parallel import map_chunks, progress
 from benchmark.data.align import Aligner
@@ -48,6 +60,11 @@ __all__ = [
     "protect_stage",
     "attack_stage",
     "recover_stage",
+    "TrainingSet",
+    "Trained",
+    "train_stage",
+    "reconstruct_stage",
+    "quality_stage",
     "pack_protected",
     "unpack_protected",
 ]
@@ -327,7 +344,7 @@ def attack_stage(
     """What an attack recovers from protected samples, with its declared per-sample counters."""
 
     def run() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        result = attack.fit(scheme=scheme).attack(protected, scheme)
+        result = attack.attack(protected, scheme)
         if set(result.counters) != set(attack.counters):
             raise RuntimeError(
                 f"attack {attack.registry_name} returned counters {sorted(result.counters)}, "
@@ -358,3 +375,104 @@ def recover_stage(
 
     params = {"scheme": _params_of(scheme), "key_id": app_key.key_id}
     return _image_stage(engine, "recover", label, params, [protected_key], stage_code(type(scheme)), run)
+
+
+# --------------------------------------------------------------------------- learned attacks
+
+
+@dataclass
+class TrainingSet:
+    """Pairs a learned attack trains on: input-attack outputs and the originals, with validation pairs.
+
+    ``key`` hashes everything that produced them (the attacker's faces, keys,
+    scheme and input attack, and which faces train or validate).
+    """
+
+    key: str
+    inputs: np.ndarray
+    originals: np.ndarray
+    val_inputs: np.ndarray
+    val_originals: np.ndarray
+
+
+@dataclass
+class Trained:
+    """A fitted learned attack, the cache key of its model and whether it came from the cache."""
+
+    key: str
+    attack: LearnedAttack
+    history: list[dict[str, Any]]
+    seconds: float
+    device: str
+    cached: bool
+
+
+def train_stage(engine: Engine, label: str, attack: LearnedAttack, data: TrainingSet) -> Trained:
+    """Fit a learned attack on a training set; the fitted state is cached like any artifact.
+
+    The key covers the attack's parameters, the device it trains on (CPU
+    results are the reference; a GPU gives other weights), the training
+    set's key and the code, so a rerun reuses the model and any change retrains.
+    """
+    device = attack.resolved_device()
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        t0 = time.perf_counter()
+        fitted = type(attack)(**attack.get_params()).fit(
+            data.inputs,
+            data.originals,
+            val_inputs=data.val_inputs if len(data.val_inputs) else None,
+            val_originals=data.val_originals if len(data.val_originals) else None,
+            desc=label,
+        )
+        meta = {"history": fitted.history_, "seconds": time.perf_counter() - t0}
+        return fitted.state_arrays(), meta
+
+    params = {"attack": _params_of(attack), "device": device}
+    before = len(engine.records)
+    key, arrays, meta = engine.run("train", label, params, [data.key], stage_code(type(attack)), compute)
+    cached = engine.records[before].hit
+    fitted = type(attack)(**attack.get_params()).load_state(arrays, meta["history"])
+    return Trained(key, fitted, meta["history"], float(meta["seconds"]), device, cached)
+
+
+def reconstruct_stage(
+    engine: Engine, label: str, models: Sequence[tuple[Trained, np.ndarray]], inputs: ImageSet
+) -> ImageSet:
+    """Learned attack output: each model reconstructs the samples of its mask from the input attack's output.
+
+    Samples no mask covers keep the input unchanged; samples the input attack
+    failed on stay failed.
+    """
+
+    def run() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        images = inputs.images.copy()
+        for trained, mask in models:
+            if mask.any():
+                images[mask] = trained.attack.reconstruct(inputs.images[mask])
+        return images, inputs.failed, {}
+
+    params = {"models": [[t.key, hash_array(np.asarray(m, bool))] for t, m in models]}
+    code = stage_code(*sorted({type(t.attack) for t, _ in models}, key=lambda c: c.__qualname__))
+    return _image_stage(engine, "attack", label, params, [inputs.key], code, run)
+
+
+# --------------------------------------------------------------------------- face quality
+
+
+def _measure_chunk(measure: FaceQuality, images: np.ndarray) -> np.ndarray:
+    return np.asarray(measure.measure(images), np.float64)
+
+
+def quality_stage(engine: Engine, label: str, measure: FaceQuality, images: ImageSet) -> np.ndarray:
+    """Face-quality score of every image of a set (NaN where the set flags a failure)."""
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        fn = functools.partial(_measure_chunk, measure)
+        parts = map_chunks(fn, images.images, workers=engine.workers, desc=f"quality {label}", chunk_size=128)
+        scores = np.concatenate(parts) if parts else np.zeros(0)
+        return {"scores": np.where(images.failed, np.nan, scores)}, {}
+
+    code = stage_code(type(measure))
+    _, arrays, _ = engine.run("quality", label, _params_of(measure), [images.key], code, compute)
+    return arrays["scores"]

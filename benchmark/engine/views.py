@@ -28,8 +28,9 @@ from typing import Literal
 import numpy as np
 
 from benchmark.core.cache import hash_json
-from benchmark.core.component import Attack, Scheme
+from benchmark.core.component import Attack, LearnedAttack, Protected, Scheme
 from benchmark.core.keys import MasterKey
+from benchmark.engine.attacker import Attacker
 from benchmark.engine.stages import Engine, ImageSet, attack_stage, protect_stage, recover_stage
 
 __all__ = [
@@ -134,6 +135,30 @@ class SchemeContext:
     subjects: Sequence[str]
     mated: np.ndarray
     kinds: frozenset[str] = field(default_factory=lambda: frozenset(VIEW_KINDS))
+    attacker: Attacker | None = None
+
+    def attacked(self, inst: AttackInstance, app: str, protected_key: str, protected: Protected) -> ImageSet:
+        """What an attack makes of the samples protected for ``app``.
+
+        A learned attack runs its input attack (the same cached stage as that
+        attack's own views) and then the models the attacker trained.
+        """
+        label = f"{self.label}@{app}:{inst.label}"
+        attack = inst.component
+        if not isinstance(attack, LearnedAttack):
+            return attack_stage(self.engine, label, attack, self.scheme, protected_key, protected)
+        assert self.attacker is not None, "protocol validation requires an attacker for learned attacks"
+        first = attack.input_attack()
+        inputs = attack_stage(
+            self.engine, f"{self.label}@{app}:{first.registry_name}", first, self.scheme, protected_key, protected
+        )
+        return self.attacker.attacked(inst.label, attack, self.scheme, self.label, inputs, label)
+
+    def knowledge(self, inst: AttackInstance) -> str:
+        """What the attacker of ``inst`` knows (with the declared attacker's training data for learned attacks)."""
+        if isinstance(inst.component, LearnedAttack) and self.attacker is not None:
+            return self.attacker.knowledge(inst.component)
+        return type(inst.component).knowledge
 
 
 def baseline_view(plain: ImageSet, n: int) -> View:
@@ -167,7 +192,7 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
         attacked: ImageSet | None = None,
         inst: AttackInstance | None = None,
     ) -> View:
-        knowledge = type(inst.component).knowledge if inst else None
+        knowledge = ctx.knowledge(inst) if inst else None
         reference = type(inst.component).reference if inst else False
         return View(name, kind, lbl, ctx.scheme_params, attack, parts, attacked, knowledge, reference)
 
@@ -182,11 +207,7 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
         rec = recover_stage(e, f"{lbl}@{APP_A}:recovered", s, keys[APP_A], *prot[APP_A], ctx.ids, ctx.subjects)
         views.append(view("preservation", "preservation", "none", [ViewPart(rec, ctx.plain, every)]))
     for inst in ctx.attacks:
-        att = {
-            app: attack_stage(e, f"{lbl}@{app}:{inst.label}", inst.component, s, *prot[app])
-            for app in apps
-            if app != APP_RENEWED
-        }
+        att = {app: ctx.attacked(inst, app, *prot[app]) for app in apps if app != APP_RENEWED}
         if "strength" in kinds:
             parts = [ViewPart(att[APP_A], ctx.plain, every)]
             views.append(view(f"strength:{inst.label}", "strength", inst.label, parts, att[APP_A], inst))

@@ -1,0 +1,302 @@
+"""``inpaint``: learned reconstruction of protected faces (IH&MMSec 2023).
+
+An attacker who knows the scheme protects its *own* faces under its *own*
+keys and trains an encoder-decoder network on pairs (what a keyless attack
+makes of a protected face, the original face). The trained network then turns
+the victims' protected samples into faces. The network is a UNet (encoder and
+decoder with skip connections between mirrored levels) trained with MSE, as in
+the paper; depth and width are parameters.
+
+Why by hand: a UNet is ~60 lines of torch, while segmentation libraries pull
+in torchvision and download pretrained weights from a hub at run time, which
+this project never does.
+
+torch is imported inside functions: discovering the registered attacks must
+not cost a torch import (about a second) on runs that never train.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+
+from benchmark.core.component import (
+    Attack,
+    InstanceOf,
+    Interval,
+    LearnedAttack,
+    Options,
+    ParamError,
+)
+from benchmark.core.parallel import progress
+from benchmark.core.registry import ATTACKS, UnknownComponentError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["InpaintAttack", "build_unet", "to_planes", "from_planes"]
+
+log = logging.getLogger("facesec.progress")
+
+# ITU-R BT.601 luma: the grey input of a ``channels: grey`` network.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_INFER_BATCH = 256
+
+
+def build_unet(depth: int, width: int, channels: int) -> torch.nn.Module:
+    """A UNet: ``depth`` levels of (conv3x3-BN-ReLU)x2 and 2x2 max pooling, mirrored with skips.
+
+    Level ``i`` has ``width * 2**i`` feature maps; the output is a sigmoid in
+    [0, 1] per channel. Inputs of any size work: they are reflect-padded to a
+    multiple of ``2**depth`` and the output is cropped back.
+    """
+    import torch
+    from torch import nn
+
+    def block(c_in: int, c_out: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+    class UNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            widths = [width * 2**i for i in range(depth + 1)]
+            self.down = nn.ModuleList([block(channels if i == 0 else widths[i - 1], widths[i]) for i in range(depth)])
+            self.bottom = block(widths[depth - 1], widths[depth])
+            self.up = nn.ModuleList(
+                [nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth))]
+            )
+            self.merge = nn.ModuleList([block(2 * widths[i], widths[i]) for i in reversed(range(depth))])
+            self.head = nn.Conv2d(widths[0], channels, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h, w = x.shape[-2:]
+            step = 2**depth
+            pad_h, pad_w = (-h) % step, (-w) % step
+            if pad_h or pad_w:
+                x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+            skips = []
+            for level in self.down:
+                x = level(x)
+                skips.append(x)
+                x = nn.functional.max_pool2d(x, 2)
+            x = self.bottom(x)
+            for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
+                x = merge(torch.cat([up(x), skip], dim=1))
+            return torch.sigmoid(self.head(x))[..., :h, :w]
+
+    return UNet()
+
+
+def to_planes(images: np.ndarray, grey: bool) -> np.ndarray:
+    """uint8 (N, H, W, 3) faces as float32 (N, C, H, W) in [0, 1]; C = 1 (luma) when ``grey``."""
+    x = np.asarray(images, np.float32) / 255.0
+    if grey:
+        return (x @ _LUMA)[:, None]
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def from_planes(planes: np.ndarray) -> np.ndarray:
+    """float (N, C, H, W) in [0, 1] as uint8 (N, H, W, 3) faces (a grey plane replicated)."""
+    x = np.clip(np.rint(np.asarray(planes) * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    return np.repeat(x, 3, axis=3) if x.shape[3] == 1 else np.ascontiguousarray(x)
+
+
+@ATTACKS.register("inpaint")
+class InpaintAttack(LearnedAttack):
+    """Learned reconstruction: a UNet trained on the attacker's own (protected, original) face pairs.
+
+    Args:
+        input: Registered keyless attack whose output the network takes
+            (``naive`` decode, or e.g. ``conceal-codeblock``), with its default parameters.
+        depth: UNet levels (2x2 poolings).
+        width: Feature maps of the first level (doubling per level).
+        channels: ``grey`` (one luma plane in and out, replicated to RGB) or ``rgb``.
+        epochs: Passes over the training pairs.
+        batch_size: Pairs per optimiser step.
+        learning_rate: Adam step size.
+        seed: Seeds weight initialisation and batch order.
+        device: ``auto`` (a GPU when present), ``cpu`` or ``cuda``; CPU results are the reference.
+    """
+
+    knowledge = (
+        "protected samples and scheme parameters (Kerckhoffs); no victim key; "
+        "trains a reconstruction network on its own faces protected under its own keys"
+    )
+    min_train_faces = 16
+    _constraints = {
+        "input": InstanceOf((str,)),
+        "depth": Interval(int, 1, 6),
+        "width": Interval(int, 2, 256),
+        "channels": Options(("grey", "rgb")),
+        "epochs": Interval(int, 1, 10_000),
+        "batch_size": Interval(int, 1, 65_536),
+        "learning_rate": Interval(float, 0, 1, closed="right"),
+        "seed": Interval(int, 0, 2**32 - 1),
+        "device": Options(("auto", "cpu", "cuda")),
+    }
+
+    def __init__(
+        self,
+        *,
+        input: str = "naive",  # noqa: A002 - the protocol's name for it
+        depth: int = 4,
+        width: int = 8,
+        channels: str = "grey",
+        epochs: int = 5,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        self.input = input
+        self.depth = depth
+        self.width = width
+        self.channels = channels
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.seed = seed
+        self.device = device
+
+    def _validate_extra(self) -> None:
+        try:
+            cls = ATTACKS.get(self.input)
+        except UnknownComponentError as exc:
+            raise ParamError("input", self.input, f"is not a registered attack ({exc})") from None
+        if issubclass(cls, LearnedAttack):
+            raise ParamError("input", self.input, "is a learned attack; the input must be a keyless attack")
+
+    # ----------------------------------------------------------------- contract
+
+    def input_attack(self) -> Attack:
+        return ATTACKS.get(self.input).from_params({})
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _net(self) -> torch.nn.Module:
+        return build_unet(self.depth, self.width, 1 if self.channels == "grey" else 3)
+
+    def fit(
+        self,
+        inputs: np.ndarray,
+        originals: np.ndarray,
+        *,
+        val_inputs: np.ndarray | None = None,
+        val_originals: np.ndarray | None = None,
+        desc: str = "",
+    ) -> Self:
+        """Train the UNet on (input, original) pairs with MSE and Adam.
+
+        With validation pairs, the weights of the epoch with the lowest
+        validation loss are kept; without, those of the last epoch.
+        """
+        import torch
+
+        if len(inputs) != len(originals) or len(inputs) == 0:
+            raise ValueError(f"need as many inputs as originals, at least one: got {len(inputs)} and {len(originals)}")
+        device = torch.device(self.resolved_device())
+        torch.manual_seed(self.seed)
+        net = self._net().to(device)
+        optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        rng = np.random.default_rng(self.seed)
+        grey = self.channels == "grey"
+        n, batch = len(inputs), min(self.batch_size, len(inputs))
+        history: list[dict[str, Any]] = []
+        best: tuple[float, dict[str, torch.Tensor]] | None = None
+        started = time.perf_counter()
+        name = desc or self.registry_name
+        for epoch in range(1, self.epochs + 1):
+            t0 = time.perf_counter()
+            net.train()
+            order = rng.permutation(n)
+            total = 0.0
+            with progress(n, f"{name} epoch {epoch}/{self.epochs}", unit="pair") as bar:
+                for start in range(0, n - batch + 1, batch):  # full batches only: BatchNorm needs > 1 sample
+                    idx = order[start : start + batch]
+                    x = torch.from_numpy(to_planes(inputs[idx], grey)).to(device)
+                    y = torch.from_numpy(to_planes(originals[idx], grey)).to(device)
+                    optimiser.zero_grad(set_to_none=True)
+                    loss = torch.nn.functional.mse_loss(net(x), y)
+                    loss.backward()
+                    optimiser.step()
+                    total += float(loss.detach()) * len(idx)
+                    bar.update(len(idx))
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+            n_used = (n // batch) * batch
+            val = self._loss(net, val_inputs, val_originals) if val_inputs is not None else None
+            seconds = time.perf_counter() - t0
+            history.append({"epoch": epoch, "loss": total / n_used, "val_loss": val, "seconds": seconds})
+            eta = (time.perf_counter() - started) / epoch * (self.epochs - epoch)
+            val_text = f"{val:.5f}" if val is not None else "n/a"
+            log.info(
+                "%s: epoch %d/%d loss %.5f val_loss %s (%.0f s; ETA %.0f s)",
+                name,
+                epoch,
+                self.epochs,
+                total / n_used,
+                val_text,
+                seconds,
+                eta,
+            )
+            score = val if val is not None else -epoch  # without validation: keep the last epoch
+            if best is None or score < best[0]:
+                best = (score, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+        assert best is not None
+        net.load_state_dict(best[1])
+        self.net_ = net.cpu().eval()
+        self.history_ = history
+        return self
+
+    def _loss(self, net: torch.nn.Module, inputs: np.ndarray, originals: np.ndarray | None) -> float:
+        assert originals is not None and len(originals) == len(inputs)
+        out = self._forward(net, inputs)
+        return float(np.mean((out - to_planes(originals, self.channels == "grey")) ** 2))
+
+    def _forward(self, net: torch.nn.Module, inputs: np.ndarray) -> np.ndarray:
+        import torch
+
+        device = next(net.parameters()).device
+        grey = self.channels == "grey"
+        was_training = net.training
+        net.eval()
+        parts = []
+        with torch.no_grad():
+            for start in range(0, len(inputs), _INFER_BATCH):
+                x = torch.from_numpy(to_planes(inputs[start : start + _INFER_BATCH], grey)).to(device)
+                parts.append(net(x).cpu().numpy())
+        net.train(was_training)
+        c = 1 if grey else 3
+        return np.concatenate(parts) if parts else np.zeros((0, c, *np.shape(inputs)[1:3]), np.float32)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+
+    def load_state(self, arrays: dict[str, np.ndarray], history: list[dict[str, Any]]) -> Self:
+        import torch
+
+        net = self._net()
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+        self.net_ = net.eval()
+        self.history_ = list(history)
+        return self
+
+    def reconstruct(self, inputs: np.ndarray) -> np.ndarray:
+        """Run the fitted network on input-attack outputs (uint8 (N, H, W, 3))."""
+        if not hasattr(self, "net_"):
+            raise RuntimeError("inpaint is not fitted: the harness trains it on the attacker's faces first")
+        return from_planes(self._forward(self.net_, np.asarray(inputs)))

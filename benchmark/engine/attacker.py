@@ -1,0 +1,372 @@
+"""The declared attacker of learning attacks: its own faces, its own keys, and the models it trains.
+
+A learning attack (:class:`~benchmark.core.component.LearnedAttack`) needs
+training data. The protocol's ``attacker:`` block declares it
+(:class:`~benchmark.engine.protocol.AttackerSpec`):
+
+* the attacker's faces are subject-disjoint from the victims': the evaluation
+  dataset's folds not under test (one model per test fold with ``rotate``),
+  or a separate dataset;
+* it protects them under its own keys (:meth:`MasterKey.attacker`, several
+  per face), never the victims', runs the attack's input attack on them and
+  trains on (input, original) pairs;
+* every model is a cached artifact (:func:`~benchmark.engine.stages.train_stage`),
+  and :meth:`Attacker.check_disjoint` refuses any training set that holds a
+  face of a subject the model will attack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.core.cache import hash_array, hash_json
+from benchmark.core.component import LearnedAttack, Samples, Scheme
+from benchmark.core.keys import MasterKey
+from benchmark.core.registry import DATASETS
+from benchmark.data.datasets.folder import DatasetError
+from benchmark.engine.protocol import AttackerSpec, LoadedProtocol
+from benchmark.engine.stages import (
+    Engine,
+    ImageSet,
+    Trained,
+    TrainingSet,
+    align_stage,
+    attack_stage,
+    dataset_fingerprint,
+    load_stage,
+    protect_stage,
+    reconstruct_stage,
+    train_stage,
+)
+
+__all__ = ["Attacker", "Group", "AttackerFaces", "LeakError", "build_attacker"]
+
+log = logging.getLogger(__name__)
+
+
+class LeakError(RuntimeError):
+    """A training set that holds a face of a subject its model attacks (a bug, never bad input)."""
+
+
+@dataclass
+class AttackerFaces:
+    """The attacker's own aligned faces."""
+
+    plain: ImageSet
+    ids: list[str]
+    subjects: list[str]
+    description: str
+
+
+@dataclass
+class Group:
+    """One model's data: attacker faces it trains and validates on, and the victims it attacks.
+
+    Attributes:
+        train: Indices into the attacker's faces (fitting).
+        val: Indices into the attacker's faces (validation loss; other subjects than ``train``).
+        victims: bool mask over the evaluation samples this model attacks.
+        fold: The test fold it attacks (rotation), else None.
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    victims: np.ndarray
+    fold: int | None = None
+
+
+@dataclass
+class Attacker:
+    """Trains learned attacks on the attacker's faces and applies them to victims' samples."""
+
+    engine: Engine
+    spec: AttackerSpec
+    faces: AttackerFaces
+    groups: list[Group]
+    victim_subjects: Sequence[str]
+    models: list[dict[str, Any]] = field(default_factory=list)
+    _inputs: dict[tuple[str, str], list[ImageSet]] = field(default_factory=dict, repr=False)
+    _trained: dict[tuple[str, str], list[Trained]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.check_disjoint()
+
+    # ----------------------------------------------------------------- declared facts
+
+    def check_disjoint(self) -> None:
+        """Raise :class:`LeakError` when a model would train or validate on a subject it attacks."""
+        subjects = np.asarray(self.faces.subjects, dtype=object)
+        victims = np.asarray(self.victim_subjects, dtype=object)
+        for i, g in enumerate(self.groups):
+            seen = set(subjects[np.concatenate([g.train, g.val]).astype(int)])
+            attacked = set(victims[g.victims])
+            shared = seen & attacked
+            if shared:
+                raise LeakError(f"attacker model {i} would see {len(shared)} victim subject(s), e.g. {min(shared)!r}")
+
+    def knowledge(self, attack: LearnedAttack) -> str:
+        """What the attacker knows, for results and reports."""
+        spec = self.spec
+        n_train = sorted({len(g.train) for g in self.groups})
+        per = "one model per test fold, trained on the other folds; " if spec.rotate else ""
+        val = f"{spec.validation:.0%} of its subjects held out for validation" if spec.validation else "no validation"
+        return (
+            f"{attack.knowledge}; attacker's faces: {self.faces.description}; {per}"
+            f"{'/'.join(str(n) for n in n_train)} training faces per model, {spec.keys_per_face} own random key(s) "
+            f"per face, {val}; no victim subject in any training set (checked)"
+        )
+
+    def info(self) -> dict[str, Any]:
+        """The ``attacker`` block of results."""
+        return {
+            "source": self.spec.source,
+            "description": self.faces.description,
+            "n_faces": len(self.faces.ids),
+            "n_subjects": len(set(self.faces.subjects)),
+            "keys_per_face": self.spec.keys_per_face,
+            "rotate": self.spec.rotate,
+            "validation": self.spec.validation,
+            "max_faces": self.spec.max_faces,
+            "seed": self.spec.seed,
+            "n_models_per_attack": len(self.groups),
+            "subject_disjoint": True,
+        }
+
+    # ----------------------------------------------------------------- training
+
+    def _attacker_inputs(self, attack: LearnedAttack, scheme: Scheme, scheme_label: str) -> list[ImageSet]:
+        """The input attack's output on the attacker's faces, once per attacker key."""
+        first = attack.input_attack()
+        found = self._inputs.get((scheme_label, first.registry_name))
+        if found is not None:
+            return found
+        master = MasterKey.attacker(self.spec.seed)
+        binding = self.faces.plain.key[:16]
+        out = []
+        for j in range(self.spec.keys_per_face):
+            app = master.application(f"{binding}/attacker-key-{j}")
+            label = f"attacker:{scheme_label}"
+            prot_key, prot = protect_stage(
+                self.engine, label, scheme, app, self.faces.plain, self.faces.ids, self.faces.subjects
+            )
+            name = f"{label}@key{j}:{first.registry_name}"
+            out.append(attack_stage(self.engine, name, first, scheme, prot_key, prot))
+        self._inputs[(scheme_label, first.registry_name)] = out
+        return out
+
+    def _training_set(self, inputs: list[ImageSet], group: Group) -> TrainingSet:
+        plain = self.faces.plain.images
+
+        def pairs(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            xs, ys = [], []
+            for inp in inputs:
+                ok = idx[~inp.failed[idx]]  # a face the input attack could not decode teaches nothing
+                xs.append(inp.images[ok])
+                ys.append(plain[ok])
+            return np.concatenate(xs), np.concatenate(ys)
+
+        x, y = pairs(group.train)
+        vx, vy = pairs(group.val)
+        key = hash_json(
+            {
+                "inputs": [i.key for i in inputs],
+                "plain": self.faces.plain.key,
+                "train": hash_array(group.train),
+                "val": hash_array(group.val),
+            }
+        )
+        return TrainingSet(key, x, y, vx, vy)
+
+    def trained(self, label: str, attack: LearnedAttack, scheme: Scheme, scheme_label: str) -> list[Trained]:
+        """One fitted model per group (cached)."""
+        found = self._trained.get((scheme_label, label))
+        if found is not None:
+            return found
+        self.check_disjoint()
+        inputs = self._attacker_inputs(attack, scheme, scheme_label)
+        out = []
+        for i, group in enumerate(self.groups):
+            data = self._training_set(inputs, group)
+            name = f"{label} on {scheme_label}" + (f" (fold {group.fold})" if group.fold is not None else "")
+            log.info("%s: training on %d pairs (%d validation)", name, len(data.inputs), len(data.val_inputs))
+            t = train_stage(self.engine, name, attack, data)
+            out.append(t)
+            self.models.append(
+                {
+                    "attack": label,
+                    "scheme": scheme_label,
+                    "group": i,
+                    "fold": group.fold,
+                    "model_key": t.key,
+                    "n_train_faces": int(len(group.train)),
+                    "n_train_subjects": len({self.faces.subjects[j] for j in group.train}),
+                    "n_val_faces": int(len(group.val)),
+                    "keys_per_face": self.spec.keys_per_face,
+                    "n_pairs": int(len(data.inputs)),
+                    "device": t.device,
+                    "seconds": t.seconds,
+                    "cached": t.cached,
+                    "params": attack.get_params(),
+                    "history": t.history,
+                }
+            )
+        self._trained[(scheme_label, label)] = out
+        return out
+
+    def attacked(
+        self, label: str, attack: LearnedAttack, scheme: Scheme, scheme_label: str, victim_inputs: ImageSet, name: str
+    ) -> ImageSet:
+        """The learned attack's output on the victims' input-attack output: each group's model on its victims."""
+        models = self.trained(label, attack, scheme, scheme_label)
+        return reconstruct_stage(
+            self.engine, name, [(t, g.victims) for t, g in zip(models, self.groups)], victim_inputs
+        )
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _split(subjects: Sequence[str], idx: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out whole subjects of ``idx`` for validation: about ``fraction`` of the faces."""
+    if fraction <= 0 or idx.size == 0:
+        return idx, idx[:0]
+    names = np.asarray(subjects, dtype=object)[idx]
+    order = np.random.default_rng(seed).permutation(sorted(set(names)))
+    held: set[str] = set()
+    count = 0
+    for s in order:
+        if count >= fraction * idx.size:
+            break
+        held.add(s)
+        count += int((names == s).sum())
+    val = np.isin(names, list(held))
+    return idx[~val], idx[val]
+
+
+def _cap(idx: np.ndarray, max_faces: int | None, seed: int) -> np.ndarray:
+    if max_faces is None or idx.size <= max_faces:
+        return idx
+    return np.sort(np.random.default_rng(seed).choice(idx, max_faces, replace=False))
+
+
+def _subset(plain: ImageSet, idx: np.ndarray, name: str) -> ImageSet:
+    key = hash_json({"of": plain.key, "idx": hash_array(idx)})
+    return ImageSet(name, key, plain.images[idx], plain.failed[idx])
+
+
+def _dataset_faces(
+    lp: LoadedProtocol, engine: Engine, spec: AttackerSpec
+) -> tuple[ImageSet, list[str], list[str], str]:
+    assert spec.dataset is not None
+    ds_spec = spec.dataset
+    dataset = DATASETS.get(ds_spec.name).from_params(ds_spec.params)
+    loc = ("attacker", "dataset", "root")
+    if dataset.generated:
+        samples = load_stage(engine, f"attacker:{ds_spec.name}", dataset)
+        fingerprint = dataset_fingerprint(samples, {"dataset": ds_spec.name})
+    else:
+        root = Path(ds_spec.root).expanduser().resolve() if ds_spec.root else None
+        try:
+            samples = dataset.load(root)
+        except DatasetError as exc:
+            raise lp.error(loc, str(exc)) from None
+        if spec.max_faces is not None and len(samples) > spec.max_faces:
+            # Cap before aligning: aligning faces the attacker never uses costs minutes.
+            keep = _cap(np.arange(len(samples)), spec.max_faces, spec.seed)
+            assert samples.paths is not None
+            samples = Samples(
+                [samples.ids[i] for i in keep],
+                [samples.subjects[i] for i in keep],
+                paths=[samples.paths[i] for i in keep],
+            )
+        fingerprint = dataset_fingerprint(samples, {"root_name": root.name if root else None})
+    aligned = align_stage(engine, samples, fingerprint)
+    ids = [samples.ids[i] for i in aligned.keep]
+    subjects = [samples.subjects[i] for i in aligned.keep]
+    plain = ImageSet("attacker", aligned.key, aligned.images, np.zeros(len(ids), bool))
+    where = ds_spec.root or ds_spec.name
+    desc = f"dataset {ds_spec.name} at {where} ({len(ids)} faces of {len(set(subjects))} subjects)"
+    return plain, ids, subjects, desc
+
+
+def build_attacker(
+    lp: LoadedProtocol,
+    engine: Engine,
+    plain: ImageSet,
+    ids: Sequence[str],
+    subjects: Sequence[str],
+    folds: np.ndarray | None,
+    min_faces: int,
+) -> Attacker:
+    """The protocol's attacker: its faces, its training groups, checked against the victims.
+
+    Args:
+        lp: The protocol (its ``attacker`` block is set; errors point into it).
+        engine: Runs the align stage of a separate attacker dataset.
+        plain: The evaluation dataset's usable aligned faces.
+        ids: Their sample ids.
+        subjects: Their subjects.
+        folds: Subject fold of each usable sample (None with a pairs file).
+        min_faces: The fewest training faces any declared learned attack accepts.
+
+    Raises:
+        ProtocolError: an attacker dataset that is missing, too small, or shares subjects with the victims.
+    """
+    spec = lp.model.attacker
+    assert spec is not None
+    ds = lp.model.dataset
+    test = ds.test_folds if ds.test_folds is not None else list(range(ds.folds))
+    n = len(ids)
+    victims = np.isin(folds, test) if folds is not None else np.ones(n, bool)
+    seed = spec.seed
+    if spec.source == "folds":
+        assert folds is not None
+        trains: list[tuple[np.ndarray, np.ndarray, int | None]]
+        if spec.rotate:
+            trains = [(np.flatnonzero(folds != k), folds == k, int(k)) for k in test]
+        else:
+            trains = [(np.flatnonzero(~victims), victims, None)]
+        trains = [(_cap(t, spec.max_faces, seed), v, f) for t, v, f in trains]
+        used = np.unique(np.concatenate([t for t, _, _ in trains]))
+        faces_plain = _subset(plain, used, "attacker")
+        where = {int(g): i for i, g in enumerate(used)}
+        groups = []
+        for t, v, f in trains:
+            local = np.array([where[int(g)] for g in t], np.int64)
+            fit, val = _split([subjects[g] for g in used], local, spec.validation, seed)
+            groups.append(Group(fit, val, v, f))
+        folds_used = sorted({int(folds[g]) for g in used})
+        desc = (
+            f"{len(used)} faces of {len({subjects[g] for g in used})} subjects from the evaluation dataset's "
+            f"folds {folds_used} (subject-disjoint from the victims of each model)"
+        )
+        faces = AttackerFaces(faces_plain, [ids[g] for g in used], [subjects[g] for g in used], desc)
+        loc: tuple[str, ...] = ("attacker", "source")
+    else:
+        a_plain, a_ids, a_subjects, desc = _dataset_faces(lp, engine, spec)
+        shared = set(a_subjects) & {subjects[int(i)] for i in np.flatnonzero(victims)}
+        loc = ("attacker", "dataset", "root")
+        if shared:
+            raise lp.error(
+                loc,
+                f"shares {len(shared)} subject(s) with the victims (e.g. {min(shared)!r}): "
+                "an attacker's faces must be subject-disjoint from the victims'",
+            )
+        fit, val = _split(a_subjects, np.arange(len(a_ids)), spec.validation, seed)
+        groups = [Group(fit, val, victims, None)]
+        faces = AttackerFaces(a_plain, a_ids, a_subjects, desc)
+    for g in groups:
+        if g.train.size < min_faces:
+            raise lp.error(
+                loc,
+                f"the attacker has {g.train.size} training face(s) for a model (after validation hold-out); "
+                f"the learned attacks need at least {min_faces}",
+            )
+    log.info("attacker: %s", faces.description)
+    return Attacker(engine, spec, faces, groups, list(subjects))

@@ -1,0 +1,1 @@
+"""Offline face-quality measures (registered in :data:`benchmark.core.registry.QUALITY`)."""

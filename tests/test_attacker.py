@@ -1,0 +1,226 @@
+"""The declared attacker: subject-disjoint training data, own keys, cached models, located errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.core.cache import Cache
+from benchmark.core.keys import MasterKey
+from benchmark.data.datasets.synthetic import SyntheticFaces
+from benchmark.engine.attacker import Attacker, AttackerFaces, Group, LeakError, _split
+from benchmark.engine.pipeline import RunOptions, run_protocol
+from benchmark.engine.protocol import AttackerSpec, ProtocolError, load_protocol
+from benchmark.engine.stages import Engine, ImageSet
+
+PROTOCOL = """\
+name: learned
+dataset:
+  name: synthetic
+  params: {n_subjects: 12, n_images: 3, seed: 2}
+  folds: 4
+  test_folds: [0]
+  seed: 0
+recognizers: [{name: lbp, params: {radius: 2}}]
+schemes: [noise]
+attacks:
+  - naive
+  - {name: inpaint, params: {depth: 1, width: 2, epochs: 1, batch_size: 8, device: cpu}}
+attacker:
+  source: folds
+  keys_per_face: 2
+views: [strength, linkage]
+metrics: [eer]
+face_quality: [detector]
+examples: 2
+bootstrap: {n_boot: 0}
+"""
+
+
+def _write(tmp_path: Path, text: str = PROTOCOL, name: str = "p.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _run(path: Path, tmp_path: Path, overrides=(), out: str = "out") -> dict:
+    lp = load_protocol(path, list(overrides))
+    res = run_protocol(lp, RunOptions(out=tmp_path / out, cache=Cache(tmp_path / "cache"), workers=1))
+    return json.loads(res.results_path.read_text())
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("learned")
+    return tmp, _run(_write(tmp), tmp)
+
+
+def test_run_declares_the_attacker_and_its_model(first_run):
+    _, results = first_run
+    attacker = results["attacker"]
+    assert attacker["source"] == "folds" and attacker["keys_per_face"] == 2 and attacker["subject_disjoint"]
+    # 12 subjects x 3 images in 4 folds: fold 0 (3 subjects) is attacked, folds 1-3 train.
+    assert attacker["n_faces"] == 27 and attacker["n_subjects"] == 9
+    (model,) = results["trained_models"]
+    assert model["attack"] == "inpaint" and model["scheme"] == "noise" and not model["cached"]
+    assert model["n_train_faces"] + model["n_val_faces"] == 27
+    assert model["n_pairs"] == 2 * model["n_train_faces"]
+    assert len(model["history"]) == 1 and model["history"][0]["val_loss"] is not None
+    rows = {r["view"]: r for r in results["rows"]}
+    assert {"strength:naive", "strength:inpaint", "linkage:inpaint"} <= set(rows)
+    knowledge = rows["strength:inpaint"]["attacker_knowledge"]
+    assert "own random key" in knowledge and "no victim subject" in knowledge
+    assert (
+        rows["strength:naive"]["attacker_knowledge"]
+        == "protected samples and scheme parameters (Kerckhoffs); no key; no training data"
+    )
+
+
+def test_quality_examples_and_face_quality_cover_victims_only(first_run):
+    tmp, results = first_run
+    with open(tmp / "out" / "quality" / "noise__inpaint__strength.csv") as f:
+        quality_rows = list(csv.DictReader(f))
+    assert len(quality_rows) == 9  # the three subjects of fold 0, three images each
+    assert len({r["subject"] for r in quality_rows}) == 3
+    victims = {r["subject"] for r in quality_rows}
+    (examples,) = results["examples"]
+    assert examples["columns"] == ["original", "naive", "inpaint"]
+    assert len(examples["samples"]) == 2 and {s["subject"] for s in examples["samples"]} <= victims
+    assert all(img.startswith("data:image/png;base64,") for s in examples["samples"] for img in s["images"])
+    fq = {(q["scheme"], q["attack"]): q for q in results["face_quality"]}
+    assert set(fq) == {("none", "none"), ("noise", "naive"), ("noise", "inpaint")}
+    assert all(q["n"] + q["failed"] == 9 for q in fq.values())
+
+
+def test_rerun_reuses_the_model_and_a_changed_parameter_retrains(first_run):
+    tmp, results = first_run
+    again = _run(_write(tmp), tmp, out="again")
+    assert again["trained_models"][0]["cached"]
+    assert again["trained_models"][0]["model_key"] == results["trained_models"][0]["model_key"]
+    assert again["rows"] == results["rows"]
+    changed = _run(_write(tmp), tmp, ["attacks.1.params.width=3"], out="changed")
+    assert not changed["trained_models"][0]["cached"]
+    assert changed["trained_models"][0]["model_key"] != results["trained_models"][0]["model_key"]
+
+
+def test_rotation_trains_one_model_per_fold(tmp_path):
+    text = PROTOCOL.replace("  test_folds: [0]\n", "").replace("  source: folds\n", "  source: folds\n  rotate: true\n")
+    results = _run(_write(tmp_path, text), tmp_path)
+    models = results["trained_models"]
+    assert [m["fold"] for m in models] == [0, 1, 2, 3]
+    assert all(m["n_train_faces"] + m["n_val_faces"] == 27 for m in models)
+    assert "one model per test fold" in results["rows"][-1]["attacker_knowledge"]
+
+
+def _face_folder(root: Path, n_subjects: int, n_images: int) -> Path:
+    """Synthetic faces as PNG files, subjects ``other-sNNN`` (never a victim's name)."""
+    from PIL import Image
+
+    s = SyntheticFaces(n_subjects=n_subjects, n_images=n_images, seed=7).load()
+    for image, sid in zip(s.images, s.ids):
+        path = root / f"other-{sid}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path)
+    return root
+
+
+def test_separate_attacker_dataset(tmp_path):
+    root = _face_folder(tmp_path / "attacker", 9, 3)
+    text = PROTOCOL.replace("  source: folds\n", f"  source: dataset\n  dataset: {{name: folder, root: {root}}}\n")
+    results = _run(_write(tmp_path, text), tmp_path)
+    assert results["attacker"]["source"] == "dataset" and results["attacker"]["n_faces"] == 27
+    assert str(root) in results["attacker"]["description"]
+
+
+# --------------------------------------------------------------------------- errors: one located line
+
+
+def _error(tmp_path: Path, text: str, overrides=()) -> str:
+    with pytest.raises(ProtocolError) as info:
+        lp = load_protocol(_write(tmp_path, text), list(overrides))
+        run_protocol(lp, RunOptions(out=tmp_path / "out", cache=Cache(tmp_path / "cache"), workers=1))
+    message = str(info.value)
+    assert "\n" not in message
+    assert not (tmp_path / "out" / "results.json").exists()
+    return message
+
+
+def test_learned_attack_without_attacker(tmp_path):
+    text = PROTOCOL.split("attacker:")[0] + "views: [strength]\n"
+    assert "p.yaml:12: attacks[1].name: inpaint learns from the attacker's own faces" in _error(tmp_path, text)
+
+
+def test_attacker_without_learned_attack(tmp_path):
+    message = _error(tmp_path, PROTOCOL, ["attacks=[naive]"])
+    assert "attacker: no attack learns" in message
+
+
+def test_folds_source_needs_a_fold_left_for_the_attacker(tmp_path):
+    message = _error(tmp_path, PROTOCOL.replace("  test_folds: [0]\n", ""))
+    assert "p.yaml:13: attacker.source:" in message and "test_folds covers all 4" in message
+
+
+def test_missing_attacker_dataset(tmp_path):
+    text = PROTOCOL.replace("  source: folds\n", "  source: dataset\n  dataset: {name: folder, root: /no/such/dir}\n")
+    assert "attacker.dataset.root: '/no/such/dir' does not exist" in _error(tmp_path, text)
+
+
+def test_too_small_attacker_dataset(tmp_path):
+    root = _face_folder(tmp_path / "few", 3, 2)
+    text = PROTOCOL.replace("  source: folds\n", f"  source: dataset\n  dataset: {{name: folder, root: {root}}}\n")
+    message = _error(tmp_path, text)
+    assert "attacker.dataset.root:" in message and "need at least 16" in message
+
+
+def test_attacker_dataset_sharing_victim_subjects(tmp_path):
+    text = PROTOCOL.replace(
+        "  source: folds\n", "  source: dataset\n  dataset: {name: synthetic, params: {n_subjects: 12, n_images: 3}}\n"
+    )
+    message = _error(tmp_path, text)
+    assert "attacker.dataset.root: shares 3 subject(s) with the victims" in message
+
+
+def test_bad_attacker_block_is_located(tmp_path):
+    text = PROTOCOL.replace("  keys_per_face: 2\n", "  keys_per_face: 0\n")
+    assert "p.yaml:15: attacker.keys_per_face: 0 is not >= 1" in _error(tmp_path, text)
+    text = PROTOCOL.replace("  source: folds\n", "  source: dataset\n")
+    assert "source: dataset needs a dataset" in _error(tmp_path, text)
+
+
+# --------------------------------------------------------------------------- units
+
+
+def _faces(subjects: list[str]) -> AttackerFaces:
+    n = len(subjects)
+    plain = ImageSet("attacker", "k", np.zeros((n, 112, 112, 3), np.uint8), np.zeros(n, bool))
+    return AttackerFaces(plain, [f"{s}/{i}" for i, s in enumerate(subjects)], subjects, "test faces")
+
+
+def test_a_training_set_holding_a_victim_subject_is_refused(tmp_path):
+    faces = _faces(["a", "a", "b", "c"])
+    victims = ["c", "d"]
+    spec = AttackerSpec(source="folds")
+    engine = Engine(Cache(tmp_path / "c"))
+    ok = Group(np.array([0, 1]), np.array([2]), np.array([False, True]))
+    Attacker(engine, spec, faces, [ok], victims)  # the model attacks "d" only: fine
+    leak = Group(np.array([0, 1]), np.array([2, 3]), np.array([True, True]))
+    with pytest.raises(LeakError, match="victim subject"):
+        Attacker(engine, spec, faces, [leak], victims)
+
+
+def test_validation_holds_out_whole_subjects():
+    subjects = [f"s{i // 3}" for i in range(30)]
+    fit, val = _split(subjects, np.arange(30), 0.2, seed=0)
+    assert len(fit) + len(val) == 30 and 6 <= len(val) <= 9
+    assert not {subjects[i] for i in fit} & {subjects[i] for i in val}
+    assert np.array_equal(_split(subjects, np.arange(30), 0.2, seed=0)[1], val)
+
+
+def test_attacker_key_is_independent_of_victim_keys():
+    assert MasterKey.attacker(0) != MasterKey.evaluation(0)
+    assert MasterKey.attacker(0) == MasterKey.attacker(0)
+    assert MasterKey.attacker(0).source == "attacker"
