@@ -224,3 +224,13 @@ def test_attacker_key_is_independent_of_victim_keys():
     assert MasterKey.attacker(0) != MasterKey.evaluation(0)
     assert MasterKey.attacker(0) == MasterKey.attacker(0)
     assert MasterKey.attacker(0).source == "attacker"
+
+
+def test_a_new_attacker_key_every_faces_per_key_faces(tmp_path):
+    lp = load_protocol(_write(tmp_path), ["attacker.faces_per_key=10"])
+    res = run_protocol(lp, RunOptions(out=tmp_path / "out", cache=Cache(tmp_path / "cache"), workers=1))
+    protects = {r.label for r in res.engine.records if r.stage == "protect" and r.label.startswith("attacker:")}
+    # 27 attacker faces in runs of 10: three runs, each under its own key, for each of the two key indices.
+    assert len(protects) == 6
+    assert {p.rsplit("/", 2)[-2:][0] for p in protects} == {"attacker-key-0", "attacker-key-1"}
+    assert json.loads(res.results_path.read_text())["attacker"]["faces_per_key"] == 10

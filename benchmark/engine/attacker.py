@@ -8,7 +8,7 @@ training data. The protocol's ``attacker:`` block declares it
   dataset's folds not under test (one model per test fold with ``rotate``),
   or a separate dataset;
 * it protects them under its own keys (:meth:`MasterKey.attacker`, several
-  per face), never the victims', runs the attack's input attack on them and
+  per face, and a new one every ``faces_per_key`` faces), never the victims', runs the attack's input attack on them and
   trains on (input, original) pairs;
 * every model is a cached artifact (:func:`~benchmark.engine.stages.train_stage`),
   and :meth:`Attacker.check_disjoint` refuses any training set that holds a
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.cache import hash_array, hash_json
-from benchmark.core.component import LearnedAttack, Samples, Scheme
+from benchmark.core.component import LearnedAttack, Protected, Samples, Scheme
 from benchmark.core.keys import MasterKey
 from benchmark.core.registry import DATASETS
 from benchmark.data.datasets.folder import DatasetError
@@ -119,7 +119,8 @@ class Attacker:
         return (
             f"{attack.knowledge}; attacker's faces: {self.faces.description}; {per}"
             f"{'/'.join(str(n) for n in n_train)} training faces per model, {spec.keys_per_face} own random key(s) "
-            f"per face, {val}; no victim subject in any training set (checked)"
+            f"per face (a new key every {spec.faces_per_key} faces), {val}; "
+            "no victim subject in any training set (checked)"
         )
 
     def info(self) -> dict[str, Any]:
@@ -130,6 +131,7 @@ class Attacker:
             "n_faces": len(self.faces.ids),
             "n_subjects": len(set(self.faces.subjects)),
             "keys_per_face": self.spec.keys_per_face,
+            "faces_per_key": self.spec.faces_per_key,
             "rotate": self.spec.rotate,
             "validation": self.spec.validation,
             "max_faces": self.spec.max_faces,
@@ -141,22 +143,38 @@ class Attacker:
     # ----------------------------------------------------------------- training
 
     def _attacker_inputs(self, attack: LearnedAttack, scheme: Scheme, scheme_label: str) -> list[ImageSet]:
-        """The input attack's output on the attacker's faces, once per attacker key."""
+        """The input attack's output on the attacker's faces, once per attacker key index.
+
+        Each key index ``j`` protects the faces in runs of ``faces_per_key``,
+        each run under a key of its own: a scheme whose transform depends on
+        the key alone (warping) then shows the network many transforms, not
+        ``keys_per_face`` of them.
+        """
         first = attack.input_attack()
         found = self._inputs.get((scheme_label, first.registry_name))
         if found is not None:
             return found
         master = MasterKey.attacker(self.spec.seed)
-        binding = self.faces.plain.key[:16]
+        plain, n, size = self.faces.plain, len(self.faces.ids), self.spec.faces_per_key
+        binding = plain.key[:16]
+        runs = [slice(s, min(s + size, n)) for s in range(0, n, size)]
+        label = f"attacker:{scheme_label}"
         out = []
         for j in range(self.spec.keys_per_face):
-            app = master.application(f"{binding}/attacker-key-{j}")
-            label = f"attacker:{scheme_label}"
-            prot_key, prot = protect_stage(
-                self.engine, label, scheme, app, self.faces.plain, self.faces.ids, self.faces.subjects
+            keys, parts = [], []
+            for r, sl in enumerate(runs):
+                app = master.application(f"{binding}/attacker-key-{j}/faces-{r}")
+                part = ImageSet(plain.name, hash_json({"of": plain.key, "run": [sl.start, sl.stop]}), *_rows(plain, sl))
+                key, prot = protect_stage(
+                    self.engine, label, scheme, app, part, self.faces.ids[sl], self.faces.subjects[sl]
+                )
+                keys.append(key)
+                parts.append(prot)
+            protected: Protected = (
+                np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [b for p in parts for b in p]
             )
             name = f"{label}@key{j}:{first.registry_name}"
-            out.append(attack_stage(self.engine, name, first, scheme, prot_key, prot))
+            out.append(attack_stage(self.engine, name, first, scheme, hash_json({"runs": keys}), protected))
         self._inputs[(scheme_label, first.registry_name)] = out
         return out
 
@@ -230,6 +248,10 @@ class Attacker:
 
 
 # --------------------------------------------------------------------------- building
+
+
+def _rows(images: ImageSet, sl: slice) -> tuple[np.ndarray, np.ndarray]:
+    return images.images[sl], images.failed[sl]
 
 
 def _split(subjects: Sequence[str], idx: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

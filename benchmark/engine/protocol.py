@@ -147,7 +147,9 @@ class AttackerSpec(_Strict):
 
     The attacker knows the scheme and its parameters, never the victims' keys:
     it protects its own faces under its own keys (``keys_per_face`` of them,
-    so a network cannot memorise one keystream). Its faces are subject-disjoint
+    so a network cannot memorise one keystream, and a new key every
+    ``faces_per_key`` faces, so a scheme with one transform per key, such
+    as warping, shows it many transforms). Its faces are subject-disjoint
     from the victims': ``source: folds`` takes the evaluation dataset's folds
     that are not under test (``rotate: true`` trains one model per test fold
     on all other folds and pools the scores); ``source: dataset`` takes a
@@ -157,6 +159,7 @@ class AttackerSpec(_Strict):
     source: Literal["folds", "dataset"]
     dataset: AttackerDataset | None = None
     keys_per_face: int = Field(2, ge=1, le=64)
+    faces_per_key: int = Field(64, ge=1)
     max_faces: int | None = Field(None, ge=1)
     validation: float = Field(0.1, ge=0, lt=0.5)
     rotate: bool = False

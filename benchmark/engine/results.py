@@ -162,6 +162,7 @@ class AttackerInfo(TypedDict):
     n_faces: int
     n_subjects: int
     keys_per_face: int
+    faces_per_key: int
     rotate: bool
     validation: float
     max_faces: int | None
