@@ -168,6 +168,8 @@ bootstrap: {{n_boot: 0}}
     )
     lp = load_protocol(protocol)
     res = run_protocol(lp, RunOptions(out=tmp_path / "out", cache=Cache(tmp_path / "cache"), workers=2))
-    rows = {r["attack"]: r["metrics"] for r in json.loads(res.results_path.read_text())["rows"] if r["attack"] != "none"}
+    rows = {
+        r["attack"]: r["metrics"] for r in json.loads(res.results_path.read_text())["rows"] if r["attack"] != "none"
+    }
     assert rows["inpaint"]["psnr"] > rows["naive"]["psnr"], rows
     assert rows["inpaint"]["ssim"] > rows["naive"]["ssim"], rows

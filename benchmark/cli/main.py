@@ -223,8 +223,8 @@ def _print_summary(result: RunOutput, report: Path | None, seconds: float) -> No
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for kind, registry in all_registries().items():
-        print(f"{kind}s:")
+    for registry in all_registries().values():
+        print(f"{registry.plural}:")
         for name, cls in registry.items():
             print(f"  {name:<14} {cls.summary()}")
             defaults = cls.param_defaults()

@@ -63,23 +63,25 @@ class Registry(Generic[T]):
     """Name -> class mapping for one kind of component.
 
     Args:
-        kind: Human-readable kind, used in messages and in the entry-point
-            group ``facesec.<kind>s``.
+        kind: Human-readable kind, used in messages.
         base: Every registered class must subclass it.
         package: The built-in package whose modules are imported on first
             lookup (None: entry points only).
+        plural: The kind in the plural (default ``<kind>s``): ``facesec list``
+            headings and the entry-point group ``facesec.<plural>``.
     """
 
-    def __init__(self, kind: str, base: type[T], package: str | None = None):
+    def __init__(self, kind: str, base: type[T], package: str | None = None, plural: str | None = None):
         self.kind = kind
         self.base = base
         self.package = package
+        self.plural = plural or f"{kind}s"
         self._entries: dict[str, type[T]] = {}
         self._loaded = False
 
     @property
     def entry_point_group(self) -> str:
-        return f"facesec.{self.kind}s"
+        return f"facesec.{self.plural}"
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         """Class decorator that registers ``cls`` under ``name``.
@@ -149,7 +151,7 @@ DATASETS: Registry[Dataset] = Registry("dataset", Dataset, "benchmark.data.datas
 SCHEMES: Registry[Scheme] = Registry("scheme", Scheme, "schemes")
 ATTACKS: Registry[Attack] = Registry("attack", Attack, "attacks")
 METRICS: Registry[Metric] = Registry("metric", Metric, "benchmark.metrics")
-QUALITY: Registry[FaceQuality] = Registry("face_quality", FaceQuality, "benchmark.quality")
+QUALITY: Registry[FaceQuality] = Registry("face quality measure", FaceQuality, "benchmark.quality", "face_quality")
 
 
 def all_registries() -> dict[str, Registry]:
