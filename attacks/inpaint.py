@@ -23,16 +23,15 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
+from attacks.learned import LEARNING_CONSTRAINTS, keyless_input
 from benchmark.core.component import (
     Attack,
-    InstanceOf,
     Interval,
-    LearnedAttack,
     Options,
-    ParamError,
+    ReconstructionAttack,
 )
 from benchmark.core.parallel import progress
-from benchmark.core.registry import ATTACKS, UnknownComponentError
+from benchmark.core.registry import ATTACKS
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -112,7 +111,7 @@ def from_planes(planes: np.ndarray) -> np.ndarray:
 
 
 @ATTACKS.register("inpaint")
-class InpaintAttack(LearnedAttack):
+class InpaintAttack(ReconstructionAttack):
     """Learned reconstruction: a UNet trained on the attacker's own (protected, original) face pairs.
 
     Args:
@@ -134,15 +133,11 @@ class InpaintAttack(LearnedAttack):
     )
     min_train_faces = 16
     _constraints = {
-        "input": InstanceOf((str,)),
+        **LEARNING_CONSTRAINTS,
         "depth": Interval(int, 1, 6),
         "width": Interval(int, 2, 256),
         "channels": Options(("grey", "rgb")),
-        "epochs": Interval(int, 1, 10_000),
         "batch_size": Interval(int, 1, 65_536),
-        "learning_rate": Interval(float, 0, 1, closed="right"),
-        "seed": Interval(int, 0, 2**32 - 1),
-        "device": Options(("auto", "cpu", "cuda")),
     }
 
     def __init__(
@@ -169,24 +164,12 @@ class InpaintAttack(LearnedAttack):
         self.device = device
 
     def _validate_extra(self) -> None:
-        try:
-            cls = ATTACKS.get(self.input)
-        except UnknownComponentError as exc:
-            raise ParamError("input", self.input, f"is not a registered attack ({exc})") from None
-        if issubclass(cls, LearnedAttack):
-            raise ParamError("input", self.input, "is a learned attack; the input must be a keyless attack")
+        keyless_input(self.input)
 
     # ----------------------------------------------------------------- contract
 
     def input_attack(self) -> Attack:
-        return ATTACKS.get(self.input).from_params({})
-
-    def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return keyless_input(self.input)
 
     def _net(self) -> torch.nn.Module:
         return build_unet(self.depth, self.width, 1 if self.channels == "grey" else 3)

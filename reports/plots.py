@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -34,6 +36,8 @@ __all__ = [
     "figure_to_data_uri",
     "sweep_plot",
     "training_curve_plot",
+    "recognizer_training_plot",
+    "generalisation_matrix_plot",
     "QualitySeries",
     "quality_distributions_plot",
 ]
@@ -371,11 +375,24 @@ def unlinkability_plot(
     return figure_to_data_uri(fig)
 
 
+def _sweep_positions(x: Sequence[object]) -> tuple[np.ndarray, list[str] | None]:
+    """x positions of swept values, and tick labels when the values are not numbers.
+
+    A swept parameter may be categorical (a progression order, a mode name);
+    such values are spaced evenly in sweep order and named on the axis.
+    """
+    try:
+        return np.asarray(x, dtype=float).ravel(), None
+    except (TypeError, ValueError):
+        return np.arange(len(x), dtype=float), [str(v) for v in x]
+
+
 def sweep_plot(
     x: Sequence[float],
     series: Mapping[str, Sequence[float | None]],
     *,
     baselines: Mapping[str, float | None] | None = None,
+    references: Mapping[str, Sequence[float | None]] | None = None,
     xlabel: str = "",
     ylabel: str = "EER",
     title: str = "",
@@ -383,10 +400,15 @@ def sweep_plot(
     """A metric against a swept scheme parameter, one line per recognizer.
 
     Args:
-        x: Parameter values, in sweep order.
-        series: Recognizer label -> metric value per x (None: undefined).
-        baselines: Recognizer label -> the unprotected baseline's value,
-            drawn as a dotted horizontal line of the same colour.
+        x: Parameter values, in sweep order; values that are not numbers are
+            spaced evenly and written on the axis.
+        series: Line label (a recognizer, or a training setting) -> metric
+            value per x (None: undefined).
+        baselines: Series label -> the unprotected baseline's value, drawn
+            as a dotted horizontal line of the same colour.
+        references: Label -> metric value per x of a reference to read the
+            series against (e.g. the pretrained recognizer), drawn black and
+            dashed; series keep the colours they have without it.
         xlabel: Name of the swept parameter.
         ylabel: Name of the metric (a rate, shown in %).
         title: Figure title.
@@ -397,7 +419,10 @@ def sweep_plot(
     fig = Figure(figsize=(5.0, 3.2), dpi=_DPI)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.15, top=0.88)
     ax = fig.add_subplot()
-    xs = np.asarray(x, dtype=float)
+    xs, tick_labels = _sweep_positions(x)
+    for label, ys in (references or {}).items():
+        y = _optional_series(ys) * 100.0
+        ax.plot(xs, y, marker="o", markersize=3, linewidth=1.3, color="#000000", linestyle="--", label=label)
     for i, (label, ys) in enumerate(series.items()):
         colour = PALETTE[i % len(PALETTE)]
         y = np.array([np.nan if v is None else 100.0 * float(v) for v in ys])
@@ -405,14 +430,86 @@ def sweep_plot(
         base = (baselines or {}).get(label)
         if base is not None:
             ax.axhline(100.0 * float(base), color=colour, linestyle=":", linewidth=1)
-    if not series:
+    drawn = bool(series) or bool(references)
+    if not drawn:
         _no_data(ax)
+    if tick_labels is not None:
+        ax.set_xticks(xs, tick_labels)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(f"{ylabel} (%)", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(True, linewidth=0.4, alpha=0.5)
-    if series:
+    if drawn:
         ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return figure_to_data_uri(fig)
+
+
+# The generalisation matrix's colour scale, as a rate: fixed so that matrices
+# of different runs (and recognizers) compare by colour; 50% is chance.
+_MATRIX_VMAX = 0.5
+
+
+def generalisation_matrix_plot(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    *,
+    title: str = "",
+    vmax: float = _MATRIX_VMAX,
+) -> str:
+    """A training × test setting heatmap of an error rate, each cell annotated in %.
+
+    The colour scale runs from 0 to ``vmax`` whatever the data (a value above
+    it takes the top colour; the bar's arrow says so), so figures of
+    different runs compare. Missing cells are grey and marked "—".
+
+    Args:
+        rows: Row labels (training settings), top to bottom.
+        columns: Column labels (settings under test), left to right.
+        values: One line per row of one rate per column (None: not run or undefined).
+        title: Figure title.
+        vmax: Top of the colour scale, as a rate.
+
+    Returns:
+        A PNG data URI.
+
+    Raises:
+        ValueError: If ``values`` is not ``len(rows)`` lines of ``len(columns)`` values.
+    """
+    if len(values) != len(rows) or any(len(line) != len(columns) for line in values):
+        raise ValueError(f"values must be {len(rows)} lines of {len(columns)} values")
+    grid = np.array([_optional_series(line) * 100.0 for line in values]).reshape(len(rows), len(columns))
+    top = 100.0 * vmax
+    # Sized by the matrix so cell annotations stay legible; a layout engine
+    # because row and column labels are as long as the settings' names.
+    width = min(14.0, max(4.2, 2.8 + 0.7 * len(columns)))
+    height = max(2.6, 1.7 + 0.42 * len(rows))
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    ax = fig.add_subplot()
+    if not grid.size:
+        _no_data(ax)
+        if title:
+            ax.set_title(title, fontsize=9)
+        return figure_to_data_uri(fig)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#e6e6e6")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=top, aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            # viridis is dark at the low end: white text there, black on the light top.
+            colour = "#ffffff" if value < 0.6 * top else "#000000"
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7, color=colour)
+        else:
+            ax.text(j, i, "—", ha="center", va="center", fontsize=7, color="#777777")
+    ax.set_xticks(range(len(columns)), list(columns), rotation=40, ha="right", rotation_mode="anchor", fontsize=7)
+    ax.set_yticks(range(len(rows)), list(rows), fontsize=7)
+    ax.tick_params(length=0)
+    ax.set_xlabel("setting under test", fontsize=8)
+    ax.set_ylabel("training setting", fontsize=8)
+    bar = fig.colorbar(image, ax=ax, extend="max", pad=0.02)
+    bar.set_label("EER (%)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     if title:
         ax.set_title(title, fontsize=9)
     return figure_to_data_uri(fig)
@@ -550,6 +647,89 @@ def training_curve_plot(
     ax.set_ylabel("loss", fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
+    return figure_to_data_uri(fig)
+
+
+def _wrapped(title: str, width: int = 60) -> str:
+    """``title`` broken into lines: training settings can run to a hundred characters."""
+    return "\n".join(textwrap.wrap(title, width)) if title else ""
+
+
+def recognizer_training_plot(
+    epochs: Sequence[float],
+    loss: Sequence[float | None],
+    val_eer: Sequence[float | None],
+    *,
+    kept_epoch: float | None = None,
+    title: str = "",
+) -> str:
+    """Fine-tuning of a recognizer: training loss (left axis) and validation EER (right axis, %) per epoch.
+
+    Epoch 0 is the pretrained model: it has a validation EER but no loss. The
+    epoch whose weights were kept is marked by a dotted vertical line and a
+    ring on its validation EER.
+
+    Args:
+        epochs: Epoch numbers, in training order.
+        loss: Training loss per epoch (None: not recorded, as for epoch 0).
+        val_eer: Validation EER per epoch, as a rate (None: not measured).
+        kept_epoch: The epoch whose weights were kept, or None when unknown.
+        title: Figure title; long titles are wrapped.
+
+    Returns:
+        A PNG data URI.
+
+    Raises:
+        ValueError: If a non-empty series does not have one value per epoch.
+    """
+    x = _as_series(epochs)
+    series = {"training loss": _optional_series(loss), "validation EER": _optional_series(val_eer) * 100.0}
+    for name, y in series.items():
+        if y.size and y.size != x.size:
+            raise ValueError(f"{name} has {y.size} values but there are {x.size} epochs")
+    fig = Figure(figsize=(4.2, 3.0), dpi=_DPI)
+    fig.subplots_adjust(left=0.15, right=0.85, bottom=0.16, top=0.8)
+    ax = fig.add_subplot()
+    eer_ax = ax.twinx()
+    handles = []
+    for name, target, colour, marker, style in (
+        ("training loss", ax, PALETTE[0], "o", "-"),
+        ("validation EER", eer_ax, PALETTE[1], "s", "--"),
+    ):
+        y = series[name]
+        keep = np.isfinite(x) & np.isfinite(y) if y.size else np.zeros(0, dtype=bool)
+        if keep.any():
+            (line,) = target.plot(
+                x[keep], y[keep], color=colour, marker=marker, markersize=4, linestyle=style, linewidth=1.3, label=name
+            )
+            handles.append(line)
+    if kept_epoch is not None and np.isfinite(kept_epoch):
+        ax.axvline(kept_epoch, color="#777777", linestyle=":", linewidth=1.0)
+        eer = series["validation EER"]
+        at = (x == kept_epoch) & np.isfinite(eer) if eer.size else np.zeros(0, dtype=bool)
+        if at.any():
+            eer_ax.plot(
+                x[at], eer[at], linestyle="none", marker="o", markersize=10, markerfacecolor="none", color="#000000"
+            )
+        handles.append(
+            Line2D([], [], color="#777777", linestyle=":", linewidth=1.0, label=f"kept (epoch {kept_epoch:g})")
+        )
+    if handles:
+        # On the twin axis: it is drawn last, so the legend stays on top.
+        eer_ax.legend(handles=handles, fontsize=6, loc="best", framealpha=0.8)
+    else:
+        _no_data(ax)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for axis in (ax, eer_ax):
+        axis.tick_params(labelsize=7)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    ax.yaxis.get_offset_text().set_fontsize(7)
+    ax.grid(True, linewidth=0.4, alpha=0.5)
+    ax.set_xlabel("epoch (0: pretrained)", fontsize=8)
+    ax.set_ylabel("training loss", fontsize=8, color=PALETTE[0])
+    eer_ax.set_ylabel("validation EER (%)", fontsize=8, color=PALETTE[1])
+    if title:
+        ax.set_title(_wrapped(title), fontsize=8)
     return figure_to_data_uri(fig)
 
 

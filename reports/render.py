@@ -26,7 +26,9 @@ from reports.plots import (
     QualitySeries,
     ScoreDensity,
     det_plot,
+    generalisation_matrix_plot,
     quality_distributions_plot,
+    recognizer_training_plot,
     score_histogram,
     sweep_plot,
     training_curve_plot,
@@ -40,6 +42,7 @@ __all__ = [
     "build_context",
     "metric_columns",
     "format_metric",
+    "generalisation_tables",
 ]
 
 _TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -533,29 +536,81 @@ def _format_loss(value: float | None) -> str:
     return _DASH if value is None else _format_plain(value)
 
 
+def _is_recognizer_model(model: Mapping[str, Any]) -> bool:
+    """Whether ``model`` is a fine-tuned recognizer; files written before recognizer attacks lack ``kind``."""
+    return model.get("kind") == "recognizer"
+
+
 def _training_title(model: Mapping[str, Any]) -> str:
     group = model.get("group")
-    title = f"{_text(model.get('attack'))} on {_text(model.get('scheme'))}"
+    # A model trained on settings other than the one attacked has no scheme;
+    # ``trained_on`` then names them.
+    setting = _text(model.get("scheme")) or _text(model.get("trained_on"))
+    attack = _text(model.get("attack"))
+    title = f"{attack} on {setting}" if setting else attack
     return title if group is None else f"{title} (group {group})"
 
 
-def _trained_model(model: Mapping[str, Any]) -> dict[str, Any]:
-    """One trained attack model: its table line and its training curve (None without history)."""
+def _recognizer_history(model: Mapping[str, Any], title: str) -> dict[str, Any]:
+    """Training curve and validation summary of a fine-tuned recognizer's history.
+
+    Epoch 0 is the pretrained model (validation EER, no loss); the ``kept``
+    epoch is the one whose weights the attack used.
+    """
     history = _mappings(model.get("history"))
-    # An entry without a usable epoch number is taken to be the next epoch.
-    epochs = [_or(_optional_number(h.get("epoch")), float(i + 1)) for i, h in enumerate(history)]
-    loss = [_optional_number(h.get("loss")) for h in history]
-    val_loss = [_optional_number(h.get("val_loss")) for h in history]
-    final_val = next((v for v in reversed(val_loss) if v is not None), None)
-    title = _training_title(model)
+    # An entry without a usable epoch number is taken to be the next epoch, counting from 0.
+    epochs = [_or(_optional_number(h.get("epoch")), float(i)) for i, h in enumerate(history)]
+    # Only trained epochs have a loss, whatever an epoch-0 entry says.
+    loss = [_optional_number(h.get("loss")) if e >= 1 else None for e, h in zip(epochs, history)]
+    val_eer = [_optional_number(h.get("val_eer")) for h in history]
+    kept = next((i for i, h in enumerate(history) if h.get("kept") is True), None)
     uri = None
-    if any(v is not None for v in [*loss, *val_loss]):
-        uri = training_curve_plot(epochs, loss, val_loss, title=title)
+    if any(v is not None for v in [*loss, *val_eer]):
+        uri = recognizer_training_plot(
+            epochs, loss, val_eer, kept_epoch=None if kept is None else epochs[kept], title=title
+        )
+    final = val_eer[kept] if kept is not None and val_eer[kept] is not None else None
+    if final is None:
+        final = next((v for v in reversed(val_eer) if v is not None), None)
+    summary = _DASH if final is None else f"EER {format_metric('eer', final)}"
+    kept_text = ""
+    if kept is not None:
+        kept_text = f"epoch {epochs[kept]:g}" + (" (pretrained)" if epochs[kept] == 0 else "")
+        summary = f"{summary}, kept {kept_text}"
+    return {"uri": uri, "final_val": summary, "kept": kept_text}
+
+
+def _trained_model(model: Mapping[str, Any]) -> dict[str, Any]:
+    """One trained attack model: its table line and its training curve (None without history).
+
+    A fine-tuned recognizer (``kind`` ``recognizer``) has a validation EER
+    and a kept epoch where an image-reconstruction model has a validation loss.
+    """
+    title = _training_title(model)
+    recognizer = _is_recognizer_model(model)
+    if recognizer:
+        drawn = _recognizer_history(model, title)
+        uri, final_val, kept = drawn["uri"], drawn["final_val"], drawn["kept"]
+    else:
+        history = _mappings(model.get("history"))
+        # An entry without a usable epoch number is taken to be the next epoch.
+        epochs = [_or(_optional_number(h.get("epoch")), float(i + 1)) for i, h in enumerate(history)]
+        loss = [_optional_number(h.get("loss")) for h in history]
+        val_loss = [_optional_number(h.get("val_loss")) for h in history]
+        uri = None
+        if any(v is not None for v in [*loss, *val_loss]):
+            uri = training_curve_plot(epochs, loss, val_loss, title=title)
+        final_val = _format_loss(next((v for v in reversed(val_loss) if v is not None), None))
+        kept = ""
     params = model.get("params")
     cached = model.get("cached")
     return {
         "attack": _text(model.get("attack")),
-        "scheme": _text(model.get("scheme")),
+        "kind": "recognizer" if recognizer else "reconstruction",
+        # Where no scheme is recorded the model was trained on other settings: name those.
+        "scheme": _text(model.get("scheme")) or _text(model.get("trained_on")),
+        "trained_on": _text(model.get("trained_on")),
+        "kept": kept,
         "group": _text(model.get("group")) or _DASH,
         "train_faces": _count(model.get("n_train_faces")),
         "train_subjects": _count(model.get("n_train_subjects")),
@@ -565,7 +620,7 @@ def _trained_model(model: Mapping[str, Any]) -> dict[str, Any]:
         "device": _text(model.get("device")) or _DASH,
         "time": _format_duration(model.get("seconds")),
         "cached": _DASH if cached is None else "yes" if cached else "no",
-        "final_val_loss": _format_loss(final_val),
+        "final_val_loss": final_val,
         "params": _format_params(params) if isinstance(params, Mapping) else _text(params),
         "title": title,
         "uri": uri,
@@ -661,6 +716,179 @@ def _face_quality(block: Any) -> list[dict[str, Any]]:
             }
         )
     return sections
+
+
+# --------------------------------------------------------------------------- generalisation
+# Recognizer attacks (``finetune``) train a recognizer under some settings and
+# are evaluated under others: a matrix of training × test setting, read
+# against the pretrained recognizer (the ``naive`` rows of the same recognizer).
+
+_PRETRAINED_ATTACK = "naive"
+_PRETRAINED_LABEL = "pretrained (naive)"
+_PRETRAINED_SETTING = "none (pretrained weights)"
+_UNDER_TEST = "the setting under test (one model per test setting)"
+# Strength first: it is the question the matrix answers; linkage second.
+_VIEW_KINDS = ("strength", "linkage")
+_VIEW_KIND_TEXT = {
+    "strength": "strength (protected probe against plain reference)",
+    "linkage": "linkage (key A against key B)",
+}
+
+
+def _recognizer_attacks(block: Any) -> dict[str, str]:
+    """Training setting text per recognizer attack, in ``trained_models`` order.
+
+    Args:
+        block: ``results["trained_models"]``.
+
+    Returns:
+        Attack label -> its first model's ``trained_on``; attacks whose
+        models record a scheme were trained on each setting they were
+        tested on, which one text cannot name.
+    """
+    settings: dict[str, str] = {}
+    under_test: set[str] = set()
+    for model in _mappings(block):
+        if not _is_recognizer_model(model):
+            continue
+        attack = _text(model.get("attack"))
+        if _text(model.get("scheme")):
+            under_test.add(attack)
+        settings.setdefault(attack, _text(model.get("trained_on")) or _DASH)
+    return {attack: _UNDER_TEST if attack in under_test else text for attack, text in settings.items()}
+
+
+def _view_kind(view: Any) -> str:
+    return _text(view).partition(":")[0]
+
+
+def _percent_1(rate: float) -> str:
+    return f"{rate * 100:.1f}"
+
+
+def _matrix_cell(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    """EER and CI of one matrix cell: ``{"eer", "text"}``, text as ``12.3% [10.1, 14.6]``.
+
+    One decimal (not :func:`format_metric`'s two significant digits): the
+    table is meant to be copied as it is, and its columns should line up.
+    """
+    metrics = metrics or {}
+    eer = _optional_number(metrics.get("eer"))
+    if eer is None:
+        return {"eer": None, "text": _DASH}
+    low, high = _optional_number(metrics.get("eer_ci_low")), _optional_number(metrics.get("eer_ci_high"))
+    ci = f" [{_percent_1(low)}, {_percent_1(high)}]" if low is not None and high is not None else ""
+    return {"eer": eer, "text": f"{_percent_1(eer)}%{ci}"}
+
+
+def generalisation_tables(
+    rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str], trained_models: Any
+) -> list[dict[str, Any]]:
+    """The generalisation matrices of recognizer attacks, as table data (no figures).
+
+    One matrix per recognizer with rows of recognizer attacks and per view
+    kind among those rows (strength, then linkage). Columns are the schemes
+    those attacks were tested on, in the order the schemes first appear in
+    ``rows``; lines are the pretrained recognizer (its ``naive`` rows, when
+    there are any) then each recognizer attack in order of first appearance.
+
+    Args:
+        rows: Result rows in the results' order.
+        labels: Recognizer label per row (keyed by ``id(row)``).
+        trained_models: ``results["trained_models"]``; only models of kind
+            ``recognizer`` make an attack a recognizer attack.
+
+    Returns:
+        ``{"recognizer", "kind", "kind_text", "columns", "lines"}`` per
+        matrix; each line ``{"label", "attack", "trained_on", "reference",
+        "cells"}`` with one :func:`_matrix_cell` per column (``"—"`` where
+        that setting was not run). Empty without recognizer attacks.
+    """
+    settings = _recognizer_attacks(trained_models)
+    if not settings:
+        return []
+    tested = [r for r in rows if _text(r.get("scheme")) != _PLAIN and _view_kind(r.get("view")) in _VIEW_KINDS]
+    matrices = []
+    for recognizer in _unique_in_order(labels[id(r)] for r in tested if _text(r.get("attack")) in settings):
+        for kind in _VIEW_KINDS:
+            mine = [r for r in tested if labels[id(r)] == recognizer and _view_kind(r.get("view")) == kind]
+            attacked = [r for r in mine if _text(r.get("attack")) in settings]
+            if not attacked:
+                continue
+            schemes = {_text(r.get("scheme")) for r in attacked}
+            relevant = [r for r in mine if _text(r.get("attack")) in settings or r.get("attack") == _PRETRAINED_ATTACK]
+            columns = _unique_in_order(s for s in (_text(r.get("scheme")) for r in relevant) if s in schemes)
+            cells: dict[tuple[str, str], Mapping[str, Any]] = {}
+            for row in relevant:
+                cells.setdefault((_text(row.get("attack")), _text(row.get("scheme"))), row.get("metrics") or {})
+            lines = []
+            if any(r.get("attack") == _PRETRAINED_ATTACK for r in relevant):
+                lines.append((_PRETRAINED_LABEL, _PRETRAINED_ATTACK, _PRETRAINED_SETTING, True))
+            lines += [(a, a, settings[a], False) for a in _unique_in_order(_text(r.get("attack")) for r in attacked)]
+            matrices.append(
+                {
+                    "recognizer": recognizer,
+                    "kind": kind,
+                    "kind_text": _VIEW_KIND_TEXT[kind],
+                    "columns": columns,
+                    "lines": [
+                        {
+                            "label": label,
+                            "attack": attack,
+                            "trained_on": trained_on,
+                            "reference": reference,
+                            "cells": [_matrix_cell(cells.get((attack, scheme))) for scheme in columns],
+                        }
+                        for label, attack, trained_on, reference in lines
+                    ],
+                }
+            )
+    return matrices
+
+
+def _generalisation_sweeps(matrix: Mapping[str, Any], sweeps: Any) -> list[dict[str, str]]:
+    """EER against each sweep's parameter over the matrix's columns, one line per training setting.
+
+    Only the swept settings that are columns of the matrix are drawn; a
+    sweep without any is left out. The pretrained recognizer is the black
+    dashed reference line.
+    """
+    columns = {scheme: j for j, scheme in enumerate(matrix["columns"])}
+    figures = []
+    for sweep in _mappings(sweeps):
+        points = [(_text(lbl), v) for lbl, v in zip(_list(sweep.get("labels")), _list(sweep.get("values")))]
+        points = [(lbl, v) for lbl, v in points if lbl in columns]
+        if not points:
+            continue
+        series: dict[str, list[float | None]] = {}
+        references: dict[str, list[float | None]] = {}
+        for line in matrix["lines"]:
+            target = references if line["reference"] else series
+            target[line["label"]] = [line["cells"][columns[lbl]]["eer"] for lbl, _ in points]
+        param = _text(sweep.get("param"))
+        fixed = sweep.get("fixed")
+        where = f" ({_format_params(fixed)})" if isinstance(fixed, Mapping) and fixed else ""
+        title = f"{matrix['recognizer']} · {matrix['kind']} · {_text(sweep.get('scheme'))}{where} over {param}"
+        uri = sweep_plot([v for _, v in points], series, references=references, xlabel=param, title=title)
+        figures.append({"title": title, "uri": uri})
+    return figures
+
+
+def _generalisation(
+    rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str], trained_models: Any, sweeps: Any
+) -> list[dict[str, Any]]:
+    """:func:`generalisation_tables` with each matrix's heatmap (``uri``, ``title``) and sweep curves (``sweeps``)."""
+    matrices = []
+    for matrix in generalisation_tables(rows, labels, trained_models):
+        title = f"{matrix['recognizer']} · {matrix['kind']}"
+        uri = generalisation_matrix_plot(
+            [line["label"] for line in matrix["lines"]],
+            matrix["columns"],
+            [[cell["eer"] for cell in line["cells"]] for line in matrix["lines"]],
+            title=f"{title}: EER (%)",
+        )
+        matrices.append({**matrix, "title": title, "uri": uri, "sweeps": _generalisation_sweeps(matrix, sweeps)})
+    return matrices
 
 
 # --------------------------------------------------------------------------- sections
@@ -796,6 +1024,7 @@ def build_context(results: Results) -> dict[str, Any]:
         "rows": _table(rows, columns),
         "attacks": _attack_table(rows, labels),
         "strength_by_setting": _strength_by_setting(raw_rows, labels),
+        "generalisation": _generalisation(raw_rows, labels, optional.get("trained_models"), optional.get("sweeps")),
         "examples": _examples(optional.get("examples")),
         "trained_models": _trained_models(optional.get("trained_models")),
         "face_quality": _face_quality(optional.get("face_quality")),

@@ -234,3 +234,26 @@ def test_a_new_attacker_key_every_faces_per_key_faces(tmp_path):
     assert len(protects) == 6
     assert {p.rsplit("/", 2)[-2:][0] for p in protects} == {"attacker-key-0", "attacker-key-1"}
     assert json.loads(res.results_path.read_text())["attacker"]["faces_per_key"] == 10
+
+
+def test_listed_training_settings_take_turns_run_by_run(tmp_path):
+    """train_on [noise 0, noise 80]: runs of faces_per_key faces alternate between the two settings."""
+    from attacks.finetune import FineTuneAttack
+    from benchmark.core.registry import SCHEMES
+
+    rng = np.random.default_rng(0)
+    subjects = [f"s{i // 2}" for i in range(8)]
+    faces = _faces(subjects)
+    faces.plain.images[:] = rng.integers(0, 256, faces.plain.images.shape, dtype=np.uint8)
+    spec = AttackerSpec(source="folds", keys_per_face=1, faces_per_key=2)
+    group = Group(np.arange(8), np.arange(0), np.zeros(2, bool))
+    attacker = Attacker(Engine(Cache(tmp_path / "c")), spec, faces, [group], ["x", "y"])
+    listed = [{"name": "noise", "params": {"sigma": 0.0}}, {"name": "noise", "params": {"sigma": 80.0}}]
+    attack = FineTuneAttack(train_on=listed, device="cpu")
+    settings = attacker._train_settings(attack, SCHEMES.get("noise")(), "noise")
+    assert settings[0].startswith("train-") and len(settings[1]) == 2
+    (images,) = attacker._attacker_inputs(attack, settings)
+    same = [np.array_equal(images.images[i], faces.plain.images[i]) for i in range(8)]
+    assert same == [True, True, False, False, True, True, False, False]
+    # Without train_on, the setting attacked is the only one.
+    assert attacker._train_settings(FineTuneAttack(), SCHEMES.get("noise")(), "noise")[0] == "noise"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.cli import perf
+from benchmark.recognizers.onnx import SFaceRecognizer
 
 
 def test_metrics_vs_pyeer_record():
@@ -126,3 +127,14 @@ def test_inpaint_record():
     assert rec["name"] == "inpaint" and rec["n_pairs"] == 8 and rec["epochs"] == 1
     assert rec["train_s"] > 0 and rec["s_per_pair_epoch"] > 0 and rec["infer_s_per_image"] > 0
     assert rec["peak_rss_mb"] > 0
+
+
+@pytest.mark.skipif(SFaceRecognizer().available() is not None, reason="SFace model not installed")
+def test_finetune_record():
+    from benchmark.cli.perf import finetune_training
+
+    rec = finetune_training(n_faces=8, n_val=4, n_subjects=3, epochs=1)
+    assert rec["name"] == "finetune" and rec["n_faces"] == 8 and rec["epochs"] == 1
+    assert rec["train_s"] > 0 and rec["trunk_s_per_face"] > 0 and rec["s_per_face_epoch"] > 0
+    assert rec["embed_s_per_face"] > 0 and rec["peak_rss_mb"] > 0
+    assert "finetune" in perf.names()

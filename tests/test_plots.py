@@ -151,3 +151,67 @@ def test_quality_distributions_plot():
         quality_distributions_plot([series[1]._replace(edges=edges)])
     with pytest.raises(ValueError, match="edges do not increase"):
         quality_distributions_plot([series[1]._replace(edges=[0, 0.5, 0.5, 0.7, 0.8, 1])])
+
+
+def test_sweep_plot_draws_references_and_categorical_values():
+    from reports.plots import sweep_plot
+
+    series = {"finetune[lw4o0]": [0.2, 0.15, None]}
+    plain = sweep_plot([2, 6, 10], series, xlabel="window")
+    with_reference = sweep_plot(
+        [2, 6, 10], series, references={"pretrained (naive)": [0.4, 0.35, 0.3]}, xlabel="window"
+    )
+    _png(with_reference)
+    assert with_reference != plain
+    assert with_reference == sweep_plot(
+        [2, 6, 10], series, references={"pretrained (naive)": [0.4, 0.35, 0.3]}, xlabel="window"
+    )
+    # A reference alone is data too, and non-numeric swept values are placed in order.
+    _png(sweep_plot([2], {}, references={"pretrained (naive)": [0.45]}))
+    _png(sweep_plot(["layer", "resolution"], {"sface": [0.1, 0.2]}, xlabel="progression"))
+
+
+def test_generalisation_matrix_plot():
+    from reports.plots import generalisation_matrix_plot
+
+    rows = ["pretrained (naive)", "finetune[lw4o0,lw4o4,lw4o8]", "finetune"]
+    columns = ["lw2o0", "lw6o0", "lw10o0"]
+    values = [[0.4, 0.35, 0.3], [0.2, 0.15, 0.1], [0.21, 0.16, None]]
+    uri = generalisation_matrix_plot(rows, columns, values, title="sface · strength")
+    assert b"matplotlib" not in _png(uri)
+    assert uri == generalisation_matrix_plot(rows, columns, values, title="sface · strength")
+    changed = [[0.4, 0.35, 0.3], [0.2, 0.15, 0.1], [0.21, 0.16, 0.6]]  # above the 50% scale: still drawn
+    assert generalisation_matrix_plot(rows, columns, changed, title="sface · strength") != uri
+    _png(generalisation_matrix_plot([], [], []))
+    _png(generalisation_matrix_plot(["a"], ["x"], [[None]]))
+    with pytest.raises(ValueError, match="values must be 3 lines of 3 values"):
+        generalisation_matrix_plot(rows, columns, values[:2])
+    with pytest.raises(ValueError, match="values must be 3 lines of 3 values"):
+        generalisation_matrix_plot(rows, columns, [*values[:2], [0.1]])
+
+
+def test_generalisation_matrix_plot_fixed_colour_scale():
+    from reports.plots import generalisation_matrix_plot
+
+    # The scale is 0-50% whatever the data: a lone 10% cell and a lone 10%
+    # cell beside a 40% one have the same colour, so only annotations differ.
+    lone = generalisation_matrix_plot(["a"], ["x"], [[0.1]])
+    assert lone == generalisation_matrix_plot(["a"], ["x"], [[0.1]], vmax=0.5)
+    assert lone != generalisation_matrix_plot(["a"], ["x"], [[0.1]], vmax=0.2)
+
+
+def test_recognizer_training_plot():
+    from reports.plots import recognizer_training_plot
+
+    epochs, loss, val_eer = [0, 1, 2, 3], [None, 12.0, 9.5, 7.1], [0.34, 0.38, 0.31, None]
+    title = "finetune[rw4o0] on j2k progression=resolution, window=4, offset=0; j2k progression=resolution (group 0)"
+    uri = recognizer_training_plot(epochs, loss, val_eer, kept_epoch=2, title=title)
+    assert b"matplotlib" not in _png(uri)
+    assert uri == recognizer_training_plot(epochs, loss, val_eer, kept_epoch=2, title=title)
+    assert uri != recognizer_training_plot(epochs, loss, val_eer, kept_epoch=0, title=title)  # the kept mark moves
+    assert uri != recognizer_training_plot(epochs, loss, val_eer, title=title)
+    _png(recognizer_training_plot([0], [None], [0.3], kept_epoch=0))  # pretrained only
+    _png(recognizer_training_plot([0, 1], [None, 2.0], []))  # no validation
+    _png(recognizer_training_plot([], [], []))
+    with pytest.raises(ValueError, match="validation EER has 2 values but there are 4 epochs"):
+        recognizer_training_plot(epochs, loss, [0.3, 0.2])

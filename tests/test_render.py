@@ -741,3 +741,251 @@ def test_strength_by_setting_renders_above_the_attack_table():
 
 def test_optional_blocks_deterministic(results, full_html):
     assert render_report(_with_blocks(results)) == full_html
+
+
+# --------------------------------------------------------------------------- generalisation
+
+_LAYER_SWEEP = ("lw2o0", "lw6o0", "lw10o0")
+_ON_LAYER = "finetune[lw4o0,lw4o4,lw4o8]"
+_TRAINED_ON_LAYER = "j2k progression=layer, window=4, offset=0; j2k progression=layer, window=4, offset=4"
+
+
+def _ft_row(scheme: str, attack: str, eer: float | None, kind: str = "strength", ci: bool = True) -> dict:
+    metrics: dict = {} if eer is None else {"eer": eer}
+    if ci and eer is not None:
+        metrics.update(eer_ci_low=eer - 0.021, eer_ci_high=eer + 0.023)
+    return {
+        "recognizer": "sface",
+        "recognizer_params": {"batch_size": 16},
+        "scheme": scheme,
+        "scheme_params": {},
+        "attack": attack,
+        "view": f"{kind}:{attack}",
+        "metrics": metrics,
+        "curves": {},
+    }
+
+
+def _recognizer_model(attack: str, scheme: str | None, trained_on: str, kept: int = 2) -> dict:
+    history = [
+        {"epoch": e, "loss": loss, "val_eer": val_eer, "seconds": 1.0, "kept": e == kept}
+        for e, (loss, val_eer) in enumerate([(None, 0.30), (5.0, 0.28), (2.5, 0.26)])
+    ]
+    return {
+        "attack": attack,
+        "kind": "recognizer",
+        "scheme": scheme,
+        "trained_on": trained_on,
+        "group": 0,
+        "fold": None,
+        "n_train_faces": 240,
+        "n_train_subjects": 24,
+        "n_val_faces": 60,
+        "keys_per_face": 2,
+        "n_pairs": 480,
+        "device": "cpu",
+        "seconds": 30.0,
+        "cached": False,
+        "params": {"base": "sface", "epochs": 2},
+        "history": history,
+    }
+
+
+def _finetune_results() -> dict:
+    """Naive and two recognizer attacks on a three-setting window sweep; a linkage row for one attack."""
+    naive = dict(zip(_LAYER_SWEEP, (0.40, 0.35, 0.30)))
+    on_layer = dict(zip(_LAYER_SWEEP, (0.20, 0.15, 0.10)))
+    under_test = {"lw2o0": 0.21, "lw6o0": 0.16}  # not run on lw10o0: an empty cell
+    rows = [{**_ft_row("none", "none", 0.0, ci=False), "view": "baseline"}]
+    for scheme in _LAYER_SWEEP:
+        rows.append(_ft_row(scheme, "naive", naive[scheme]))
+        rows.append(_ft_row(scheme, _ON_LAYER, on_layer[scheme]))
+        if scheme in under_test:
+            rows.append(_ft_row(scheme, "finetune", under_test[scheme], ci=False))
+    rows.append(_ft_row("lw2o0", "naive", 0.45, kind="linkage"))
+    rows.append(_ft_row("lw2o0", _ON_LAYER, 0.25, kind="linkage"))
+    # A reconstruction attack on the same scheme is no line of the matrix.
+    rows.append(_ft_row("lw2o0", "inpaint", 0.33))
+    models = [
+        _recognizer_model(_ON_LAYER, None, _TRAINED_ON_LAYER),
+        *(_recognizer_model("finetune", s, f"the setting attacked ({s})", kept=0) for s in _LAYER_SWEEP[:2]),
+        {**_trained_models_block()[0], "attack": "inpaint", "scheme": "lw2o0"},  # no kind: reconstruction
+    ]
+    sweeps = [
+        {
+            "scheme": "j2k",
+            "param": "window",
+            "fixed": {"progression": "layer", "offset": 0},
+            "labels": list(_LAYER_SWEEP),
+            "values": [2, 6, 10],
+        },
+        {"scheme": "jpeg", "param": "window", "fixed": {}, "labels": ["jw2o0"], "values": [2]},  # not in the matrix
+    ]
+    return {
+        "protocol": {"name": "ft"},
+        "dataset": {"name": "d"},
+        "rows": rows,
+        "trained_models": models,
+        "sweeps": sweeps,
+    }
+
+
+def test_generalisation_tables_put_each_eer_in_its_cell():
+    results = _finetune_results()
+    strength, linkage = build_context(results)["generalisation"]
+    assert (strength["recognizer"], strength["kind"], linkage["kind"]) == ("sface", "strength", "linkage")
+    assert strength["columns"] == list(_LAYER_SWEEP)
+    assert [line["label"] for line in strength["lines"]] == ["pretrained (naive)", _ON_LAYER, "finetune"]
+    assert [line["trained_on"] for line in strength["lines"]] == [
+        "none (pretrained weights)",
+        _TRAINED_ON_LAYER,
+        "the setting under test (one model per test setting)",
+    ]
+    texts = [[cell["text"] for cell in line["cells"]] for line in strength["lines"]]
+    assert texts == [
+        ["40.0% [37.9, 42.3]", "35.0% [32.9, 37.3]", "30.0% [27.9, 32.3]"],
+        ["20.0% [17.9, 22.3]", "15.0% [12.9, 17.3]", "10.0% [7.9, 12.3]"],
+        ["21.0%", "16.0%", "—"],  # no CI recorded; not run on lw10o0
+    ]
+    assert [cell["eer"] for cell in strength["lines"][2]["cells"]] == [0.21, 0.16, None]
+    # Linkage: only what was run under that view.
+    assert linkage["columns"] == ["lw2o0"]
+    assert [(line["label"], line["cells"][0]["text"]) for line in linkage["lines"]] == [
+        ("pretrained (naive)", "45.0% [42.9, 47.3]"),
+        (_ON_LAYER, "25.0% [22.9, 27.3]"),
+    ]
+
+
+def test_generalisation_section_renders_the_matrix_and_its_figures():
+    html = render_report(_finetune_results())
+    section = _section(html, "generalisation")
+    assert 'href="#generalisation"' in html
+    # After the attack tables, before the detailed figures.
+    assert html.index('id="attacks"') < html.index('id="generalisation"') < html.index('<section id="det"')
+    assert section.index("sface · strength") < section.index("sface · linkage")
+    assert "<caption>sface, strength (protected probe against plain reference) view" in section
+    headers = re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', section)
+    assert headers[:5] == ["Training", "Trained on", *_LAYER_SWEEP]
+    lines = re.findall(r'<th scope="row">([^<]*)</th>\s*<td>([^<]*)</td>((?:\s*<td class="num">[^<]*</td>)*)', section)
+    first_table = [(label, on, re.findall(r">([^<]*)</td>", cells)) for label, on, cells in lines[:3]]
+    assert first_table == [
+        (
+            "pretrained (naive)",
+            "none (pretrained weights)",
+            ["40.0% [37.9, 42.3]", "35.0% [32.9, 37.3]", "30.0% [27.9, 32.3]"],
+        ),
+        (_ON_LAYER, _TRAINED_ON_LAYER, ["20.0% [17.9, 22.3]", "15.0% [12.9, 17.3]", "10.0% [7.9, 12.3]"]),
+        ("finetune", "the setting under test (one model per test setting)", ["21.0%", "16.0%", "—"]),
+    ]
+    assert '<tr class="reference">' in section
+    # Per matrix: the heatmap, and the j2k sweep (the jpeg sweep has no setting in the matrix).
+    srcs = re.findall(r'<img src="([^"]*)" alt="([^"]*)"', section)
+    assert [alt for _, alt in srcs] == [
+        "Generalisation matrix, sface · strength",
+        "Generalisation sweep, sface · strength · j2k (offset=0, progression=layer) over window",
+        "Generalisation matrix, sface · linkage",
+        "Generalisation sweep, sface · linkage · j2k (offset=0, progression=layer) over window",
+    ]
+    assert all(re.fullmatch(r"data:image/png;base64,[A-Za-z0-9+/]+=*", src) for src, _ in srcs)
+
+
+def test_generalisation_figures_get_the_matrix_values(monkeypatch):
+    heatmaps, sweeps = [], []
+
+    def heatmap(rows, columns, values, *, title=""):
+        heatmaps.append((list(rows), list(columns), [list(v) for v in values], title))
+        return PNG
+
+    def sweep(x, series, *, baselines=None, references=None, xlabel="", ylabel="EER", title=""):
+        sweeps.append((list(x), dict(series), dict(references or {}), xlabel))
+        return PNG
+
+    monkeypatch.setattr("reports.render.generalisation_matrix_plot", heatmap)
+    monkeypatch.setattr("reports.render.sweep_plot", sweep)
+    (strength, _) = build_context(_finetune_results())["generalisation"]
+    assert strength["uri"] == PNG and strength["sweeps"][0]["uri"] == PNG
+    assert heatmaps[0] == (
+        ["pretrained (naive)", _ON_LAYER, "finetune"],
+        list(_LAYER_SWEEP),
+        [[0.40, 0.35, 0.30], [0.20, 0.15, 0.10], [0.21, 0.16, None]],
+        "sface · strength: EER (%)",
+    )
+    x, series, references, xlabel = sweeps[0]
+    assert (x, xlabel) == ([2, 6, 10], "window")
+    assert series == {_ON_LAYER: [0.20, 0.15, 0.10], "finetune": [0.21, 0.16, None]}
+    assert references == {"pretrained (naive)": [0.40, 0.35, 0.30]}  # drawn black and dashed
+    # The linkage matrix has one setting of the sweep: its curve has that one point.
+    assert sweeps[1][0] == [2] and sweeps[1][2] == {"pretrained (naive)": [0.45]}
+
+
+def test_no_generalisation_section_without_recognizer_attacks(results, html):
+    assert build_context(results)["generalisation"] == []
+    assert 'id="generalisation"' not in html and 'href="#generalisation"' not in html
+    # Reconstruction models only (``kind`` absent in older files, or explicit): no matrix either.
+    ft = _finetune_results()
+    for kind in (None, "reconstruction"):
+        models = [{k: v for k, v in m.items() if k != "kind"} for m in ft["trained_models"]]
+        if kind:
+            models = [{**m, "kind": kind} for m in models]
+        page = render_report({**ft, "trained_models": models})
+        assert 'id="generalisation"' not in page and "Generalisation" not in page
+    # Recognizer attacks trained but no rows for them: nothing to lay out.
+    assert build_context({**ft, "rows": ft["rows"][:1]})["generalisation"] == []
+
+
+def test_generalisation_without_pretrained_rows_or_sweeps():
+    ft = _finetune_results()
+    rows = [r for r in ft["rows"] if r["attack"] != "naive"]
+    strength, _ = build_context({**ft, "rows": rows, "sweeps": None})["generalisation"]
+    assert [line["label"] for line in strength["lines"]] == [_ON_LAYER, "finetune"]
+    assert strength["sweeps"] == [] and strength["uri"].startswith("data:image/png;base64,")
+
+
+def test_recognizer_training_curve_and_table_line(monkeypatch):
+    drawn = []
+
+    def capture(epochs, loss, val_eer, *, kept_epoch=None, title=""):
+        drawn.append((list(epochs), list(loss), list(val_eer), kept_epoch, title))
+        return PNG
+
+    monkeypatch.setattr("reports.render.recognizer_training_plot", capture)
+    ctx = build_context(_finetune_results())
+    on_layer, under_test, _, inpaint = ctx["trained_models"]
+    assert drawn[0] == (
+        [0.0, 1.0, 2.0],
+        [None, 5.0, 2.5],
+        [0.3, 0.28, 0.26],
+        2.0,
+        f"{_ON_LAYER} on {_TRAINED_ON_LAYER} (group 0)",
+    )
+    assert drawn[1][3] == 0.0 and drawn[1][4] == "finetune on lw2o0 (group 0)"
+    assert on_layer["final_val_loss"] == "EER 26.00%, kept epoch 2"
+    assert under_test["final_val_loss"] == "EER 30.00%, kept epoch 0 (pretrained)"
+    assert on_layer["scheme"] == _TRAINED_ON_LAYER and on_layer["kind"] == "recognizer"
+    # The reconstruction model keeps its loss curve and its validation loss.
+    assert inpaint["kind"] == "reconstruction" and inpaint["final_val_loss"] == "0.024" and inpaint["uri"] != PNG
+    assert len(drawn) == 3
+
+
+def test_recognizer_training_section_names_the_training_setting():
+    html = render_report(_finetune_results())
+    section = _section(html, "training")
+    assert f"Trained on {_TRAINED_ON_LAYER}. Weights kept: epoch 2." in section
+    assert "Trained on the setting attacked (lw2o0). Weights kept: epoch 0 (pretrained)." in section
+    srcs = re.findall(r'<img src="(data:image/png;base64,[^"]*)" alt="Training curve, ([^"]*)"', section)
+    assert [alt for _, alt in srcs] == [
+        f"{_ON_LAYER} on {_TRAINED_ON_LAYER} (group 0)",
+        "finetune on lw2o0 (group 0)",
+        "finetune on lw6o0 (group 0)",
+        "inpaint on lw2o0 (group 0)",
+    ]
+
+
+def test_recognizer_history_tolerates_missing_fields():
+    model = {"attack": "finetune", "kind": "recognizer", "history": [{"loss": 3.0}, {"val_eer": None}, "junk"]}
+    (line,) = build_context({"rows": [], "trained_models": [model]})["trained_models"]
+    assert line["uri"] is None  # epoch 0 has no loss and nothing was validated: nothing to draw
+    assert line["final_val_loss"] == "—" and line["kept"] == "" and line["title"] == "finetune"
+    model["history"] = [{"epoch": 0, "val_eer": 0.3}, {"epoch": 1, "loss": 2.0, "val_eer": 0.2}]
+    (line,) = build_context({"rows": [], "trained_models": [model]})["trained_models"]
+    assert line["uri"].startswith("data:image/png;base64,") and line["final_val_loss"] == "EER 20.00%"

@@ -47,6 +47,8 @@ __all__ = [
     "Attack",
     "AttackResult",
     "LearnedAttack",
+    "ReconstructionAttack",
+    "RecognizerAttack",
     "Metric",
     "FaceQuality",
     "LinkageMetric",
@@ -538,23 +540,32 @@ class LearnedAttack(Attack):
 
     The protocol declares the attacker (its ``attacker:`` block): faces that
     are subject-disjoint from the victims, protected under the attacker's own
-    keys. The harness runs :meth:`input_attack` on them and calls :meth:`fit`
-    with (input, original) pairs; the fitted state (:meth:`state_arrays`) is a
-    cached artifact like any stage output. Victims' protected samples then go
-    through :meth:`input_attack` and :meth:`reconstruct`, which is all that
-    :meth:`attack` does.
+    keys. The harness runs :meth:`input_attack` on them and fits the attack
+    (see the two kinds below); the fitted state (:meth:`state_arrays`) is a
+    cached artifact like any stage output.
+
+    * :class:`ReconstructionAttack` learns from (input, original) pairs and
+      turns protected samples into faces.
+    * :class:`RecognizerAttack` learns from (input, subject) pairs and its
+      product is a recognizer, not images.
 
     Declared by each learned attack:
 
     * ``min_train_faces``: fewer attacker faces than this is a protocol error.
-    * ``seed`` and ``device`` parameters: training is deterministic for a seed
-      on the CPU; ``device`` is ``auto``, ``cpu`` or ``cuda``.
+    * ``input``, ``seed`` and ``device`` parameters: ``input`` names the
+      keyless attack whose output the learned part takes
+      (:func:`attacks.learned.keyless_input` checks and builds it); training
+      is deterministic for a seed on the CPU; ``device`` is ``auto``, ``cpu``
+      or ``cuda``.
+    * :meth:`train_schemes`: the scheme settings the attacker trains under
+      (None: the setting under attack).
     """
 
     min_train_faces: ClassVar[int] = 16
+    input: str
     seed: int
     device: str
-    #: Set by :meth:`fit` and :meth:`load_state`: one dict per training epoch.
+    #: Set by ``fit`` and :meth:`load_state`: one dict per training epoch.
     history_: list[dict[str, Any]]
 
     def input_attack(self) -> Attack:
@@ -565,8 +576,37 @@ class LearnedAttack(Attack):
         return self.input_attack().incompatibility(scheme)
 
     def resolved_device(self) -> str:
-        """``cpu`` or ``cuda``: what ``device`` means on this machine."""
+        """``cpu`` or ``cuda``: what ``device`` means on this machine (``auto``: a GPU when torch sees one)."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def train_schemes(self) -> list[tuple[str, dict[str, Any]]] | None:
+        """(registered scheme name, parameters) the attacker protects its faces with, in turn.
+
+        None (the default) trains under the very setting being attacked; a list
+        trains one model for all settings attacked (a mismatch study), the
+        attacker's faces cycling through the listed settings.
+        """
+        return None
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted state as named arrays (what the cache stores)."""
         raise NotImplementedError
+
+    def load_state(self, arrays: dict[str, np.ndarray], history: list[dict[str, Any]]) -> Self:
+        """Restore a fitted state saved by :meth:`state_arrays`."""
+        raise NotImplementedError
+
+
+class ReconstructionAttack(LearnedAttack):
+    """A learned attack that turns protected samples into faces: :meth:`fit` on pairs, then :meth:`reconstruct`.
+
+    Victims' protected samples go through :meth:`input_attack` and
+    :meth:`reconstruct`, which is all that :meth:`attack` does.
+    """
 
     def fit(
         self,
@@ -583,14 +623,6 @@ class LearnedAttack(Attack):
         """
         raise NotImplementedError
 
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """The fitted state as named arrays (what the cache stores)."""
-        raise NotImplementedError
-
-    def load_state(self, arrays: dict[str, np.ndarray], history: list[dict[str, Any]]) -> Self:
-        """Restore a fitted state saved by :meth:`state_arrays`."""
-        raise NotImplementedError
-
     def reconstruct(self, inputs: np.ndarray) -> np.ndarray:
         """Faces (uint8, the shape of ``inputs``) the fitted model makes of input-attack outputs."""
         raise NotImplementedError
@@ -602,6 +634,46 @@ class LearnedAttack(Attack):
             raise ValueError(f"{self.registry_name} cannot attack {type(scheme).__name__}: {problem}")
         first = self.input_attack().attack(protected, scheme)
         return AttackResult(self.reconstruct(first.images), first.failed, {})
+
+
+class RecognizerAttack(LearnedAttack):
+    """A learned attack whose product is a recognizer: it learns identities from the attacker's protected faces.
+
+    The harness fits it on (input-attack output, subject) pairs and evaluates
+    the victims' samples with :meth:`embed` instead of a recognizer of the
+    protocol: its rows stand beside the rows of the protocol's recognizer it
+    starts from (``recognizers`` names the registered recognizers that are its
+    pretrained base; the protocol must list one of them).
+    """
+
+    #: Registered recognizers whose rows this attack's rows stand beside (its pretrained base).
+    recognizers: ClassVar[tuple[str, ...]] = ()
+
+    def fit(
+        self,
+        inputs: np.ndarray,
+        labels: np.ndarray,
+        *,
+        val_inputs: np.ndarray | None = None,
+        val_labels: np.ndarray | None = None,
+        desc: str = "",
+    ) -> Self:
+        """Learn identities from input-attack outputs, uint8 (N, H, W, 3), and integer subject labels (N,).
+
+        Sets ``history_``: one dict per epoch (``epoch``, ``loss``, ``val_eer``, ``seconds``).
+        """
+        raise NotImplementedError
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Unit-norm float32 (N, D) features of aligned faces by the fitted recognizer (compared by cosine)."""
+        raise NotImplementedError
+
+    def attack(self, protected: Protected, scheme: Scheme) -> AttackResult:
+        """The images the fitted recognizer is shown: the input attack's output."""
+        problem = self.incompatibility(scheme)
+        if problem is not None:
+            raise ValueError(f"{self.registry_name} cannot attack {type(scheme).__name__}: {problem}")
+        return self.input_attack().attack(protected, scheme)
 
 
 class FaceQuality(Component):

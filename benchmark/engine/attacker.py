@@ -26,9 +26,16 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.cache import hash_array, hash_json
-from benchmark.core.component import LearnedAttack, Protected, Samples, Scheme
+from benchmark.core.component import (
+    LearnedAttack,
+    Protected,
+    RecognizerAttack,
+    ReconstructionAttack,
+    Samples,
+    Scheme,
+)
 from benchmark.core.keys import MasterKey
-from benchmark.core.registry import DATASETS
+from benchmark.core.registry import DATASETS, SCHEMES
 from benchmark.data.datasets.folder import DatasetError
 from benchmark.engine.protocol import AttackerSpec, LoadedProtocol
 from benchmark.engine.stages import (
@@ -45,7 +52,7 @@ from benchmark.engine.stages import (
     train_stage,
 )
 
-__all__ = ["Attacker", "Group", "AttackerFaces", "LeakError", "build_attacker"]
+__all__ = ["Attacker", "Group", "AttackerFaces", "LeakError", "build_attacker", "trained_on"]
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +123,10 @@ class Attacker:
         n_train = sorted({len(g.train) for g in self.groups})
         per = "one model per test fold, trained on the other folds; " if spec.rotate else ""
         val = f"{spec.validation:.0%} of its subjects held out for validation" if spec.validation else "no validation"
+        base = f"base model {getattr(attack, 'base', '?')}; " if isinstance(attack, RecognizerAttack) else ""
         return (
-            f"{attack.knowledge}; attacker's faces: {self.faces.description}; {per}"
+            f"{attack.knowledge}; {base}trained under {trained_on(attack)}; "
+            f"attacker's faces: {self.faces.description}; {per}"
             f"{'/'.join(str(n) for n in n_train)} training faces per model, {spec.keys_per_face} own random key(s) "
             f"per face (a new key every {spec.faces_per_key} faces), {val}; "
             "no victim subject in any training set (checked)"
@@ -142,83 +151,118 @@ class Attacker:
 
     # ----------------------------------------------------------------- training
 
-    def _attacker_inputs(self, attack: LearnedAttack, scheme: Scheme, scheme_label: str) -> list[ImageSet]:
+    def _train_settings(self, attack: LearnedAttack, scheme: Scheme, scheme_label: str) -> tuple[str, list[Scheme]]:
+        """A label for the settings the attacker trains under, and their schemes (the attacked one by default)."""
+        listed = attack.train_schemes()
+        if listed is None:
+            return scheme_label, [scheme]
+        label = "train-" + hash_json([[n, p] for n, p in listed])[:10]
+        return label, [SCHEMES.get(n).from_params(p) for n, p in listed]
+
+    def _attacker_inputs(self, attack: LearnedAttack, settings: tuple[str, list[Scheme]]) -> list[ImageSet]:
         """The input attack's output on the attacker's faces, once per attacker key index.
 
         Each key index ``j`` protects the faces in runs of ``faces_per_key``,
         each run under a key of its own: a scheme whose transform depends on
         the key alone (warping) then shows the network many transforms, not
-        ``keys_per_face`` of them.
+        ``keys_per_face`` of them. With several training settings, the runs
+        cycle through them (run ``r`` uses setting ``r mod count``), so the
+        training set has as many faces whatever the number of settings.
         """
         first = attack.input_attack()
-        found = self._inputs.get((scheme_label, first.registry_name))
+        train_label, schemes = settings
+        found = self._inputs.get((train_label, first.registry_name))
         if found is not None:
             return found
         master = MasterKey.attacker(self.spec.seed)
         plain, n, size = self.faces.plain, len(self.faces.ids), self.spec.faces_per_key
         binding = plain.key[:16]
         runs = [slice(s, min(s + size, n)) for s in range(0, n, size)]
-        label = f"attacker:{scheme_label}"
+        label = f"attacker:{train_label}"
         out = []
         for j in range(self.spec.keys_per_face):
-            keys, parts = [], []
-            for r, sl in enumerate(runs):
-                app = master.application(f"{binding}/attacker-key-{j}/faces-{r}")
-                part = ImageSet(plain.name, hash_json({"of": plain.key, "run": [sl.start, sl.stop]}), *_rows(plain, sl))
-                key, prot = protect_stage(
-                    self.engine, label, scheme, app, part, self.faces.ids[sl], self.faces.subjects[sl]
+            images = np.zeros_like(plain.images)
+            failed = np.zeros(n, bool)
+            keys = []
+            for k, scheme in enumerate(schemes):
+                mine = [(r, sl) for r, sl in enumerate(runs) if r % len(schemes) == k]
+                if not mine:
+                    continue
+                run_keys, parts = [], []
+                for r, sl in mine:
+                    app = master.application(f"{binding}/attacker-key-{j}/faces-{r}")
+                    rows = _rows(plain, sl)
+                    part = ImageSet(plain.name, hash_json({"of": plain.key, "run": [sl.start, sl.stop]}), *rows)
+                    key, prot = protect_stage(
+                        self.engine, label, scheme, app, part, self.faces.ids[sl], self.faces.subjects[sl]
+                    )
+                    run_keys.append(key)
+                    parts.append(prot)
+                protected: Protected = (
+                    np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [b for p in parts for b in p]
                 )
-                keys.append(key)
-                parts.append(prot)
-            protected: Protected = (
-                np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [b for p in parts for b in p]
-            )
-            name = f"{label}@key{j}:{first.registry_name}"
-            out.append(attack_stage(self.engine, name, first, scheme, hash_json({"runs": keys}), protected))
-        self._inputs[(scheme_label, first.registry_name)] = out
+                name = f"{label}@key{j}" + (f"/setting{k}" if len(schemes) > 1 else "") + f":{first.registry_name}"
+                got = attack_stage(self.engine, name, first, scheme, hash_json({"runs": run_keys}), protected)
+                where = np.concatenate([np.arange(sl.start, sl.stop) for _, sl in mine])
+                images[where], failed[where] = got.images, got.failed
+                keys.append(got.key)
+            joined = keys[0] if len(keys) == 1 else hash_json({"settings": keys})
+            out.append(ImageSet(f"{label}@key{j}:{first.registry_name}", joined, images, failed))
+        self._inputs[(train_label, first.registry_name)] = out
         return out
 
-    def _training_set(self, inputs: list[ImageSet], group: Group) -> TrainingSet:
+    def _training_set(self, inputs: list[ImageSet], group: Group, recognizer: bool) -> TrainingSet:
         plain = self.faces.plain.images
+        codes = np.unique(np.asarray(self.faces.subjects), return_inverse=True)[1].reshape(-1).astype(np.int64)
 
-        def pairs(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            xs, ys = [], []
-            for inp in inputs:
+        def pairs(idx: np.ndarray, copies: list[ImageSet]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            xs, ys, ls = [], [], []
+            for inp in copies:
                 ok = idx[~inp.failed[idx]]  # a face the input attack could not decode teaches nothing
                 xs.append(inp.images[ok])
                 ys.append(plain[ok])
-            return np.concatenate(xs), np.concatenate(ys)
+                ls.append(codes[ok])
+            return np.concatenate(xs), np.concatenate(ys), np.concatenate(ls)
 
-        x, y = pairs(group.train)
-        vx, vy = pairs(group.val)
+        x, y, lab = pairs(group.train, inputs)
+        # A recognizer is validated on one protected copy per face, so that no
+        # validation pair compares a face with itself under another key.
+        vx, vy, vlab = pairs(group.val, inputs[:1] if recognizer else inputs)
         key = hash_json(
             {
                 "inputs": [i.key for i in inputs],
                 "plain": self.faces.plain.key,
+                "subjects": hash_array(codes),
                 "train": hash_array(group.train),
                 "val": hash_array(group.val),
+                "val_copies": 1 if recognizer else len(inputs),
             }
         )
-        return TrainingSet(key, x, y, vx, vy)
+        return TrainingSet(key, x, y, vx, vy, lab, vlab)
 
     def trained(self, label: str, attack: LearnedAttack, scheme: Scheme, scheme_label: str) -> list[Trained]:
-        """One fitted model per group (cached)."""
-        found = self._trained.get((scheme_label, label))
+        """One fitted model per group (cached); a model trained on listed settings serves every scheme."""
+        settings = self._train_settings(attack, scheme, scheme_label)
+        found = self._trained.get((settings[0], label))
         if found is not None:
             return found
         self.check_disjoint()
-        inputs = self._attacker_inputs(attack, scheme, scheme_label)
+        inputs = self._attacker_inputs(attack, settings)
+        recognizer = isinstance(attack, RecognizerAttack)
         out = []
         for i, group in enumerate(self.groups):
-            data = self._training_set(inputs, group)
-            name = f"{label} on {scheme_label}" + (f" (fold {group.fold})" if group.fold is not None else "")
-            log.info("%s: training on %d pairs (%d validation)", name, len(data.inputs), len(data.val_inputs))
+            data = self._training_set(inputs, group, recognizer)
+            where = scheme_label if attack.train_schemes() is None else "its listed settings"
+            name = f"{label} on {where}" + (f" (fold {group.fold})" if group.fold is not None else "")
+            log.info("%s: training on %d faces (%d validation)", name, len(data.inputs), len(data.val_inputs))
             t = train_stage(self.engine, name, attack, data)
             out.append(t)
             self.models.append(
                 {
                     "attack": label,
-                    "scheme": scheme_label,
+                    "kind": "recognizer" if recognizer else "reconstruction",
+                    "scheme": scheme_label if attack.train_schemes() is None else None,
+                    "trained_on": trained_on(attack, scheme_label),
                     "group": i,
                     "fold": group.fold,
                     "model_key": t.key,
@@ -234,17 +278,38 @@ class Attacker:
                     "history": t.history,
                 }
             )
-        self._trained[(scheme_label, label)] = out
+        self._trained[(settings[0], label)] = out
         return out
 
     def attacked(
-        self, label: str, attack: LearnedAttack, scheme: Scheme, scheme_label: str, victim_inputs: ImageSet, name: str
+        self,
+        label: str,
+        attack: ReconstructionAttack,
+        scheme: Scheme,
+        scheme_label: str,
+        victim_inputs: ImageSet,
+        name: str,
     ) -> ImageSet:
         """The learned attack's output on the victims' input-attack output: each group's model on its victims."""
         models = self.trained(label, attack, scheme, scheme_label)
         return reconstruct_stage(
             self.engine, name, [(t, g.victims) for t, g in zip(models, self.groups)], victim_inputs
         )
+
+    def recognizers(
+        self, label: str, attack: RecognizerAttack, scheme: Scheme, scheme_label: str
+    ) -> list[tuple[Trained, np.ndarray]]:
+        """Each group's fitted recognizer with the mask of the victims it evaluates."""
+        models = self.trained(label, attack, scheme, scheme_label)
+        return [(t, g.victims) for t, g in zip(models, self.groups)]
+
+
+def trained_on(attack: LearnedAttack, scheme_label: str | None = None) -> str:
+    """The settings a learned attack trains under, in words."""
+    listed = attack.train_schemes()
+    if listed is None:
+        return f"the setting attacked ({scheme_label})" if scheme_label else "the setting attacked"
+    return "; ".join(f"{n} {', '.join(f'{k}={v}' for k, v in p.items())}" for n, p in listed)
 
 
 # --------------------------------------------------------------------------- building

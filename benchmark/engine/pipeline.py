@@ -52,11 +52,20 @@ from benchmark.engine.stages import (
     align_stage,
     dataset_fingerprint,
     embed_stage,
+    finetuned_embed_stage,
     load_stage,
     quality_stage,
     score_stage,
 )
-from benchmark.engine.views import AttackInstance, SchemeContext, View, baseline_view, key_binding, scheme_views
+from benchmark.engine.views import (
+    AttackInstance,
+    FineTuned,
+    SchemeContext,
+    View,
+    baseline_view,
+    key_binding,
+    scheme_views,
+)
 from benchmark.metrics.certify import judge
 from benchmark.metrics.irreversibility import per_image_quality, psnr_gain
 
@@ -360,6 +369,18 @@ class _Evaluator:
 
         return features
 
+    def _model_features(self, inst: Instance, model: FineTuned):  # noqa: ANN202 - a closure like _features
+        """Features by a fine-tuned recognizer (a recognizer attack's product) instead of ``inst``'s."""
+        cache: dict[str, tuple[str, np.ndarray]] = {}
+
+        def features(images: ImageSet) -> tuple[str, np.ndarray]:
+            if images.key not in cache:
+                label = f"{model.attack}@{images.name}"
+                cache[images.key] = finetuned_embed_stage(self.engine, label, model.models, images)
+            return cache[images.key]
+
+        return features
+
     def scores(self, inst: Instance, view: View, features) -> ViewScores:  # noqa: ANN001
         c = self.data.comparisons
         recognizer = _as(Recognizer, inst.component)
@@ -371,10 +392,18 @@ class _Evaluator:
         return score_view(view, features, score, c.probe, c.reference, c.mated, self.data.subject_codes)
 
     def rows(self, inst: Instance, views: Sequence[View], extras: Sequence[dict[str, Any]], out: Path) -> list[Row]:
-        features = self._features(inst)
+        own = self._features(inst)
+        tuned: dict[str, Any] = {}
         rows: list[Row] = []
         baseline: tuple[ViewScores, dict[str, Any]] | None = None
         for view, extra in zip(views, extras):
+            features = own
+            if view.model is not None:
+                # A fine-tuned recognizer's rows stand beside the recognizer it started from only.
+                if inst.name not in view.model.recognizers:
+                    continue
+                key = view.model.attack + "|" + view.scheme
+                features = tuned.setdefault(key, self._model_features(inst, view.model))
             vs = self.scores(inst, view, features)
             if not vs.mated.any() or vs.mated.all():
                 log.warning("%s / %s: no mated or no non-mated comparison left", inst.label, view.name)

@@ -24,7 +24,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from benchmark.core.component import Attack, Component, LearnedAttack, ParamError, Scheme
+from benchmark.core.component import Attack, Component, LearnedAttack, ParamError, RecognizerAttack, Scheme
 from benchmark.core.registry import (
     ATTACKS,
     DATASETS,
@@ -605,6 +605,15 @@ def _check_attacker(lp: LoadedProtocol) -> None:
             f"{first.label} learns from the attacker's own faces: declare them in an attacker: block "
             "(source: folds or source: dataset)",
         )
+    names = {r.name for r in lp.instances("recognizers")}
+    for inst in learned:
+        bases = type(inst.component).recognizers if isinstance(inst.component, RecognizerAttack) else ()
+        if bases and not names & set(bases):
+            raise lp.error(
+                ("attacks", inst.ref_index, "name"),
+                f"{inst.label} fine-tunes {' / '.join(bases)}, which recognizers: does not list; add one so that "
+                "its rows stand beside the pretrained model's",
+            )
     spec = m.attacker
     if spec is None:
         return

@@ -172,17 +172,29 @@ class AttackerInfo(TypedDict):
 
 
 class EpochInfo(TypedDict):
+    """One training epoch (epoch 0 of a recognizer attack is the pretrained model, with no loss)."""
+
     epoch: int
-    loss: float
-    val_loss: float | None
+    loss: float | None
+    val_loss: NotRequired[float | None]
+    val_eer: NotRequired[float | None]
+    kept: NotRequired[bool]
     seconds: float
 
 
 class TrainedModelInfo(TypedDict):
-    """One model a learned attack trained (``group``: index of its training set; ``fold`` with rotation)."""
+    """One model a learned attack trained (``group``: index of its training set; ``fold`` with rotation).
+
+    ``kind`` is ``reconstruction`` (images out) or ``recognizer`` (a
+    fine-tuned recognizer); ``scheme`` is the setting it was trained under
+    when that is the setting attacked, else None and ``trained_on`` lists the
+    settings (schema 3 files written before recognizer attacks lack both).
+    """
 
     attack: str
-    scheme: str
+    kind: NotRequired[str]
+    scheme: str | None
+    trained_on: NotRequired[str]
     group: int
     fold: int | None
     model_key: str

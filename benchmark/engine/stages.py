@@ -34,6 +34,8 @@ from benchmark.core.component import (
     LearnedAttack,
     Protected,
     Recognizer,
+    RecognizerAttack,
+    ReconstructionAttack,
     Samples,
     Scheme,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "Trained",
     "train_stage",
     "reconstruct_stage",
+    "finetuned_embed_stage",
     "quality_stage",
     "pack_protected",
     "unpack_protected",
@@ -382,10 +385,12 @@ def recover_stage(
 
 @dataclass
 class TrainingSet:
-    """Pairs a learned attack trains on: input-attack outputs and the originals, with validation pairs.
+    """What a learned attack trains on: input-attack outputs with their originals and subject labels.
 
-    ``key`` hashes everything that produced them (the attacker's faces, keys,
-    scheme and input attack, and which faces train or validate).
+    ``key`` hashes everything that produced them (the attacker's faces and
+    subjects, keys, scheme settings and input attack, and which faces train
+    or validate). Reconstruction attacks learn from (input, original) pairs,
+    recognizer attacks from (input, label) pairs.
     """
 
     key: str
@@ -393,6 +398,8 @@ class TrainingSet:
     originals: np.ndarray
     val_inputs: np.ndarray
     val_originals: np.ndarray
+    labels: np.ndarray
+    val_labels: np.ndarray
 
 
 @dataclass
@@ -418,13 +425,25 @@ def train_stage(engine: Engine, label: str, attack: LearnedAttack, data: Trainin
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
         t0 = time.perf_counter()
-        fitted = type(attack)(**attack.get_params()).fit(
-            data.inputs,
-            data.originals,
-            val_inputs=data.val_inputs if len(data.val_inputs) else None,
-            val_originals=data.val_originals if len(data.val_originals) else None,
-            desc=label,
-        )
+        fresh = type(attack)(**attack.get_params())
+        has_val = len(data.val_inputs) > 0
+        if isinstance(fresh, RecognizerAttack):
+            fitted: LearnedAttack = fresh.fit(
+                data.inputs,
+                data.labels,
+                val_inputs=data.val_inputs if has_val else None,
+                val_labels=data.val_labels if has_val else None,
+                desc=label,
+            )
+        else:
+            assert isinstance(fresh, ReconstructionAttack), f"{type(fresh).__name__}: an unknown learned attack kind"
+            fitted = fresh.fit(
+                data.inputs,
+                data.originals,
+                val_inputs=data.val_inputs if has_val else None,
+                val_originals=data.val_originals if has_val else None,
+                desc=label,
+            )
         meta = {"history": fitted.history_, "seconds": time.perf_counter() - t0}
         return fitted.state_arrays(), meta
 
@@ -434,6 +453,34 @@ def train_stage(engine: Engine, label: str, attack: LearnedAttack, data: Trainin
     cached = engine.records[before].hit
     fitted = type(attack)(**attack.get_params()).load_state(arrays, meta["history"])
     return Trained(key, fitted, meta["history"], float(meta["seconds"]), device, cached)
+
+
+def finetuned_embed_stage(
+    engine: Engine, label: str, models: Sequence[tuple[Trained, np.ndarray]], images: ImageSet
+) -> tuple[str, np.ndarray]:
+    """Features of an image set by fitted recognizer attacks: each model embeds the samples of its mask.
+
+    Samples no mask covers (the attacker's own training faces, which no
+    comparison uses) get zero features.
+    """
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        feats: np.ndarray | None = None
+        for trained, mask in models:
+            if not mask.any():
+                continue
+            attack = trained.attack
+            assert isinstance(attack, RecognizerAttack)
+            part = attack.embed(images.images[mask])
+            if feats is None:
+                feats = np.zeros((len(images.images), part.shape[1]), np.float32)
+            feats[mask] = part
+        return {"features": feats if feats is not None else np.zeros((len(images.images), 0), np.float32)}, {}
+
+    params = {"models": [[t.key, hash_array(np.asarray(m, bool))] for t, m in models]}
+    code = stage_code(*sorted({type(t.attack) for t, _ in models}, key=lambda c: c.__qualname__))
+    key, arrays, _ = engine.run("embed", label, params, [images.key], code, compute)
+    return key, arrays["features"]
 
 
 def reconstruct_stage(
@@ -449,7 +496,9 @@ def reconstruct_stage(
         images = inputs.images.copy()
         for trained, mask in models:
             if mask.any():
-                images[mask] = trained.attack.reconstruct(inputs.images[mask])
+                attack = trained.attack
+                assert isinstance(attack, ReconstructionAttack)
+                images[mask] = attack.reconstruct(inputs.images[mask])
         return images, inputs.failed, {}
 
     params = {"models": [[t.key, hash_array(np.asarray(m, bool))] for t, m in models]}

