@@ -274,3 +274,16 @@ bootstrap: {{n_boot: 0}}
     rows = {r["view"]: r["metrics"]["eer"] for r in _run(tmp_path, text)["rows"]}
     assert rows["strength:finetune"] < rows["strength:naive"], rows
     assert rows["linkage:finetune"] < rows["linkage:naive"], rows
+
+
+@needs_sface
+def test_whole_network_fine_tuning_runs_and_gpu_default_is_the_whole_network(monkeypatch):
+    """train_blocks 14 (the GPU default) trains from the input; on the CPU the default is 2 stages."""
+    faces = np.asarray(SyntheticFaces(n_subjects=3, n_images=2, seed=0).load().images)
+    labels = np.repeat(np.arange(3), 2)
+    whole = FineTuneAttack(device="cpu", train_blocks=14, epochs=1, batch_size=6).fit(faces, labels)
+    assert whole.label() == "finetune-b14" and whole.embed(faces).shape == (6, 128)
+    assert any(k.startswith("0.0.") for k in whole.state_arrays())  # the stem is among the trained weights
+    assert FineTuneAttack(device="cpu").trained_stages() == 2
+    monkeypatch.setattr(FineTuneAttack, "resolved_device", lambda self: "cuda")
+    assert FineTuneAttack().trained_stages() == 14
