@@ -257,3 +257,24 @@ def test_listed_training_settings_take_turns_run_by_run(tmp_path):
     assert same == [True, True, False, False, True, True, False, False]
     # Without train_on, the setting attacked is the only one.
     assert attacker._train_settings(FineTuneAttack(), SCHEMES.get("noise")(), "noise")[0] == "noise"
+
+
+def test_attacker_keys_depend_on_the_faces_not_on_cache_keys(tmp_path):
+    """A code edit changes every cache key; the attacker's keys (hence its training data) must not change with it."""
+    from attacks.finetune import FineTuneAttack
+    from benchmark.core.registry import SCHEMES
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
+    spec = AttackerSpec(source="folds", keys_per_face=1, faces_per_key=2)
+    group = Group(np.arange(4), np.arange(0), np.zeros(2, bool))
+    scheme = SCHEMES.get("noise")()
+    outputs = []
+    for cache_key in ("code-version-1", "code-version-2"):
+        plain = ImageSet("attacker", cache_key, images.copy(), np.zeros(4, bool))
+        faces = AttackerFaces(plain, [f"s{i}/0" for i in range(4)], [f"s{i}" for i in range(4)], "test faces")
+        attacker = Attacker(Engine(Cache(tmp_path / cache_key)), spec, faces, [group], ["x", "y"])
+        settings = attacker._train_settings(FineTuneAttack(), scheme, "noise")
+        outputs.append(attacker._attacker_inputs(FineTuneAttack(), settings)[0].images)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert not np.array_equal(outputs[0], images)  # the noise was applied

@@ -176,7 +176,10 @@ class Attacker:
             return found
         master = MasterKey.attacker(self.spec.seed)
         plain, n, size = self.faces.plain, len(self.faces.ids), self.spec.faces_per_key
-        binding = plain.key[:16]
+        # Bound to the faces' content, never to a cache key: cache keys cover
+        # the code, and a code edit must not draw the attacker other keys
+        # (nor may other faces get the same keys and nonces).
+        binding = hash_array(plain.images)[:16]
         runs = [slice(s, min(s + size, n)) for s in range(0, n, size)]
         label = f"attacker:{train_label}"
         out = []
