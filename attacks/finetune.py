@@ -36,6 +36,7 @@ history says so.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -71,6 +72,17 @@ _N_STAGES = len(SFACE_STAGES) + 1  # the stem and the depthwise-separable stages
 _CPU_BLOCKS = 2  # default trainable stages on the CPU: an epoch of 1,600 faces in about 15 s on 2 cores
 _TRUNK_BATCH = 64
 _MAX_VAL_FACES = 1000  # all pairs of at most this many faces (half a million comparisons)
+
+
+@functools.lru_cache(maxsize=4)
+def _trunk_session(stop: int, threads: int) -> Any:
+    """An onnxruntime session ending at stage ``stop``'s output, built once per process.
+
+    Every fit and every embedding (one per model and image set) reads the
+    frozen trunk; building the session (load, prune, optimise) costs about a
+    second each time.
+    """
+    return sface_session(threads=threads, output=f"conv_{stop}_relu")
 
 
 def margin_logits(cos: torch.Tensor, labels: torch.Tensor, kind: str, scale: float, margin: float) -> torch.Tensor:
@@ -253,9 +265,7 @@ class FineTuneAttack(RecognizerAttack):
         stop = self._stop
         if stop == 0:  # the whole network trains: the "trunk" is the normalised input (exact in float16)
             return ((images.transpose(0, 3, 1, 2).astype(np.float32) - 127.5) * 0.0078125).astype(np.float16)
-        session = (
-            sface_session(threads=torch.get_num_threads(), output=f"conv_{stop}_relu") if device == "cpu" else None
-        )
+        session = _trunk_session(stop, torch.get_num_threads()) if device == "cpu" else None
         parts = []
         with torch.no_grad(), progress(len(images), f"{self.registry_name}: frozen trunk", unit="face") as bar:
             for start in range(0, len(images), _TRUNK_BATCH):
