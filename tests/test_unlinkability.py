@@ -18,11 +18,25 @@ from benchmark.metrics.unlinkability import (
     _d_sys,
     d_local,
     default_bins,
+    maximal_linkability,
     unlinkability,
     unlinkability_curve,
 )
 
-KEYS = {"d_sys", "d_sys_null", "d_sys_null_high", "d_sys_ci_low", "d_sys_ci_high", "omega", "bins"}
+KEYS = {
+    "d_sys",
+    "d_sys_null",
+    "d_sys_null_high",
+    "d_sys_ci_low",
+    "d_sys_ci_high",
+    "linkability_max",
+    "linkability_max_null",
+    "linkability_max_null_high",
+    "linkability_max_ci_low",
+    "linkability_max_ci_high",
+    "omega",
+    "bins",
+}
 
 
 def _gaussians(d: float, seed: int, n_mated: int = 10_000, n_nonmated: int = 100_000):
@@ -63,6 +77,46 @@ def test_matches_numpy_histogram_densities():
     expected = float(np.sum(p_m * local * np.diff(edges)))
     got = unlinkability(mated, nonmated, omega=omega, bins=37, n_boot=0)["d_sys"]
     assert got == pytest.approx(expected, rel=1e-9)
+
+
+# --------------------------------------------------------------------------- maximal linkability
+
+
+def _max_leakage_gaussians(d: float) -> float:
+    """Closed form for unit-variance Gaussians d' apart: log2(1 + TV) with TV = 2 Phi(d'/2) - 1."""
+    phi = 0.5 * (1.0 + math.erf(d / 2.0 / math.sqrt(2.0)))
+    return math.log2(2.0 * phi)
+
+
+@pytest.mark.parametrize("d", [0.5, 1.0, 2.0, 4.0, 8.0])
+def test_maximal_linkability_known_gaussians(d):
+    mated, nonmated = _gaussians(d, seed=1)
+    result = unlinkability(mated, nonmated, n_boot=0)
+    expected = _max_leakage_gaussians(d)
+    assert result["linkability_max"] == pytest.approx(expected, abs=0.02)
+    assert maximal_linkability(mated, nonmated) == result["linkability_max"]
+    # Both measures are 0 for indistinguishable and 1 for separated densities, and grow with d'.
+    assert 0.0 <= result["linkability_max"] <= 1.0
+
+
+def test_maximal_linkability_matches_authors_formula():
+    # The paper's estimator written literally: log2(sum_i max(p_m, p_nm) * width) with np.histogram densities.
+    mated, nonmated = _gaussians(1.5, seed=4, n_mated=3000, n_nonmated=20_000)
+    edges = np.histogram_bin_edges(np.concatenate((mated, nonmated)), bins=30)
+    p_m, _ = np.histogram(mated, edges, density=True)
+    p_n, _ = np.histogram(nonmated, edges, density=True)
+    expected = math.log2(float(np.sum(np.maximum(p_m, p_n)) * (edges[1] - edges[0])))
+    assert maximal_linkability(mated, nonmated, bins=30) == pytest.approx(expected, rel=1e-9)
+
+
+def test_maximal_linkability_bounds_and_ci():
+    assert unlinkability(np.linspace(10, 11, 200), np.linspace(0, 1, 2000), n_boot=0)["linkability_max"] == 1.0
+    same = unlinkability(np.full(50, 0.3), np.full(80, 0.3), n_boot=10)
+    assert same["linkability_max"] == 0.0
+    mated, nonmated = _gaussians(2.0, seed=5, n_mated=2000, n_nonmated=20_000)
+    result = unlinkability(mated, nonmated, n_boot=100, n_null=50)
+    assert result["linkability_max_ci_low"] <= result["linkability_max"] <= result["linkability_max_ci_high"]
+    assert result["linkability_max_null_high"] < result["linkability_max_ci_low"]
 
 
 # --------------------------------------------------------------------------- local measure
@@ -236,8 +290,9 @@ def test_multinomial_shortcut_matches_per_comparison_clusters():
     shortcut = unlinkability(mated, nonmated, bins=20, n_boot=2000)
     binned = _bin_scores(mated, nonmated, 20)
     explicit = _bootstrap_clusters(binned, np.arange(2000), 2000, 1.0, 2000, np.random.default_rng(0))
-    assert shortcut["d_sys_ci_low"] == pytest.approx(np.quantile(explicit, 0.025), abs=0.01)
-    assert shortcut["d_sys_ci_high"] == pytest.approx(np.quantile(explicit, 0.975), abs=0.01)
+    for column, name in enumerate(("d_sys", "linkability_max")):
+        assert shortcut[f"{name}_ci_low"] == pytest.approx(np.quantile(explicit[:, column], 0.025), abs=0.01)
+        assert shortcut[f"{name}_ci_high"] == pytest.approx(np.quantile(explicit[:, column], 0.975), abs=0.01)
 
 
 def test_sparse_cluster_path_matches_dense(monkeypatch):
@@ -292,7 +347,7 @@ def test_properties(seed, n_mated, n_nonmated, shift, omega_low, factor):
 def test_curve():
     mated, nonmated = _gaussians(1.0, seed=13, n_mated=2000, n_nonmated=8000)
     curve = unlinkability_curve(mated, nonmated, omega=2.0)
-    assert set(curve) == {"edges", "mated_density", "nonmated_density", "d_local", "d_sys", "omega"}
+    assert set(curve) == {"edges", "mated_density", "nonmated_density", "d_local", "d_sys", "linkability_max", "omega"}
     edges = np.asarray(curve["edges"])
     assert edges.size == default_bins(2000) + 1
     for key in ("mated_density", "nonmated_density", "d_local"):

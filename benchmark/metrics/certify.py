@@ -14,7 +14,7 @@ Every row matching the criterion's patterns must pass:
 * PASS otherwise.
 
 Metrics without a sampling distribution (``key_space_bits``, counts,
-``d_sys_null``) are judged on their value.
+``d_sys_null``, ``linkability_max_null``) are judged on their value.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ KNOWN_METRICS = (
     "d_sys",
     "d_sys_null",
     "d_sys_null_high",
+    "linkability_max",
+    "linkability_max_null",
+    "linkability_max_null_high",
     "sar_at_fmr_*",
     "psnr",
     "ssim",
@@ -43,7 +46,17 @@ KNOWN_METRICS = (
     "n_fta",
 )
 # Metrics estimated from a sample: judged on a CI bound, so they need one.
-CI_METRICS = ("eer", "fnmr_at_fmr_*", "d_prime", "delta_eer", "d_sys", "sar_at_fmr_*", "psnr", "ssim")
+CI_METRICS = (
+    "eer",
+    "fnmr_at_fmr_*",
+    "d_prime",
+    "delta_eer",
+    "d_sys",
+    "linkability_max",
+    "sar_at_fmr_*",
+    "psnr",
+    "ssim",
+)
 _AT_FMR = re.compile(r"^(fnmr|sar)_at_fmr_(?P<t>[0-9.e+-]+)$")
 
 
