@@ -1,0 +1,149 @@
+"""``facesec compare BASE NEW``: a security regression check between two runs.
+
+BASE and NEW are each a ``results.json`` file or a run folder holding one
+(with its ``scores/`` and ``quality/`` folders). Rows are matched on
+recognizer, scheme, attack and view; each security metric's change NEW - BASE
+gets a 95 % bootstrap interval over probe subjects (paired when both runs
+scored the same comparisons of the same samples) and a verdict against its
+tolerance (:mod:`benchmark.engine.compare`). A Markdown summary goes to
+stdout.
+
+Exit codes: 0 no regression, 1 the comparison failed, 2 bad input (a
+missing or invalid file or option: one line naming it), 4 a regression was
+found: a security metric, or a performance / image-quality metric when
+``--performance`` / ``--quality`` lets it gate (3 is ``run --strict``'s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from benchmark.engine.compare import (
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    DEFAULT_TOLERANCES,
+    CompareError,
+    CompareSettings,
+    compare_runs,
+    load_run,
+    parse_scheme_map,
+    parse_tolerances,
+    render_markdown,
+    write_comparison,
+)
+
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_REGRESSION", "add_parser", "compare_main"]
+
+# The first three are benchmark.cli.main's codes, repeated here because main imports this module.
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+#: A regression was found: a security metric, or a metric that --performance / --quality lets gate
+#: (3 is ``run --strict``'s failed certification).
+EXIT_REGRESSION = 4
+
+_DESCRIPTION = """\
+Compare two runs of a protocol row by row (recognizer, scheme, attack, view):
+each security metric's change NEW - BASE with a 95 % subject-bootstrap CI
+(paired when both runs scored the same comparisons of the same samples),
+judged against a tolerance. Prints a Markdown summary."""
+
+_EPILOG = """\
+exit codes: 0 no regression, 1 failure, 2 bad input, 4 a regression was found (security;
+performance / image quality too with --performance / --quality).
+
+{tolerances}
+A metric regresses when it moves the worse way by more than its tolerance and
+its 95 % CI excludes the tolerance. Worse means: strength views eer and
+fnmr_at_fmr_<t> down, sar_at_fmr_<t> up; linkage views d_sys and
+linkability_max up, eer down; renewal sar_at_fmr_<t> up, eer down.
+Performance (baseline/preservation eer, delta_eer up) gates only with
+--performance, attack-output PSNR/SSIM (up) only with --quality; both are
+reported regardless.
+"""
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``compare`` subcommand to an argparse subparsers object (its parser class is kept).
+
+    Args:
+        sub: The object ``ArgumentParser.add_subparsers`` returned.
+
+    Returns:
+        The subcommand's parser.
+    """
+    tolerances = textwrap.fill(
+        "Default tolerances (absolute, in the metric's unit): "
+        + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_TOLERANCES.items())
+        + ".",
+        width=78,
+    )
+    p: argparse.ArgumentParser = sub.add_parser(
+        "compare",
+        help="check two runs for a security regression",
+        description=_DESCRIPTION,
+        epilog=_EPILOG.format(tolerances=tolerances),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("base", type=Path, metavar="BASE", help="reference run: results.json or its folder")
+    p.add_argument("new", type=Path, metavar="NEW", help="run under test: results.json or its folder")
+    p.add_argument(
+        "--tol",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="tolerance of a metric family (eer, fnmr_at_fmr, sar_at_fmr, d_sys, linkability_max, delta_eer, "
+        "psnr, ssim) or key (sar_at_fmr_0.0001), absolute (repeatable)",
+    )
+    p.add_argument("--performance", action="store_true", help="let recognition performance gate too")
+    p.add_argument("--quality", action="store_true", help="let the PSNR/SSIM of attack output gate too")
+    p.add_argument(
+        "--map-scheme",
+        action="append",
+        default=[],
+        metavar="BASE=NEW",
+        help="compare scheme label BASE of the base run with label NEW of the new run, e.g. lw8o0=lw3o0 "
+        "(a scheme whose parameters, hence label, changed; repeatable)",
+    )
+    p.add_argument(
+        "--n-boot",
+        type=int,
+        default=DEFAULT_N_BOOT,
+        metavar="N",
+        help=f"bootstrap resamples per row (default {DEFAULT_N_BOOT}; 0: normal approximation from stored CIs)",
+    )
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the resampling (default {DEFAULT_SEED})")
+    p.add_argument("--markdown", type=Path, default=None, metavar="FILE", help="also write the summary here")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the full comparison as JSON")
+    return p
+
+
+def compare_main(args: argparse.Namespace) -> int:
+    """Run ``facesec compare`` on parsed arguments; returns the exit code."""
+    try:
+        if args.n_boot < 0:
+            raise CompareError(f"--n-boot: {args.n_boot} is not >= 0")
+        if args.seed < 0:
+            raise CompareError(f"--seed: {args.seed} is not >= 0")
+        settings = CompareSettings(
+            n_boot=args.n_boot,
+            seed=args.seed,
+            tolerances=parse_tolerances(args.tol),
+            performance=args.performance,
+            quality=args.quality,
+            scheme_map=parse_scheme_map(args.map_scheme),
+        )
+        base, new = load_run(args.base), load_run(args.new)
+        comparison = compare_runs(base, new, settings)
+    except CompareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(render_markdown(comparison))
+    try:
+        write_comparison(comparison, args.markdown, args.json)
+    except OSError as exc:
+        print(f"error: cannot write the comparison: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_REGRESSION if comparison.regressions else EXIT_OK
