@@ -1,8 +1,13 @@
-"""Report figures, returned as self-contained ``data:image/png;base64`` URIs.
+"""Report figures: each ``*_figure`` builds a :class:`matplotlib.figure.Figure`, each ``*_plot`` encodes one.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly rather than
 through ``pyplot``: no global figure registry, no interactive backend, and
-nothing leaks between calls. Saving to PNG picks the Agg canvas by itself.
+nothing leaks between calls. Saving to PNG or PDF picks the canvas by itself.
+The ``*_plot`` functions return self-contained ``data:image/png;base64`` URIs;
+the report builds figures and hands them to a collector
+(:class:`reports.export.Collector`) that makes the URI and, when exporting,
+writes the PNG and PDF files. PNG and PDF bytes are deterministic: no
+version stamp, no creation date.
 
 The plots only draw what the results JSON already holds (DET points and
 histogram densities); they never recompute a metric.
@@ -17,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import matplotlib
+import matplotlib.image
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -26,20 +32,39 @@ from scipy.stats import norm
 __all__ = [
     "DetCurve",
     "PALETTE",
+    "MARKERS",
+    "PNG_DATA_URI_PREFIX",
+    "det_figure",
     "det_plot",
+    "score_histogram_figure",
     "score_histogram",
     "ScoreDensity",
     "VIEW_COLOURS",
+    "view_distributions_figure",
     "view_distributions_plot",
+    "unlinkability_figure",
     "unlinkability_plot",
     "probit_ticks",
+    "figure_png",
+    "figure_pdf",
+    "png_data_uri",
     "figure_to_data_uri",
+    "SweepLine",
+    "SweepBaseline",
+    "sweep_figure",
     "sweep_plot",
+    "training_curve_figure",
     "training_curve_plot",
+    "recognizer_training_figure",
     "recognizer_training_plot",
+    "generalisation_matrix_figure",
     "generalisation_matrix_plot",
     "QualitySeries",
+    "quality_distributions_figure",
     "quality_distributions_plot",
+    "ExampleLine",
+    "examples_figure",
+    "examples_plot",
 ]
 
 # Colour-blind-safe Okabe–Ito palette; recognizers keep one colour per report.
@@ -79,9 +104,15 @@ _FNMR_MAX = _PROBIT_TICKS[-1]
 # frame so a curve runs off the edge instead of vanishing.
 _OFF_FRAME = 1e-9
 _DPI = 100
-# Matplotlib otherwise writes its version into the PNG, which would make the
-# report bytes depend on the installed matplotlib for identical results.
+# Matplotlib otherwise writes its version into the PNG (and its version and
+# the date into a PDF), which would make the report bytes depend on the
+# installed matplotlib and the clock for identical results.
 _PNG_METADATA = {"Software": None}
+_PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None}
+PNG_DATA_URI_PREFIX = "data:image/png;base64,"
+# Marker per series where colour already means something else (sweeps).
+MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
+_LINESTYLES: tuple[str, ...] = ("-", "--", "-.", ":")
 
 
 class DetCurve(NamedTuple):
@@ -100,6 +131,46 @@ class DetCurve(NamedTuple):
     colour: str = PALETTE[0]
 
 
+def figure_png(fig: Figure) -> bytes:
+    """Encode ``fig`` as deterministic PNG bytes (the report's resolution).
+
+    Args:
+        fig: A figure built with :class:`matplotlib.figure.Figure`.
+
+    Returns:
+        The PNG file's bytes.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, metadata=_PNG_METADATA)
+    return buf.getvalue()
+
+
+def figure_pdf(fig: Figure) -> bytes:
+    """Encode ``fig`` as deterministic PDF bytes (vector, for papers).
+
+    Args:
+        fig: A figure built with :class:`matplotlib.figure.Figure`.
+
+    Returns:
+        The PDF file's bytes.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="pdf", metadata=_PDF_METADATA)
+    return buf.getvalue()
+
+
+def png_data_uri(png: bytes) -> str:
+    """``"data:image/png;base64,..."`` for PNG bytes.
+
+    Args:
+        png: A PNG file's bytes.
+
+    Returns:
+        The data URI.
+    """
+    return PNG_DATA_URI_PREFIX + base64.b64encode(png).decode("ascii")
+
+
 def figure_to_data_uri(fig: Figure) -> str:
     """Encode ``fig`` as a deterministic PNG data URI.
 
@@ -109,9 +180,7 @@ def figure_to_data_uri(fig: Figure) -> str:
     Returns:
         ``"data:image/png;base64,..."``.
     """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, metadata=_PNG_METADATA)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return png_data_uri(figure_png(fig))
 
 
 def _percent_label(p: float) -> str:
@@ -176,7 +245,7 @@ def _no_data(ax) -> None:
     ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=10, color="#777777")
 
 
-def det_plot(curves: Sequence[DetCurve], *, title: str = "") -> str:
+def det_figure(curves: Sequence[DetCurve], *, title: str = "") -> Figure:
     """Draw DET curves on normal-deviate (probit) axes.
 
     Args:
@@ -186,7 +255,7 @@ def det_plot(curves: Sequence[DetCurve], *, title: str = "") -> str:
         title: Figure title.
 
     Returns:
-        A PNG data URI.
+        The figure.
 
     Raises:
         ValueError: If a curve's ``fmr`` and ``fnmr`` differ in length.
@@ -223,7 +292,20 @@ def det_plot(curves: Sequence[DetCurve], *, title: str = "") -> str:
     ax.set_ylabel("False non-match rate (FNMR)", fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
-    return figure_to_data_uri(fig)
+    return fig
+
+
+def det_plot(curves: Sequence[DetCurve], *, title: str = "") -> str:
+    """:func:`det_figure` as a PNG data URI.
+
+    Args:
+        curves: One :class:`DetCurve` per recognizer.
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(det_figure(curves, title=title))
 
 
 def _style_density_axes(ax, title: str, pad: float) -> None:
@@ -237,13 +319,13 @@ def _style_density_axes(ax, title: str, pad: float) -> None:
         ax.set_title(title, fontsize=8, pad=pad)
 
 
-def score_histogram(
+def score_histogram_figure(
     edges: Sequence[float],
     genuine: Sequence[float],
     impostor: Sequence[float],
     *,
     title: str = "",
-) -> str:
+) -> Figure:
     """Draw genuine (solid) and impostor (dashed) score densities.
 
     Args:
@@ -253,7 +335,7 @@ def score_histogram(
         title: Figure title.
 
     Returns:
-        A PNG data URI.
+        The figure.
 
     Raises:
         ValueError: If the densities do not have ``len(edges) - 1`` bins.
@@ -286,14 +368,35 @@ def score_histogram(
     else:
         _no_data(ax)
     _style_density_axes(ax, title, pad=10)
-    return figure_to_data_uri(fig)
+    return fig
+
+
+def score_histogram(
+    edges: Sequence[float],
+    genuine: Sequence[float],
+    impostor: Sequence[float],
+    *,
+    title: str = "",
+) -> str:
+    """:func:`score_histogram_figure` as a PNG data URI.
+
+    Args:
+        edges: Bin edges, one more than the number of bins.
+        genuine: Genuine-score density per bin.
+        impostor: Impostor-score density per bin.
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(score_histogram_figure(edges, genuine, impostor, title=title))
 
 
 def _as_series(values: Sequence[float] | None) -> np.ndarray:
     return np.asarray([] if values is None else values, dtype=float).ravel()
 
 
-def unlinkability_plot(
+def unlinkability_figure(
     edges: Sequence[float],
     mated_density: Sequence[float],
     nonmated_density: Sequence[float],
@@ -301,13 +404,15 @@ def unlinkability_plot(
     *,
     d_sys: float | None = None,
     omega: float | None = None,
+    linkability_max: float | None = None,
     title: str = "",
-) -> str:
-    """Draw mated / non-mated densities with the local linkage D<->(s).
+) -> Figure:
+    """Draw mated / non-mated densities with the local linkage D<->(s), as in Gomez-Barrero et al. (2018).
 
     Mated density solid, non-mated dashed (left axis); D<->(s) as a filled
     step on a second axis fixed to [0, 1] (right). The title carries the
-    global D<->sys and the prior ratio omega when given.
+    global D<->sys, the maximal linkability in bits (Otroshi Shahreza and
+    Marcel, 2023) and the prior ratio omega when given.
 
     Args:
         edges: Bin edges, one more than the number of bins.
@@ -316,10 +421,12 @@ def unlinkability_plot(
         d_local: D<->(s) per bin, in [0, 1].
         d_sys: Global measure D<->sys, or None when unknown.
         omega: Prior ratio used, or None when unknown.
+        linkability_max: Maximal linkability in bits, or None when unknown
+            (results written before it was measured).
         title: First title line (the row's label).
 
     Returns:
-        A PNG data URI.
+        The figure.
 
     Raises:
         ValueError: If a non-empty series does not have ``len(edges) - 1`` bins.
@@ -334,8 +441,8 @@ def unlinkability_plot(
         if values.size and e.size != values.size + 1:
             raise ValueError(f"{name} has {values.size} bins but {e.size} edges")
 
-    fig = Figure(figsize=(3.6, 2.5), dpi=_DPI)
-    fig.subplots_adjust(left=0.17, right=0.83, bottom=0.19, top=0.8)
+    fig = Figure(figsize=(4.0, 2.7), dpi=_DPI)
+    fig.subplots_adjust(left=0.15, right=0.85, bottom=0.18, top=0.8)
     ax = fig.add_subplot()
     drawn = False
     for name, colour, style in (("mated", "#0072B2", "-"), ("non-mated", "#D55E00", "--")):
@@ -367,12 +474,56 @@ def unlinkability_plot(
     summary = []
     if d_sys is not None and np.isfinite(d_sys):
         summary.append(rf"$D_{{\leftrightarrow}}^{{\mathrm{{sys}}}}$ = {d_sys:.3f}")
+    if linkability_max is not None and np.isfinite(linkability_max):
+        summary.append(rf"$\mathcal{{L}}_{{\max}}$ = {linkability_max:.3f} bits")
     if omega is not None and np.isfinite(omega):
         summary.append(rf"$\omega$ = {omega:g}")
-    lines = [line for line in (title, ", ".join(summary)) if line]
+    lines = [line for line in (*_wrapped(title, 58).split("\n"), ", ".join(summary)) if line]
     if lines:
         ax.set_title("\n".join(lines), fontsize=8, pad=6)
-    return figure_to_data_uri(fig)
+        # Room for every title line (a long row label wraps).
+        fig.subplots_adjust(top=min(0.9, 1 - (0.15 + 0.17 * len(lines)) / fig.get_figheight()))
+    return fig
+
+
+def unlinkability_plot(
+    edges: Sequence[float],
+    mated_density: Sequence[float],
+    nonmated_density: Sequence[float],
+    d_local: Sequence[float],
+    *,
+    d_sys: float | None = None,
+    omega: float | None = None,
+    linkability_max: float | None = None,
+    title: str = "",
+) -> str:
+    """:func:`unlinkability_figure` as a PNG data URI.
+
+    Args:
+        edges: Bin edges, one more than the number of bins.
+        mated_density: Mated-score density per bin.
+        nonmated_density: Non-mated-score density per bin.
+        d_local: D<->(s) per bin, in [0, 1].
+        d_sys: Global measure D<->sys, or None when unknown.
+        omega: Prior ratio used, or None when unknown.
+        linkability_max: Maximal linkability in bits, or None when unknown.
+        title: First title line (the row's label).
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(
+        unlinkability_figure(
+            edges,
+            mated_density,
+            nonmated_density,
+            d_local,
+            d_sys=d_sys,
+            omega=omega,
+            linkability_max=linkability_max,
+            title=title,
+        )
+    )
 
 
 def _sweep_positions(x: Sequence[object]) -> tuple[np.ndarray, list[str] | None]:
@@ -387,8 +538,121 @@ def _sweep_positions(x: Sequence[object]) -> tuple[np.ndarray, list[str] | None]
         return np.arange(len(x), dtype=float), [str(v) for v in x]
 
 
+class SweepLine(NamedTuple):
+    """One curve of a sweep figure: a metric per swept value, and how to draw it.
+
+    Attributes:
+        label: Legend text (a recognizer and attack, or a training setting).
+        values: Metric value per swept value, as a rate (None: undefined).
+        colour: Matplotlib colour spec.
+        marker: Matplotlib marker.
+        linestyle: Matplotlib line style.
+    """
+
+    label: str
+    values: Sequence[float | None]
+    colour: str = PALETTE[0]
+    marker: str = "o"
+    linestyle: str = "-"
+
+
+class SweepBaseline(NamedTuple):
+    """A horizontal reference of a sweep figure (a recognizer's unprotected baseline), drawn dashed.
+
+    Attributes:
+        label: Legend text.
+        value: The metric, as a rate.
+        colour: Matplotlib colour spec (the recognizer's).
+    """
+
+    label: str
+    value: float
+    colour: str = "#000000"
+
+
+def _sweep_axes(ax, xs: np.ndarray, tick_labels: list[str] | None, xlabel: str, ylabel: str) -> None:
+    """Label a sweep's axes: every swept value gets a tick (there are few), rates start at 0%."""
+    if tick_labels is not None:
+        ax.set_xticks(xs, tick_labels)
+    elif 0 < xs.size <= 12 and np.all(np.isfinite(xs)):
+        ax.set_xticks(xs, [f"{v:g}" for v in xs])
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(f"{ylabel} (%)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, linewidth=0.4, alpha=0.5)
+
+
+def sweep_figure(
+    x: Sequence[object],
+    lines: Sequence[SweepLine],
+    *,
+    baselines: Sequence[SweepBaseline] = (),
+    references: Mapping[str, Sequence[float | None]] | None = None,
+    xlabel: str = "",
+    ylabel: str = "EER",
+    title: str = "",
+) -> Figure:
+    """A metric against a swept scheme parameter: one curve per line, horizontal dashed baselines.
+
+    The legend sits to the right of the axes: sweeps of recognizer attacks
+    have long labels and many lines.
+
+    Args:
+        x: Parameter values, in sweep order; values that are not numbers are
+            spaced evenly and written on the axis.
+        lines: The curves, each with one value per x.
+        baselines: Horizontal dashed lines (a recognizer's unprotected
+            baseline), in their own colour; non-finite values are skipped.
+        references: Label -> metric value per x of a reference to read the
+            lines against (e.g. the pretrained recognizer), drawn black and
+            dashed with markers.
+        xlabel: Name of the swept parameter.
+        ylabel: Name of the metric (a rate, shown in %).
+        title: Figure title.
+
+    Returns:
+        The figure.
+    """
+    # The legend's width follows its longest label (about 0.05 inch a character at 6 pt, plus the handle).
+    labels = [*(references or {}), *(line.label for line in lines), *(base.label for base in baselines)]
+    legend = 0.6 + 0.05 * max((len(label) for label in labels), default=0)
+    width = 4.6 + legend
+    fig = Figure(figsize=(width, 3.2), dpi=_DPI)
+    fig.subplots_adjust(left=0.6 / width, right=1 - (legend + 0.1) / width, bottom=0.15, top=0.88)
+    ax = fig.add_subplot()
+    xs, tick_labels = _sweep_positions(x)
+    for label, ys in (references or {}).items():
+        y = _optional_series(ys) * 100.0
+        ax.plot(xs, y, marker="o", markersize=3, linewidth=1.3, color="#000000", linestyle="--", label=label)
+    for line in lines:
+        y = _optional_series(line.values) * 100.0
+        ax.plot(
+            xs,
+            y,
+            marker=line.marker,
+            markersize=4,
+            linewidth=1.3,
+            color=line.colour,
+            linestyle=line.linestyle,
+            label=line.label,
+        )
+    for base in baselines:
+        if np.isfinite(base.value):
+            ax.axhline(100.0 * float(base.value), color=base.colour, linestyle="--", linewidth=1.0, label=base.label)
+    drawn = bool(lines) or bool(references)
+    _sweep_axes(ax, xs, tick_labels, xlabel, ylabel)
+    if drawn:
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    else:
+        _no_data(ax)
+    if title:
+        ax.set_title(_wrapped(title, 70), fontsize=8)
+    return fig
+
+
 def sweep_plot(
-    x: Sequence[float],
+    x: Sequence[object],
     series: Mapping[str, Sequence[float | None]],
     *,
     baselines: Mapping[str, float | None] | None = None,
@@ -397,15 +661,15 @@ def sweep_plot(
     ylabel: str = "EER",
     title: str = "",
 ) -> str:
-    """A metric against a swept scheme parameter, one line per recognizer.
+    """A metric against a swept scheme parameter, one line per series, as a PNG data URI.
 
     Args:
         x: Parameter values, in sweep order; values that are not numbers are
             spaced evenly and written on the axis.
         series: Line label (a recognizer, or a training setting) -> metric
-            value per x (None: undefined).
+            value per x (None: undefined); colours follow :data:`PALETTE`.
         baselines: Series label -> the unprotected baseline's value, drawn
-            as a dotted horizontal line of the same colour.
+            as a dashed horizontal line of the same colour.
         references: Label -> metric value per x of a reference to read the
             series against (e.g. the pretrained recognizer), drawn black and
             dashed; series keep the colours they have without it.
@@ -416,34 +680,15 @@ def sweep_plot(
     Returns:
         A PNG data URI.
     """
-    fig = Figure(figsize=(5.0, 3.2), dpi=_DPI)
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.15, top=0.88)
-    ax = fig.add_subplot()
-    xs, tick_labels = _sweep_positions(x)
-    for label, ys in (references or {}).items():
-        y = _optional_series(ys) * 100.0
-        ax.plot(xs, y, marker="o", markersize=3, linewidth=1.3, color="#000000", linestyle="--", label=label)
-    for i, (label, ys) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
-        y = np.array([np.nan if v is None else 100.0 * float(v) for v in ys])
-        ax.plot(xs, y, marker="o", markersize=3, linewidth=1.3, color=colour, label=label)
-        base = (baselines or {}).get(label)
-        if base is not None:
-            ax.axhline(100.0 * float(base), color=colour, linestyle=":", linewidth=1)
-    drawn = bool(series) or bool(references)
-    if not drawn:
-        _no_data(ax)
-    if tick_labels is not None:
-        ax.set_xticks(xs, tick_labels)
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_ylabel(f"{ylabel} (%)", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.grid(True, linewidth=0.4, alpha=0.5)
-    if drawn:
-        ax.legend(fontsize=7, loc="best", framealpha=0.8)
-    if title:
-        ax.set_title(title, fontsize=9)
-    return figure_to_data_uri(fig)
+    lines = [SweepLine(label, ys, PALETTE[i % len(PALETTE)]) for i, (label, ys) in enumerate(series.items())]
+    colours = {line.label: line.colour for line in lines}
+    drawn = [
+        SweepBaseline(f"{label} baseline", float(value), colours[label])
+        for label, value in (baselines or {}).items()
+        if label in colours and value is not None
+    ]
+    figure = sweep_figure(x, lines, baselines=drawn, references=references, xlabel=xlabel, ylabel=ylabel, title=title)
+    return figure_to_data_uri(figure)
 
 
 # The generalisation matrix's colour scale, as a rate: fixed so that matrices
@@ -451,14 +696,14 @@ def sweep_plot(
 _MATRIX_VMAX = 0.5
 
 
-def generalisation_matrix_plot(
+def generalisation_matrix_figure(
     rows: Sequence[str],
     columns: Sequence[str],
     values: Sequence[Sequence[float | None]],
     *,
     title: str = "",
     vmax: float = _MATRIX_VMAX,
-) -> str:
+) -> Figure:
     """A training × test setting heatmap of an error rate, each cell annotated in %.
 
     The colour scale runs from 0 to ``vmax`` whatever the data (a value above
@@ -473,7 +718,7 @@ def generalisation_matrix_plot(
         vmax: Top of the colour scale, as a rate.
 
     Returns:
-        A PNG data URI.
+        The figure.
 
     Raises:
         ValueError: If ``values`` is not ``len(rows)`` lines of ``len(columns)`` values.
@@ -492,7 +737,7 @@ def generalisation_matrix_plot(
         _no_data(ax)
         if title:
             ax.set_title(title, fontsize=9)
-        return figure_to_data_uri(fig)
+        return fig
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#e6e6e6")
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=top, aspect="auto")
     for (i, j), value in np.ndenumerate(grid):
@@ -512,7 +757,30 @@ def generalisation_matrix_plot(
     bar.ax.tick_params(labelsize=7)
     if title:
         ax.set_title(title, fontsize=9)
-    return figure_to_data_uri(fig)
+    return fig
+
+
+def generalisation_matrix_plot(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    *,
+    title: str = "",
+    vmax: float = _MATRIX_VMAX,
+) -> str:
+    """:func:`generalisation_matrix_figure` as a PNG data URI.
+
+    Args:
+        rows: Row labels (training settings), top to bottom.
+        columns: Column labels (settings under test), left to right.
+        values: One line per row of one rate per column (None: not run or undefined).
+        title: Figure title.
+        vmax: Top of the colour scale, as a rate.
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(generalisation_matrix_figure(rows, columns, values, title=title, vmax=vmax))
 
 
 # Colours of the views in the IJCB 2020 warping paper's score plots:
@@ -539,7 +807,7 @@ class ScoreDensity(NamedTuple):
     colour: str
 
 
-def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "") -> str:
+def view_distributions_figure(densities: Sequence[ScoreDensity], *, title: str = "") -> Figure:
     """Overlay the score densities of several views of one recognizer and scheme.
 
     Each row's histogram is drawn as steps on its own bin edges (rows are
@@ -551,7 +819,7 @@ def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "
         title: Figure title.
 
     Returns:
-        A PNG data URI.
+        The figure.
 
     Raises:
         ValueError: If a non-empty density does not have ``len(edges) - 1`` bins.
@@ -584,7 +852,20 @@ def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "
     else:
         _no_data(ax)
     _style_density_axes(ax, title, pad=8)
-    return figure_to_data_uri(fig)
+    return fig
+
+
+def view_distributions_plot(densities: Sequence[ScoreDensity], *, title: str = "") -> str:
+    """:func:`view_distributions_figure` as a PNG data URI.
+
+    Args:
+        densities: One :class:`ScoreDensity` per view.
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(view_distributions_figure(densities, title=title))
 
 
 def _optional_series(values: Sequence[float | None] | None) -> np.ndarray:
@@ -592,13 +873,13 @@ def _optional_series(values: Sequence[float | None] | None) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in (values or [])], dtype=float)
 
 
-def training_curve_plot(
+def training_curve_figure(
     epochs: Sequence[float],
     loss: Sequence[float | None],
     val_loss: Sequence[float | None],
     *,
     title: str = "",
-) -> str:
+) -> Figure:
     """Training loss (solid) and validation loss (dashed) against the epoch, a marker per epoch.
 
     Args:
@@ -609,7 +890,7 @@ def training_curve_plot(
         title: Figure title.
 
     Returns:
-        A PNG data URI.
+        The figure.
 
     Raises:
         ValueError: If a non-empty loss series does not have one value per epoch.
@@ -647,7 +928,28 @@ def training_curve_plot(
     ax.set_ylabel("loss", fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
-    return figure_to_data_uri(fig)
+    return fig
+
+
+def training_curve_plot(
+    epochs: Sequence[float],
+    loss: Sequence[float | None],
+    val_loss: Sequence[float | None],
+    *,
+    title: str = "",
+) -> str:
+    """:func:`training_curve_figure` as a PNG data URI.
+
+    Args:
+        epochs: Epoch numbers, in training order.
+        loss: Training loss per epoch (None: not recorded).
+        val_loss: Validation loss per epoch (None: not measured that epoch).
+        title: Figure title.
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(training_curve_figure(epochs, loss, val_loss, title=title))
 
 
 def _wrapped(title: str, width: int = 60) -> str:
@@ -655,14 +957,14 @@ def _wrapped(title: str, width: int = 60) -> str:
     return "\n".join(textwrap.wrap(title, width)) if title else ""
 
 
-def recognizer_training_plot(
+def recognizer_training_figure(
     epochs: Sequence[float],
     loss: Sequence[float | None],
     val_eer: Sequence[float | None],
     *,
     kept_epoch: float | None = None,
     title: str = "",
-) -> str:
+) -> Figure:
     """Fine-tuning of a recognizer: training loss (left axis) and validation EER (right axis, %) per epoch.
 
     Epoch 0 is the pretrained model: it has a validation EER but no loss. The
@@ -677,7 +979,7 @@ def recognizer_training_plot(
         title: Figure title; long titles are wrapped.
 
     Returns:
-        A PNG data URI.
+        The figure.
 
     Raises:
         ValueError: If a non-empty series does not have one value per epoch.
@@ -730,7 +1032,30 @@ def recognizer_training_plot(
     eer_ax.set_ylabel("validation EER (%)", fontsize=8, color=PALETTE[1])
     if title:
         ax.set_title(_wrapped(title), fontsize=8)
-    return figure_to_data_uri(fig)
+    return fig
+
+
+def recognizer_training_plot(
+    epochs: Sequence[float],
+    loss: Sequence[float | None],
+    val_eer: Sequence[float | None],
+    *,
+    kept_epoch: float | None = None,
+    title: str = "",
+) -> str:
+    """:func:`recognizer_training_figure` as a PNG data URI.
+
+    Args:
+        epochs: Epoch numbers, in training order.
+        loss: Training loss per epoch (None: not recorded, as for epoch 0).
+        val_eer: Validation EER per epoch, as a rate (None: not measured).
+        kept_epoch: The epoch whose weights were kept, or None when unknown.
+        title: Figure title; long titles are wrapped.
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(recognizer_training_figure(epochs, loss, val_eer, kept_epoch=kept_epoch, title=title))
 
 
 class QualitySeries(NamedTuple):
@@ -751,7 +1076,7 @@ class QualitySeries(NamedTuple):
     linestyle: str = "-"
 
 
-def quality_distributions_plot(series: Sequence[QualitySeries], *, title: str = "", xlabel: str = "") -> str:
+def quality_distributions_figure(series: Sequence[QualitySeries], *, title: str = "", xlabel: str = "") -> Figure:
     """Overlay face-quality histograms of several image sets as step densities.
 
     Counts are scaled to densities (area one) so sets of different sizes
@@ -764,7 +1089,7 @@ def quality_distributions_plot(series: Sequence[QualitySeries], *, title: str = 
         xlabel: Name of the measure.
 
     Returns:
-        A PNG data URI.
+        The figure.
 
     Raises:
         ValueError: If a non-empty series does not have ``len(edges) - 1``
@@ -794,4 +1119,121 @@ def quality_distributions_plot(series: Sequence[QualitySeries], *, title: str = 
         _no_data(ax)
     _style_density_axes(ax, title, pad=8)
     ax.set_xlabel(xlabel, fontsize=8)
-    return figure_to_data_uri(fig)
+    return fig
+
+
+def quality_distributions_plot(series: Sequence[QualitySeries], *, title: str = "", xlabel: str = "") -> str:
+    """:func:`quality_distributions_figure` as a PNG data URI.
+
+    Args:
+        series: One :class:`QualitySeries` per image set.
+        title: Figure title.
+        xlabel: Name of the measure.
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(quality_distributions_figure(series, title=title, xlabel=xlabel))
+
+
+class ExampleLine(NamedTuple):
+    """One probe face of an examples figure: its label and one image per column.
+
+    Attributes:
+        label: Row label (the sample's subject or id).
+        images: One ``data:image/png;base64`` URI per column; None (or
+            anything that is not an inline PNG) draws as "failed".
+    """
+
+    label: str
+    images: Sequence[str | None]
+
+
+def _decode_png(uri: str | None) -> np.ndarray | None:
+    """The pixels of an inline PNG data URI, or None when it is not one or does not decode."""
+    if not isinstance(uri, str) or not uri.startswith(PNG_DATA_URI_PREFIX):
+        return None
+    try:
+        data = base64.b64decode(uri[len(PNG_DATA_URI_PREFIX) :], validate=True)
+        pixels = np.asarray(matplotlib.image.imread(io.BytesIO(data), format="png"))
+    except (ValueError, OSError, SyntaxError):
+        return None
+    return pixels if pixels.ndim in (2, 3) and pixels.size else None
+
+
+def _example_cell(ax, pixels: np.ndarray | None) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("#cccccc")
+    if pixels is None:
+        ax.set_facecolor("#f4f5f7")
+        ax.text(0.5, 0.5, "failed", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="#b3261e")
+    elif pixels.ndim == 2:
+        ax.imshow(pixels, cmap="gray", vmin=0.0, vmax=1.0 if pixels.dtype.kind == "f" else 255)
+    else:
+        ax.imshow(pixels)
+
+
+_EXAMPLE_CELL_IN = 1.2
+
+
+def examples_figure(columns: Sequence[str], lines: Sequence[ExampleLine], *, title: str = "") -> Figure:
+    """Example faces side by side: a column per image set (original, protected, each attack), a row per face.
+
+    Images are drawn as they are stored (no resampling beyond the figure's
+    resolution); a missing or undecodable image is a grey "failed" cell.
+
+    Args:
+        columns: Column titles (image sets), left to right.
+        lines: One :class:`ExampleLine` per probe face; a line with fewer
+            images than columns is padded with failed cells.
+        title: Figure title (the scheme).
+
+    Returns:
+        The figure.
+    """
+    n_rows, n_cols = len(lines), max([len(columns), *(len(line.images) for line in lines)])
+    if not n_rows or not n_cols:
+        fig = Figure(figsize=(3.0, 1.5), dpi=_DPI)
+        _no_data(fig.add_subplot())
+        return fig
+    left, top, bottom = 0.35, 0.55 if title else 0.35, 0.1
+    width = left + _EXAMPLE_CELL_IN * n_cols + 0.1
+    height = top + _EXAMPLE_CELL_IN * n_rows + bottom
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - 0.1 / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        wspace=0.05,
+        hspace=0.05,
+    )
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    names = [*columns, *[""] * (n_cols - len(columns))]
+    for i, line in enumerate(lines):
+        images = [*line.images, *[None] * (n_cols - len(line.images))]
+        for j in range(n_cols):
+            _example_cell(axes[i][j], _decode_png(images[j]))
+        label = line.label if len(line.label) <= 24 else line.label[:23] + "…"
+        axes[i][0].set_ylabel(label, fontsize=6)
+    for j, name in enumerate(names):
+        axes[0][j].set_title(_wrapped(name, 18), fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def examples_plot(columns: Sequence[str], lines: Sequence[ExampleLine], *, title: str = "") -> str:
+    """:func:`examples_figure` as a PNG data URI.
+
+    Args:
+        columns: Column titles (image sets), left to right.
+        lines: One :class:`ExampleLine` per probe face.
+        title: Figure title (the scheme).
+
+    Returns:
+        A PNG data URI.
+    """
+    return figure_to_data_uri(examples_figure(columns, lines, title=title))

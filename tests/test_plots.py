@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 
 import numpy as np
 import pytest
@@ -215,3 +216,77 @@ def test_recognizer_training_plot():
     _png(recognizer_training_plot([], [], []))
     with pytest.raises(ValueError, match="validation EER has 2 values but there are 4 epochs"):
         recognizer_training_plot(epochs, loss, [0.3, 0.2])
+
+
+def test_unlinkability_plot_shows_maximal_linkability():
+    from reports.plots import unlinkability_plot
+
+    edges = np.linspace(-2, 2, 21)
+    mated, local = np.linspace(0.0, 0.5, 20), np.clip(np.linspace(-1, 1, 20), 0, 1)
+    without = unlinkability_plot(edges, mated, mated[::-1], local, d_sys=0.31, omega=1.0, title="lbp")
+    with_max = unlinkability_plot(
+        edges, mated, mated[::-1], local, d_sys=0.31, omega=1.0, linkability_max=0.45, title="lbp"
+    )
+    _png(with_max)
+    assert with_max != without  # in the title
+    assert without == unlinkability_plot(
+        edges, mated, mated[::-1], local, d_sys=0.31, omega=1.0, linkability_max=float("nan"), title="lbp"
+    )
+
+
+def test_figure_builders_return_figures_and_encode_deterministically():
+    from matplotlib.figure import Figure
+
+    from reports.plots import det_figure, figure_pdf, figure_png, figure_to_data_uri, png_data_uri
+
+    curves = [DetCurve("a", [1e-3, 0.1], [0.4, 0.05])]
+    fig = det_figure(curves, title="t")
+    assert isinstance(fig, Figure)
+    png, pdf = figure_png(fig), figure_pdf(fig)
+    assert png_data_uri(png) == figure_to_data_uri(fig) == det_plot(curves, title="t")
+    assert pdf.startswith(b"%PDF") and pdf == figure_pdf(det_figure(curves, title="t"))
+    assert b"CreationDate" not in pdf and b"matplotlib" not in pdf.lower()
+
+
+def test_sweep_figure_lines_and_baselines():
+    from reports.plots import SweepBaseline, SweepLine, figure_to_data_uri, sweep_figure
+
+    lines = [
+        SweepLine("lbp · naive", [0.3, None, 0.4]),
+        SweepLine("lbp · inpaint", [0.2, 0.25, 0.3], "#D55E00", "s", "--"),
+    ]
+    base = [SweepBaseline("lbp baseline (unprotected)", 0.1, "#0072B2")]
+    uri = figure_to_data_uri(sweep_figure([0, 4, 8], lines, baselines=base, xlabel="offset", title="j2k · strength"))
+    _png(uri)
+    assert uri != figure_to_data_uri(sweep_figure([0, 4, 8], lines, xlabel="offset", title="j2k · strength"))
+    assert uri == figure_to_data_uri(
+        sweep_figure([0, 4, 8], lines, baselines=base, xlabel="offset", title="j2k · strength")
+    )
+    _png(figure_to_data_uri(sweep_figure([], [])))  # no data
+    _png(figure_to_data_uri(sweep_figure([1], [], baselines=[SweepBaseline("b", float("nan"))])))
+
+
+def test_examples_plot_draws_inline_pngs_and_failed_cells():
+    from reports.plots import ExampleLine, examples_plot
+
+    face = np.random.default_rng(0).integers(0, 255, (16, 12), dtype=np.uint8)
+    from PIL import Image
+
+    def uri(pixels: np.ndarray) -> str:
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG")
+        return PNG_PREFIX + base64.b64encode(buf.getvalue()).decode("ascii")
+
+    good, rgb = uri(face), uri(np.stack([face] * 3, axis=-1))
+    lines = [
+        ExampleLine("Aaron_Peirsol", [good, rgb, None]),
+        ExampleLine("a" * 40, [good, "javascript:x", PNG_PREFIX + "!!"]),
+    ]
+    drawn = examples_plot(["original", "naive", "inpaint"], lines, title="Examples · warp")
+    assert b"matplotlib" not in _png(drawn)
+    assert drawn == examples_plot(["original", "naive", "inpaint"], lines, title="Examples · warp")
+    # A cell that does not decode draws as failed, like a missing one.
+    failed = [ExampleLine("Aaron_Peirsol", [good, rgb, None]), ExampleLine("a" * 40, [good, None, None])]
+    assert drawn == examples_plot(["original", "naive", "inpaint"], failed, title="Examples · warp")
+    _png(examples_plot([], []))
+    _png(examples_plot(["original"], [ExampleLine("x", [good, good])]))  # more images than columns

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import os
 import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 import reports
-from reports.render import build_context, format_metric, metric_columns, render_report, write_report
+from reports.render import (
+    build_context,
+    format_metric,
+    metric_columns,
+    render_report,
+    summary_table,
+    write_report,
+)
 
 XSS = "<script>alert(1)</script>"
 
@@ -114,12 +125,27 @@ def test_autoescape_escapes_notes_and_skipped_ids(html):
     assert XSS not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
     assert "x/&lt;y&gt;.jpg" in html
-    assert "<script" not in html
+    # The page's own filter script is its only one.
+    assert html.count("<script") == 1 and "alert" not in _script(html)
+
+
+def _script(html: str) -> str:
+    return re.search(r"<script>(.*?)</script>", html, flags=re.S).group(1)
+
+
+def test_content_security_policy_allows_only_the_page_script(html):
+    csp = unescape(re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html).group(1))
+    digest = base64.b64encode(hashlib.sha256(_script(html).encode("utf-8")).digest()).decode("ascii")
+    assert f"script-src 'sha256-{digest}'" in csp
+    assert "default-src 'none'" in csp and "img-src data:" in csp
+    assert "http" not in csp
 
 
 def test_self_contained(html):
-    for needle in ("http://", "https://", 'src="http', "src='http", "//cdn", "<link", "@import"):
+    for needle in ("http://", "https://", 'src="http', "src='http", "//cdn", "@import"):
         assert needle not in html
+    # The one link is an empty inline icon: the browser asks for no favicon.
+    assert re.findall(r"<link[^>]*>", html) == ['<link rel="icon" href="data:,">']
     srcs = re.findall(r'src="([^"]*)"', html)
     # 1 DET group (scheme/attack/view identical) + one histogram per row.
     assert len(srcs) == 3
@@ -280,21 +306,46 @@ def _unlinkability_curve(d_sys: float | None = 0.42) -> dict:
     }
 
 
-def test_unlinkability_section_only_with_curves(results, html):
-    assert 'id="unlinkability"' not in html and 'href="#unlinkability"' not in html
+def _scheme_details(html: str, label: str) -> str:
+    """The collapsible details block of one scheme (its nested blocks included)."""
+    start = html.index(f"<summary><strong>{label}</strong>")
+    ends = [i for i in (html.find('<details class="scheme"', start), html.find("</section>", start)) if i >= 0]
+    return html[start : min(ends)]
+
+
+def test_unlinkability_figures_only_with_curves(results, html):
+    assert "<h3>Unlinkability</h3>" not in html and 'alt="Unlinkability' not in html
     assert build_context(results)["unlinkability_figures"] == []
     extra = copy.deepcopy(results)
     protected = _row("lbp", 1.0, 2, scheme=f"biohash{XSS}", view="unlinkability")
     protected["curves"]["unlinkability"] = _unlinkability_curve()
     extra["rows"].append(protected)
     out = render_report(extra)
-    assert 'href="#unlinkability"' in out
-    section = re.search(r'<section id="unlinkability">.*?</section>', out, flags=re.S).group(0)
-    srcs = re.findall(r'src="([^"]*)"', section)
-    assert len(srcs) == 1 and srcs[0].startswith("data:image/png;base64,")  # only the row with it
-    assert XSS not in out and "biohash&lt;script&gt;" in section  # alt text is escaped
-    assert out.index('id="histograms"') < out.index('id="unlinkability"') < out.index('id="notes"')
+    imgs = re.findall(r'<img src="([^"]*)" alt="Unlinkability, ([^"]*)"', out)
+    assert len(imgs) == 1 and imgs[0][0].startswith("data:image/png;base64,")  # only the row with it
+    assert XSS not in out and "biohash&lt;script&gt;" in imgs[0][1]  # alt text is escaped
+    # In its scheme's details, after the DET curves.
+    details = _scheme_details(out, "biohash&lt;script&gt;alert(1)&lt;/script&gt;")
+    assert details.index("<h3>DET curves</h3>") < details.index("<h3>Unlinkability</h3>") < details.index(imgs[0][0])
+    assert out.index('<section id="details">') < out.index('alt="Unlinkability') < out.index('id="notes"')
     assert render_report(copy.deepcopy(extra)) == out  # deterministic
+
+
+def test_unlinkability_figure_gets_maximal_linkability(monkeypatch):
+    drawn = []
+
+    def capture(edges, mated, nonmated, d_local, *, d_sys=None, omega=None, linkability_max=None, title=""):
+        drawn.append((d_sys, omega, linkability_max, title))
+        return Figure()
+
+    monkeypatch.setattr("reports.render.unlinkability_figure", capture)
+    with_curve, from_metrics, older = (_row("lbp", 1.0, i, view="linkage:naive", scheme=f"s{i}") for i in range(3))
+    with_curve["curves"]["unlinkability"] = {**_unlinkability_curve(), "linkability_max": 0.61}
+    from_metrics["curves"]["unlinkability"] = _unlinkability_curve()
+    from_metrics["metrics"]["linkability_max"] = 0.55
+    older["curves"]["unlinkability"] = _unlinkability_curve()  # written before maximal linkability
+    build_context({"rows": [with_curve, from_metrics, older]})
+    assert [(d, lmax) for d, _, lmax, _ in drawn] == [(0.42, 0.61), (0.42, 0.55), (0.42, None)]
 
 
 def test_unlinkability_undefined_d_sys_renders():
@@ -343,9 +394,9 @@ def test_view_distribution_figures_per_recognizer_and_scheme(results, monkeypatc
 
     def capture(densities, *, title=""):
         drawn.append((title, list(densities)))
-        return "data:image/png;base64,"
+        return Figure()
 
-    monkeypatch.setattr("reports.render.view_distributions_plot", capture)
+    monkeypatch.setattr("reports.render.view_distributions_figure", capture)
     ctx = build_context(extra)
     assert [f["title"] for f in ctx["view_distribution_figures"]] == ["lbp · warp_16_6"]
     ((title, densities),) = drawn
@@ -364,11 +415,13 @@ def test_view_distribution_section_renders(results):
         _row("lbp", 0.5, 5, scheme="remap_28", attack="naive", view="strength:naive"),
     ]
     out = render_report(extra)
-    assert 'href="#view-distributions"' in out
-    section = re.search(r'<section id="view-distributions">.*?</section>', out, flags=re.S).group(0)
-    srcs = re.findall(r'src="([^"]*)"', section)
+    assert 'href="#details"' in out and 'id="view-distributions"' not in out
+    details = _scheme_details(out, "remap_28")
+    srcs = re.findall(r'src="([^"]*)" alt="Score distributions by view', details)
     assert len(srcs) == 1 and srcs[0].startswith("data:image/png;base64,")
-    assert out.index('id="histograms"') < out.index('id="view-distributions"') < out.index('id="notes"')
+    # First in the scheme's details (there are no examples), before its DET curves.
+    assert details.index("<h3>Score distributions by view</h3>") < details.index("<h3>DET curves</h3>")
+    assert 'alt="Score distributions by view' not in _scheme_details(out, "none (unprotected baseline)")
 
 
 def test_attack_table_lines_up_attacks_per_scheme():
@@ -570,6 +623,7 @@ def full_html(results) -> str:
 def test_optional_sections_hidden_without_their_blocks(results, html):
     ctx = build_context(results)
     assert ctx["examples"] == [] and ctx["trained_models"] == [] and ctx["face_quality"] == []
+    assert ctx["example_figures"] == [] and "<h3>Examples</h3>" not in html
     for section_id in ("examples", "training", "face-quality"):
         assert f'id="{section_id}"' not in html and f'href="#{section_id}"' not in html
     # Present but empty or malformed blocks show nothing either.
@@ -578,28 +632,42 @@ def test_optional_sections_hidden_without_their_blocks(results, html):
 
 
 def test_optional_sections_appear_with_their_blocks(full_html):
-    for section_id in ("examples", "training", "face-quality"):
+    for section_id in ("training", "face-quality", "details"):
         assert f'id="{section_id}"' in full_html and f'href="#{section_id}"' in full_html
-    order = [full_html.index(f'<section id="{s}"') for s in ("results", "examples", "face-quality", "det", "training")]
-    assert order == sorted(order) and full_html.index('id="training"') < full_html.index('id="notes"')
+    # Examples are a figure in their scheme's details.
+    assert "<h3>Examples</h3>" in _scheme_details(full_html, "&lt;script&gt;")
+    sections = ("dataset", "details", "face-quality", "training", "results", "notes")
+    order = [full_html.index(f'<section id="{s}"') for s in sections]
+    assert order == sorted(order)
 
 
-def test_examples_grid_only_embeds_inline_pngs(full_html):
+def test_examples_figure_only_draws_inline_pngs(full_html, monkeypatch):
     assert "https://evil" not in full_html and "javascript:" not in full_html and "svg+xml" not in full_html
     assert "onerror" not in full_html
-    section = _section(full_html, "examples")
-    imgs = re.findall(r"<img [^>]*>", section)
-    assert len(imgs) == 2 and all(f'src="{PNG}" width="112"' in img for img in imgs)
-    # Header: the column names; one line per sample, every missing cell says so.
-    assert re.findall(r"<th>([^<]*)</th>", section) == ["Sample", "original", "naive", "conceal-codeblock", "inpaint"]
-    assert section.count('<span class="failed">failed</span>') == 2 + 4
-    assert "Aaron_Peirsol/Aaron_Peirsol_0001.jpg" in section
+    drawn = []
+
+    def capture(columns, lines, *, title=""):
+        drawn.append((list(columns), [(line.label, list(line.images)) for line in lines], title))
+        return Figure()
+
+    monkeypatch.setattr("reports.render.examples_figure", capture)
+    (figure,) = build_context({"rows": [], "examples": _examples_block()})["example_figures"]
+    ((columns, lines, title),) = drawn
+    assert columns == ["original", "naive", "conceal-codeblock", "inpaint"] and title == "Examples · <script>"
+    # Only inline PNGs reach the figure; every other cell is drawn as failed (None).
+    assert lines == [("Aaron_Peirsol", [PNG, None, None, PNG]), ("x", [None, None, None, None])]
+    assert figure["scheme"] == "<script>" and figure["uri"].startswith("data:image/png;base64,")
+    # The page embeds the figure, not the results' own images.
+    details = _scheme_details(full_html, "&lt;script&gt;")
+    imgs = re.findall(r'<img src="([^"]*)" alt="Example faces[^"]*"', details)
+    assert len(imgs) == 1 and imgs[0] != PNG and imgs[0].startswith("data:image/png;base64,")
+    assert "Aaron_Peirsol/Aaron_Peirsol_0001.jpg" in details
 
 
 def test_examples_escape_scheme_and_ids(full_html):
-    section = _section(full_html, "examples")
-    assert "<script>" not in full_html
-    assert "Scheme &lt;script&gt;" in section and "x/&lt;b&gt;.jpg" in section
+    details = _scheme_details(full_html, "&lt;script&gt;")
+    assert "<script>" not in full_html.replace(f"<script>{_script(full_html)}</script>", "")
+    assert 'alt="Example faces, scheme &lt;script&gt;: original, naive' in details and "x/&lt;b&gt;.jpg" in details
 
 
 def test_examples_tolerate_missing_fields():
@@ -651,14 +719,14 @@ def test_trained_model_with_null_val_loss_draws_its_curve(monkeypatch):
 
     def capture(epochs, loss, val_loss, *, title=""):
         drawn.append((list(epochs), list(loss), list(val_loss), title))
-        return PNG
+        return Figure()
 
-    monkeypatch.setattr("reports.render.training_curve_plot", capture)
+    monkeypatch.setattr("reports.render.training_curve_figure", capture)
     history = [{"epoch": 1, "loss": 0.5, "val_loss": None}, {"loss": "x", "val_loss": 0.4}]
     ctx = build_context({"rows": [], "trained_models": [{"attack": "a", "scheme": "s", "history": history}]})
     (model,) = ctx["trained_models"]
     assert drawn == [([1.0, 2.0], [0.5, None], [None, 0.4], "a on s")]
-    assert model["uri"] == PNG and model["final_val_loss"] == "0.4"
+    assert model["uri"].startswith("data:image/png;base64,") and model["final_val_loss"] == "0.4"
     assert model["group"] == model["time"] == model["cached"] == model["train_faces"] == "—"
 
 
@@ -677,9 +745,9 @@ def test_face_quality_colours_follow_the_attack(monkeypatch):
 
     def capture(series, *, title="", xlabel=""):
         drawn.append((title, xlabel, list(series)))
-        return PNG
+        return Figure()
 
-    monkeypatch.setattr("reports.render.quality_distributions_plot", capture)
+    monkeypatch.setattr("reports.render.quality_distributions_figure", capture)
     figures = build_context({"rows": [], "face_quality": _face_quality_block()})["face_quality"][0]["figures"]
     assert [f["title"] for f in figures] == ["detector · lw4o6", "detector · warp"]
     (_, xlabel, lw4o6), (_, _, warp) = drawn
@@ -861,7 +929,7 @@ def test_generalisation_section_renders_the_matrix_and_its_figures():
     section = _section(html, "generalisation")
     assert 'href="#generalisation"' in html
     # After the attack tables, before the detailed figures.
-    assert html.index('id="attacks"') < html.index('id="generalisation"') < html.index('<section id="det"')
+    assert html.index('id="attacks"') < html.index('id="generalisation"') < html.index('<section id="details"')
     assert section.index("sface · strength") < section.index("sface · linkage")
     assert "<caption>sface, strength (protected probe against plain reference) view" in section
     headers = re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', section)
@@ -894,16 +962,16 @@ def test_generalisation_figures_get_the_matrix_values(monkeypatch):
 
     def heatmap(rows, columns, values, *, title=""):
         heatmaps.append((list(rows), list(columns), [list(v) for v in values], title))
-        return PNG
+        return Figure()
 
-    def sweep(x, series, *, baselines=None, references=None, xlabel="", ylabel="EER", title=""):
-        sweeps.append((list(x), dict(series), dict(references or {}), xlabel))
-        return PNG
+    def sweep(x, lines, *, baselines=(), references=None, xlabel="", ylabel="EER", title=""):
+        sweeps.append((list(x), {line.label: list(line.values) for line in lines}, dict(references or {}), xlabel))
+        return Figure()
 
-    monkeypatch.setattr("reports.render.generalisation_matrix_plot", heatmap)
-    monkeypatch.setattr("reports.render.sweep_plot", sweep)
+    monkeypatch.setattr("reports.render.generalisation_matrix_figure", heatmap)
+    monkeypatch.setattr("reports.render.sweep_figure", sweep)
     (strength, _) = build_context(_finetune_results())["generalisation"]
-    assert strength["uri"] == PNG and strength["sweeps"][0]["uri"] == PNG
+    assert strength["uri"].startswith("data:image/png;base64,") and strength["sweeps"][0]["uri"].startswith("data:")
     assert heatmaps[0] == (
         ["pretrained (naive)", _ON_LAYER, "finetune"],
         list(_LAYER_SWEEP),
@@ -946,9 +1014,9 @@ def test_recognizer_training_curve_and_table_line(monkeypatch):
 
     def capture(epochs, loss, val_eer, *, kept_epoch=None, title=""):
         drawn.append((list(epochs), list(loss), list(val_eer), kept_epoch, title))
-        return PNG
+        return Figure()
 
-    monkeypatch.setattr("reports.render.recognizer_training_plot", capture)
+    monkeypatch.setattr("reports.render.recognizer_training_figure", capture)
     ctx = build_context(_finetune_results())
     on_layer, under_test, _, inpaint = ctx["trained_models"]
     assert drawn[0] == (
@@ -963,7 +1031,8 @@ def test_recognizer_training_curve_and_table_line(monkeypatch):
     assert under_test["final_val_loss"] == "EER 30.00%, kept epoch 0 (pretrained)"
     assert on_layer["scheme"] == _TRAINED_ON_LAYER and on_layer["kind"] == "recognizer"
     # The reconstruction model keeps its loss curve and its validation loss.
-    assert inpaint["kind"] == "reconstruction" and inpaint["final_val_loss"] == "0.024" and inpaint["uri"] != PNG
+    assert inpaint["kind"] == "reconstruction" and inpaint["final_val_loss"] == "0.024"
+    assert on_layer["uri"] == under_test["uri"] != inpaint["uri"]  # the blank stand-in figures, and a real curve
     assert len(drawn) == 3
 
 
@@ -989,3 +1058,205 @@ def test_recognizer_history_tolerates_missing_fields():
     model["history"] = [{"epoch": 0, "val_eer": 0.3}, {"epoch": 1, "loss": 2.0, "val_eer": 0.2}]
     (line,) = build_context({"rows": [], "trained_models": [model]})["trained_models"]
     assert line["uri"].startswith("data:image/png;base64,") and line["final_val_loss"] == "EER 20.00%"
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _metrics(**values) -> dict:
+    """Metrics with CIs: ``eer=(0.1, 0.08, 0.12)`` gives ``eer``, ``eer_ci_low``, ``eer_ci_high``."""
+    out: dict = {}
+    for key, value in values.items():
+        if isinstance(value, tuple):
+            out.update({key: value[0], f"{key}_ci_low": value[1], f"{key}_ci_high": value[2]})
+        else:
+            out[key] = value
+    return out
+
+
+def _summary_row(rec: str, view: str, **metrics) -> dict:
+    attack = view.partition(":")[2] or "none"
+    scheme = "none" if view == "baseline" else "warp"
+    return {"recognizer": rec, "scheme": scheme, "attack": attack, "view": view, "metrics": _metrics(**metrics)}
+
+
+def _summary_results() -> dict:
+    """lbp with every view (two attacks); sface with a strength view only."""
+    sar = "sar_at_fmr_0.001"
+    rows = [
+        _summary_row("lbp", "baseline", eer=(0.10, 0.08, 0.12)),
+        _summary_row("sface", "baseline", eer=(0.01, 0.0, 0.02)),
+        _summary_row("lbp", "preservation", eer=(0.11, 0.09, 0.13), delta_eer=(0.01, 0.0, 0.02)),
+        _summary_row("lbp", "strength:naive", eer=(0.40, 0.35, 0.45), n_sar_impostor=5000, **{sar: (0.02, 0.01, 0.03)}),
+        _summary_row("lbp", "strength:finetune", eer=(0.05, 0.03, 0.07), n_sar_impostor=5000, **{sar: (0.5, 0.4, 0.6)}),
+        _summary_row(
+            "lbp", "linkage:naive", d_sys=(0.05, 0.02, 0.07), d_sys_null_high=0.08, linkability_max=(0.1, 0.05, 0.15)
+        ),
+        _summary_row(
+            "lbp", "linkage:finetune", d_sys=(0.6, 0.55, 0.65), d_sys_null_high=0.08, linkability_max=(0.7, 0.6, 0.8)
+        ),
+        _summary_row("lbp", "renewal", eer=(0.3, 0.25, 0.35), n_sar_impostor=5000, **{sar: (0.0, 0.0, 0.0)}),
+        # 500 impostor scores cannot show an FMR of 0.1%: the SAR criterion is UNRESOLVED here.
+        _summary_row("sface", "strength:naive", eer=(0.3, 0.25, 0.35), n_sar_impostor=500, **{sar: (0.05, 0.04, 0.06)}),
+    ]
+    certification = [
+        {"metric": sar, "view": "strength:*", "recognizer": "*", "scheme": "*", "max": 0.1, "verdict": "FAIL"},
+        {"metric": "d_sys", "view": "linkage:*", "recognizer": "*", "scheme": "*", "max": 0.3, "verdict": "FAIL"},
+        {
+            "metric": "delta_eer",
+            "view": "preservation",
+            "recognizer": "*",
+            "scheme": "*",
+            "max": 0.05,
+            "verdict": "PASS",
+        },
+        {"metric": "eer", "view": "strength:*", "recognizer": "sface", "scheme": "w*", "min": 0.2, "verdict": "PASS"},
+    ]
+    return {"protocol": {"name": "summary"}, "dataset": {"name": "d"}, "rows": rows, "certification": certification}
+
+
+def test_summary_judges_each_cell_by_the_criteria_covering_it():
+    summary = build_context(_summary_results())["summary"]
+    assert summary["headings"] == ["Performance preservation", "Irreversibility", "Unlinkability", "Renewability"]
+    lbp, sface = summary["lines"]
+    assert (lbp["scheme"], lbp["recognizer"], sface["recognizer"]) == ("warp", "lbp", "sface")
+    pres, irr, unl, ren = lbp["cells"]
+    assert [c["status"] for c in lbp["cells"]] == ["pass", "fail", "fail", "none"]
+    assert [c["badge"] for c in lbp["cells"]] == ["PASS", "FAIL", "FAIL", "no criterion"]
+    # The strongest attack (lowest EER) and the most linkable one (highest D<->sys) are named and shown.
+    assert irr["attack"] == "strongest of 2: finetune"
+    assert [(i["label"], i["value"], i["ci"]) for i in irr["lines"]] == [
+        ("EER", "5.00%", "3.00% – 7.00%"),
+        ("SAR @ FMR 0.1%", "50.00%", "40.00% – 60.00%"),
+    ]
+    assert unl["attack"] == "most linkable of 2: finetune"
+    assert [(i["label"], i["value"]) for i in unl["lines"]] == [("D↔sys", "0.6"), ("max. linkability (bits)", "0.7")]
+    assert unl["fact"] == "above null (95th pct. 0.08)"
+    assert [i["label"] for i in pres["lines"]] == ["ΔEER", "EER"] and pres["lines"][0]["value"] == "1.00%"
+    assert [i["label"] for i in ren["lines"]] == ["SAR @ FMR 0.1%", "EER"]
+    # Each criterion states the verdict on these rows, with the judge's reason.
+    assert (
+        "sar_at_fmr_0.001 ≤ 10.00% (view strength:*) → FAIL: lbp / warp / strength:finetune: 0.6 > 0.1" in irr["notes"]
+    )
+    assert ren["notes"] == "no certification criterion covers these rows"
+    # sface: a criterion only for it passes, the SAR one cannot be resolved; views it lacks are not measured.
+    assert [c["badge"] for c in sface["cells"]] == ["not measured", "UNRESOLVED", "not measured", "not measured"]
+    assert [c["status"] for c in sface["cells"]] == ["unmeasured", "unresolved", "unmeasured", "unmeasured"]
+    assert (
+        sface["cells"][1]["attack"] == "attack naive"
+        and "eer ≥ 20.00% (view strength:*, recognizer sface" in (sface["cells"][1]["notes"])
+    )
+    assert [(b["recognizer"], b["value"]) for b in summary["baselines"]] == [("lbp", "10.00%"), ("sface", "1.00%")]
+
+
+def test_summary_comes_right_after_the_certification():
+    html = render_report(_summary_results())
+    order = [html.index(f'<section id="{s}"') for s in ("certification", "summary", "dataset", "details", "results")]
+    assert order == sorted(order) and 'href="#summary"' in html
+    section = _section(html, "summary")
+    assert section.count('<td class="prop fail"') == 2 and section.count('<td class="prop unmeasured"') == 3
+    assert '<a href="#scheme-warp">warp</a>' in section and '<details class="scheme" id="scheme-warp">' in html
+    assert 'data-filter-for="summary-table"' not in section  # two lines need no filter
+
+
+def test_summary_without_criteria_or_protected_rows(results, html):
+    plain = _summary_results()
+    del plain["certification"]
+    summary = build_context(plain)["summary"]
+    assert not summary["has_criteria"]
+    assert {c["badge"] for line in summary["lines"] for c in line["cells"]} == {"no criterion", "not measured"}
+    # Baseline rows only: nothing to summarise.
+    assert build_context(results)["summary"] is None and 'id="summary"' not in html
+    assert summary_table(results) is None
+
+
+def test_summary_of_older_results_without_maximal_linkability_or_d_sys():
+    older = _summary_results()
+    for row in older["rows"]:
+        for key in [k for k in row["metrics"] if k.startswith("linkability_max")]:
+            del row["metrics"][key]
+    unl = build_context(older)["summary"]["lines"][0]["cells"][2]
+    assert [i["label"] for i in unl["lines"]] == ["D↔sys"]  # not measured then: left out
+    for row in older["rows"]:
+        if row["view"].startswith("linkage"):
+            row["metrics"] = _metrics(eer=(0.2, 0.1, 0.3) if row["attack"] == "naive" else (0.1, 0.05, 0.15))
+    unl = build_context(older)["summary"]["lines"][0]["cells"][2]
+    # Without D<->sys the most linkable attack is the one with the lowest EER; the criterion on d_sys fails.
+    assert unl["attack"] == "most linkable of 2: finetune" and unl["badge"] == "FAIL" and unl["fact"] == ""
+    assert [(i["label"], i["value"]) for i in unl["lines"]] == [("D↔sys", "—"), ("EER (key A vs B)", "10.00%")]
+
+
+def test_summary_table_holds_the_raw_figures():
+    table = summary_table(_summary_results())
+    header = list(table.header)
+    lbp, sface = table.rows
+    assert lbp[header.index("Strongest attack")] == "finetune"
+    assert tuple(lbp[header.index("EER (strength)")])[:3] == (0.05, 0.03, 0.07)
+    assert lbp[header.index("D↔sys null (95th pct.)")] == 0.08 and lbp[header.index("D↔sys vs null")] == "above null"
+    assert header.index("max. linkability (bits)") == header.index("D↔sys") + 1
+    assert [lbp[header.index(h)] for h in ("Irreversibility", "Renewability")] == ["FAIL", "no criterion"]
+    assert sface[header.index("Unlinkability")] == "not measured"
+
+
+def test_linkability_column_beside_d_sys():
+    rows = [
+        {"metrics": {"eer": 0.1, "d_sys": 0.2, "d_sys_null": 0.1, "d_sys_null_high": 0.12, "linkability_max": 0.3}},
+        {"metrics": {"linkability_max_ci_low": 0.2, "linkability_max_ci_high": 0.4}},
+    ]
+    assert metric_columns(rows) == ["eer", "d_sys", "linkability_max", "d_sys_null", "d_sys_null_high"]
+    ctx = build_context({"rows": [_row("lbp", 2.0, 9, metrics=rows[0]["metrics"])]})
+    assert [c["header"] for c in ctx["columns"]][1:4] == ["D↔sys", "max. linkability (bits)", "D↔sys null (mean)"]
+    assert format_metric("delta_eer", -0.0052) == "-0.52%"  # a difference of rates, in percentage points
+
+
+def test_full_table_is_filterable_without_needing_the_script(html):
+    section = _section(html, "results")
+    # Hidden until the script shows it: without JavaScript every row simply shows.
+    assert '<p class="filter" data-filter-for="results-table" hidden>' in section
+    assert '<table class="results" id="results-table">' in section
+    script = _script(html)
+    assert 'querySelectorAll("[data-filter-for]")' in script and "box.hidden = false" in script
+
+
+def test_sweep_figures_draw_each_recognizer_and_attack_over_its_baseline(monkeypatch):
+    drawn = []
+
+    def capture(x, lines, *, baselines=(), references=None, xlabel="", ylabel="EER", title=""):
+        drawn.append((list(x), list(lines), list(baselines), xlabel, title))
+        return Figure()
+
+    def row(rec, scheme, view, eer):
+        attack = view.partition(":")[2] or "none"
+        return {"recognizer": rec, "scheme": scheme, "attack": attack, "view": view, "metrics": {"eer": eer}}
+
+    rows = [row("lbp", "none", "baseline", 0.2), row("sface", "none", "baseline", 0.01)]
+    for w in (1, 2):
+        rows += [row(rec, f"lw{w}o0", "strength:naive", (0.31, 0.32)[w - 1]) for rec in ("lbp", "sface")]
+        rows += [row("lbp", f"lw{w}o0", "strength:inpaint", (0.21, 0.22)[w - 1])]
+        rows += [row("lbp", f"lw{w}o0", "preservation", 0.2)]
+    rows.append(row("lbp", "lw9o0", "strength:naive", 0.5))  # not in the sweep
+    sweeps = [
+        {"scheme": "j2k", "param": "window", "fixed": {"offset": 0}, "labels": ["lw1o0", "lw2o0"], "values": [1, 2]}
+    ]
+    monkeypatch.setattr("reports.render.sweep_figure", capture)
+    figures = build_context({"rows": rows, "sweeps": sweeps})["sweep_figures"]
+    assert [f["title"] for f in figures] == [
+        "j2k sweep over window (offset=0) · preservation",
+        "j2k sweep over window (offset=0) · strength",
+    ]
+    (_, lines, baselines, _, _), (x, strength, base, xlabel, _) = drawn
+    assert (x, xlabel) == ([1, 2], "window")
+    assert [(line.label, list(line.values)) for line in strength] == [
+        ("lbp · naive", [0.31, 0.32]),
+        ("lbp · inpaint", [0.21, 0.22]),
+        ("sface · naive", [0.31, 0.32]),
+    ]
+    # Several recognizers: a colour each, a marker and dash per attack; a dashed baseline per recognizer.
+    assert strength[0].colour == strength[1].colour != strength[2].colour
+    assert strength[0].marker != strength[1].marker and strength[0].marker == strength[2].marker
+    assert [(b.label, b.value, b.colour) for b in base] == [
+        ("lbp baseline (unprotected)", 0.2, strength[0].colour),
+        ("sface baseline (unprotected)", 0.01, strength[2].colour),
+    ]
+    # One recognizer: its baseline in black.
+    assert [(line.label, b.colour) for line in lines for b in baselines] == [("lbp", "#000000")]
