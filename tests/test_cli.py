@@ -49,7 +49,9 @@ def _run(args, capsys, tmp_path):
     return code, out, err
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "list", "doctor", "cache", "perf"])
+@pytest.mark.parametrize(
+    "command", ["run", "validate", "list", "doctor", "cache", "perf", "leaderboard", "compare", "report"]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args([command, "--help"])

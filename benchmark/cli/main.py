@@ -1,7 +1,8 @@
 """Command line: ``python bench.py …`` and the ``facesec`` script run this.
 
 Exit codes: 0 ok, 1 the run failed, 2 bad input, 3 a certification
-criterion failed or could not be resolved (UNRESOLVED) under ``run --strict``.
+criterion failed or could not be resolved (UNRESOLVED) under ``run --strict``,
+4 ``compare`` found a security regression.
 """
 
 from __future__ import annotations
@@ -17,16 +18,30 @@ from pathlib import Path
 from typing import NoReturn
 
 from benchmark.cli import perf
+from benchmark.cli.compare import EXIT_REGRESSION, compare_main
+from benchmark.cli.compare import add_parser as add_compare_parser
 from benchmark.cli.doctor import doctor_report
+from benchmark.cli.leaderboard import add_parser as add_leaderboard_parser
+from benchmark.cli.leaderboard import leaderboard_main
 from benchmark.cli.protect import protect_main, unprotect_main
 from benchmark.core.cache import Cache, atomic_write_text
 from benchmark.core.parallel import default_workers
 from benchmark.core.registry import all_registries
 from benchmark.engine.pipeline import RunOptions, RunOutput, run_protocol
 from benchmark.engine.protocol import ProtocolError, load_protocol
+from benchmark.engine.results import ResultsError, read_results
+from reports.export import INDEX_NAME
 from reports.render import write_report
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_CERT_FAILED"]
+__all__ = [
+    "main",
+    "build_parser",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_BAD_INPUT",
+    "EXIT_CERT_FAILED",
+    "EXIT_REGRESSION",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CERT_FAILED = 0, 1, 2, 3
 
@@ -72,7 +87,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="recompute everything and store nothing")
     run.add_argument("--no-report", action="store_true", help="write results.json but no report.html")
     run.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write each report figure as PNG and PDF and each table as CSV and LaTeX to DIR (index.json lists them)",
+    )
+    run.add_argument(
         "--strict", action="store_true", help="exit with code 3 when a certification criterion fails or is UNRESOLVED"
+    )
+
+    rep = sub.add_parser(
+        "report",
+        help="render a report from results.json",
+        description="Render report.html (and, with --export, its figures and tables) from a run's results.json.",
+    )
+    rep.add_argument(
+        "results", type=Path, metavar="RESULTS_JSON_OR_DIR", help="results.json, or the run folder holding it"
+    )
+    rep.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="HTML file to write (default: report.html beside results.json)",
+    )
+    rep.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write each figure as PNG and PDF and each table as CSV and LaTeX to DIR (index.json lists them)",
     )
 
     val = sub.add_parser(
@@ -148,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="environment variable holding the master key (64 hex digits)",
         )
         sp.add_argument("--workers", type=int, default=None, help="worker processes (default: cores, at most 8)")
+    add_leaderboard_parser(sub)
+    add_compare_parser(sub)
     return p
 
 
@@ -182,6 +229,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print(f"error: --workers: {args.workers} is not >= 1", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.export is not None and args.no_report:
+        print("error: --export needs the report: drop --no-report", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         lp = load_protocol(args.protocol, args.overrides)
     except ProtocolError as exc:
@@ -196,8 +246,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ProtocolError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
-    report = None if args.no_report else write_report(result.results, out / "report.html")
-    _print_summary(result, report, time.perf_counter() - t0)
+    export = args.export.expanduser().resolve() if args.export is not None else None
+    report = None if args.no_report else write_report(result.results, out / "report.html", export_dir=export)
+    _print_summary(result, report, time.perf_counter() - t0, export)
     # An UNRESOLVED criterion is not a pass: the data could not show that it holds.
     failed = [c for c in result.results.get("certification", []) if c["verdict"] != "PASS"]
     if failed and args.strict:
@@ -205,7 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_summary(result: RunOutput, report: Path | None, seconds: float) -> None:
+def _print_summary(result: RunOutput, report: Path | None, seconds: float, export: Path | None = None) -> None:
     for row in result.results["rows"]:
         m = row["metrics"]
         eer = m.get("eer")
@@ -219,7 +270,25 @@ def _print_summary(result: RunOutput, report: Path | None, seconds: float) -> No
     print(f"results: {result.results_path}")
     if report is not None:
         print(f"report:  {report}")
+    if export is not None:
+        print(f"export:  {export / INDEX_NAME}")
     print(f"done in {seconds:.1f} s (cache: {s['hits']} hits, {s['misses']} misses)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    path = args.results / "results.json" if args.results.is_dir() else args.results
+    try:
+        results = read_results(path)
+    except ResultsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = (args.out or path.with_name("report.html")).expanduser().resolve()
+    export = args.export.expanduser().resolve() if args.export is not None else None
+    write_report(results, out, export_dir=export)
+    print(f"report:  {out}")
+    if export is not None:
+        print(f"export:  {export / INDEX_NAME}")
+    return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -269,6 +338,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "run": cmd_run,
+    "report": cmd_report,
     "validate": cmd_validate,
     "list": cmd_list,
     "doctor": cmd_doctor,
@@ -276,6 +346,8 @@ _COMMANDS = {
     "perf": cmd_perf,
     "protect": protect_main,
     "unprotect": unprotect_main,
+    "leaderboard": leaderboard_main,
+    "compare": compare_main,
 }
 
 
