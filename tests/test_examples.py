@@ -29,7 +29,51 @@ def test_example_sets_show_each_strength_view_and_mark_failures():
         View("linkage:naive", "linkage", "lw4o6", {}, "naive", [ViewPart(attacked, attacked, every)]),
     ]
     (out,) = example_sets(views, plain, ["a/1", "b/1", "c/1", "d/1"], ["a", "b", "c", "d"], np.array([0, 1]))
-    assert out["scheme"] == "lw4o6" and out["columns"] == ["original", "naive"]
+    assert out["scheme"] == "lw4o6" and out["columns"] == ["original", "protected (naive decode)"]
     first, second = out["samples"]
     assert first["id"] == "a/1" and all(i.startswith("data:image/png;base64,") for i in first["images"])
     assert second["images"][1] is None  # the attack failed on that sample
+
+
+def test_cancelable_scheme_shows_protected_once_then_attacks():
+    n = 3
+    plain = ImageSet("plain", "p", np.full((n, 8, 8, 3), 200, np.uint8), np.zeros(n, bool))
+    warped = ImageSet("w", "w", np.full((n, 8, 8, 3), 90, np.uint8), np.zeros(n, bool))
+    restored = ImageSet("r", "r", np.full((n, 8, 8, 3), 180, np.uint8), np.zeros(n, bool))
+    every = np.ones(n, bool)
+    views = [
+        View(
+            "preservation", "preservation", "warp_16_6", {}, "none", [ViewPart(warped, warped, every)], protected=warped
+        ),
+        # naive on a cancelable scheme shows the protected images as they are: not repeated
+        View(
+            "strength:naive",
+            "strength",
+            "warp_16_6",
+            {},
+            "naive",
+            [ViewPart(warped, plain, every)],
+            warped,
+            protected=warped,
+        ),
+        View(
+            "strength:inpaint",
+            "strength",
+            "warp_16_6",
+            {},
+            "inpaint",
+            [ViewPart(restored, plain, every)],
+            restored,
+            protected=warped,
+        ),
+    ]
+    (out,) = example_sets(views, plain, ["a/1", "b/1", "c/1"], ["a", "b", "c"], np.array([0, 2]))
+    assert out["columns"] == ["original", "protected", "inpaint"]
+    assert all(len(s["images"]) == 3 for s in out["samples"])
+
+
+def test_no_example_set_without_anything_to_show():
+    n = 2
+    plain = ImageSet("plain", "p", np.zeros((n, 8, 8, 3), np.uint8), np.zeros(n, bool))
+    views = [View("preservation", "preservation", "lw4o6", {}, "none", [ViewPart(plain, plain, np.ones(n, bool))])]
+    assert example_sets(views, plain, ["a/1", "b/1"], ["a", "b"], np.array([0])) == []

@@ -238,6 +238,9 @@ def _renewal(tmp_path: Path, scheme: str) -> tuple[dict, dict, dict]:
     p.write_text(RENEWAL_PROTOCOL.replace("SCHEME", scheme))
     res = _run(p, tmp_path / scheme[:20], tmp_path / "cache")
     rows = {r["view"]: r["metrics"] for r in res.results["rows"]}
+    # A cancelable scheme's examples show its protected faces; naive would only repeat them.
+    (examples,) = res.results["examples"]
+    assert examples["columns"] == ["original", "protected"]
     return rows["baseline"], rows["renewal"], rows["linkage:naive"]
 
 

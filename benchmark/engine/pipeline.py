@@ -517,7 +517,7 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     face_quality = _face_quality(lp, engine, views, plain, data)
     if face_quality:
         out["face_quality"] = face_quality
-    if any(v.attacked is not None for v in views) and lp.model.examples > 0:
+    if lp.model.examples > 0 and any(v.attacked is not None or v.protected is not None for v in views):
         picked = pick_examples(data.subjects, data.victims, lp.model.examples, lp.model.dataset.seed)
         out["examples"] = example_sets(views, plain, data.ids, data.subjects, picked)
     if lp.model.certify:

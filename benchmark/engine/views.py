@@ -122,6 +122,9 @@ class View:
         model: The fine-tuned recognizer that scores this view instead of the
             row's recognizer (recognizer attacks; their rows exist only for
             the recognizers it was fine-tuned from).
+        protected: The scheme's protected samples (key A) when they are
+            images (cancelable schemes), for the report's examples; None for
+            encrypted codestreams, which a decoder shows as the naive attack does.
     """
 
     name: str
@@ -134,6 +137,7 @@ class View:
     knowledge: str | None = None
     reference: bool = False
     model: FineTuned | None = None
+    protected: ImageSet | None = None
 
 
 @dataclass
@@ -222,6 +226,7 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
     prot = {app: protect_stage(e, lbl, s, keys[app], ctx.plain, ctx.ids, ctx.subjects) for app in apps}
     every = np.ones(ctx.mated.size, bool)
     views: list[View] = []
+    shown_protected = _protected_images(f"{lbl}@{APP_A}", *prot[APP_A]) if s.domain == "cancelable" else None
 
     def view(
         name: str,
@@ -237,10 +242,13 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
         # A recognizer attack's images are its input attack's: quality and
         # examples are that attack's rows, not repeated here.
         shown = attacked if model is None else None
-        return View(name, kind, lbl, ctx.scheme_params, attack, parts, shown, knowledge, reference, model)
+        return View(
+            name, kind, lbl, ctx.scheme_params, attack, parts, shown, knowledge, reference, model, shown_protected
+        )
 
     if s.domain == "cancelable":
-        a = _protected_images(f"{lbl}@{APP_A}", *prot[APP_A])
+        assert shown_protected is not None
+        a = shown_protected
         if "preservation" in kinds:
             views.append(view("preservation", "preservation", "none", [ViewPart(a, a, every)]))
         if "renewal" in kinds:
