@@ -13,9 +13,9 @@ from benchmark.core.component import ParamError
 from benchmark.core.registry import METRICS
 from benchmark.metrics.unlinkability import (
     UnlinkabilityMetric,
-    _bin_scores,
     _bootstrap_clusters,
     _d_sys,
+    bin_scores,
     d_local,
     default_bins,
     maximal_linkability,
@@ -222,7 +222,7 @@ def test_hypergeometric_null_matches_explicit_shuffles():
     explicit = []
     for _ in range(2000):
         perm = rng.permutation(pooled.size)
-        b = _bin_scores(pooled[perm[:150]], pooled[perm[150:]], 15)
+        b = bin_scores(pooled[perm[:150]], pooled[perm[150:]], 15)
         # Same pooled range, so the same edges as the unshuffled data.
         explicit.append(float(_d_sys(b.mated_counts, b.nonmated_counts, 1.0)))
     null = unlinkability(mated, nonmated, bins=15, n_null=2000, n_boot=0)
@@ -288,7 +288,7 @@ def test_multinomial_shortcut_matches_per_comparison_clusters():
     # comparison as its own cluster.
     mated, nonmated = _gaussians(1.0, seed=11, n_mated=400, n_nonmated=1600)
     shortcut = unlinkability(mated, nonmated, bins=20, n_boot=2000)
-    binned = _bin_scores(mated, nonmated, 20)
+    binned = bin_scores(mated, nonmated, 20)
     explicit = _bootstrap_clusters(binned, np.arange(2000), 2000, 1.0, 2000, np.random.default_rng(0))
     for column, name in enumerate(("d_sys", "linkability_max")):
         assert shortcut[f"{name}_ci_low"] == pytest.approx(np.quantile(explicit[:, column], 0.025), abs=0.01)

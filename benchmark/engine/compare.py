@@ -76,9 +76,9 @@ from benchmark.engine.scores import ScoreSet, quality_file_name, read_quality, r
 from benchmark.metrics.bootstrap import cluster_codes, percentile_interval, resample_multiplicities
 from benchmark.metrics.irreversibility import operating_threshold, summarise_quality
 
-# The histogram estimator's private helpers, so that a resample is binned on the
+# The histogram estimator's binning and measures, so that a resample is binned on the
 # full data's edges exactly as the stored D↔sys interval was (see unlinkability).
-from benchmark.metrics.unlinkability import _bin_scores, _both, default_bins
+from benchmark.metrics.unlinkability import bin_scores, default_bins, linkage_measures
 from benchmark.metrics.verification import compute_all, eer
 
 __all__ = [
@@ -583,7 +583,7 @@ class _Side:
         self._linkable = bool(plan.link and groups["gen"][0].size and groups["imp"][0].size)
         if self._linkable:
             # The full data's bin edges serve every resample, as in the stored D↔sys interval.
-            binned = _bin_scores(groups["gen"][0], groups["imp"][0], bins)
+            binned = bin_scores(groups["gen"][0], groups["imp"][0], bins)
             self._mated_bin, self._nonmated_bin = binned.mated_bin, binned.nonmated_bin
 
     def bind(self, codes: dict[str, np.ndarray], n_clusters: int) -> None:
@@ -633,7 +633,7 @@ class _Side:
         if self._linkable:
             mated = np.bincount(self._mated_bin, weights=weight[self.codes["gen"]], minlength=self.bins)
             nonmated = np.bincount(self._nonmated_bin, weights=weight[self.codes["imp"]], minlength=self.bins)
-            both = _both(mated, nonmated, self.omega)
+            both = linkage_measures(mated, nonmated, self.omega)
             values_link = {"d_sys": float(both[0]), "linkability_max": float(both[1])}
             out.update({k: values_link[k] for k in plan.link})
         if plan.quality and self.quality is not None:

@@ -78,6 +78,9 @@ __all__ = [
     "unlinkability",
     "unlinkability_curve",
     "maximal_linkability",
+    "Binned",
+    "bin_scores",
+    "linkage_measures",
     "UnlinkabilityMetric",
 ]
 
@@ -127,7 +130,9 @@ def _resolve_bins(bins: Any, n_mated: int) -> int:
 # --------------------------------------------------------------------------- core
 
 
-class _Binned(NamedTuple):
+class Binned(NamedTuple):
+    """Scores on equal-width bins over the pooled range: each score's bin and the per-bin counts."""
+
     edges: np.ndarray
     mated_bin: np.ndarray  # bin index of each mated score
     nonmated_bin: np.ndarray
@@ -135,8 +140,12 @@ class _Binned(NamedTuple):
     nonmated_counts: np.ndarray
 
 
-def _bin_scores(mated: np.ndarray, nonmated: np.ndarray, bins: int) -> _Binned:
-    """Equal-width bins over the pooled range; bin indices computed once."""
+def bin_scores(mated: np.ndarray, nonmated: np.ndarray, bins: int) -> Binned:
+    """Equal-width bins over the pooled range; bin indices computed once.
+
+    A resample that keeps these edges (the bootstrap here and in
+    :mod:`benchmark.engine.compare`) only needs the per-bin counts.
+    """
     lo = min(float(mated.min()), float(nonmated.min()))
     hi = max(float(mated.max()), float(nonmated.max()))
     if lo == hi:  # a degenerate range gets a unit width around it, as numpy does
@@ -149,7 +158,7 @@ def _bin_scores(mated: np.ndarray, nonmated: np.ndarray, bins: int) -> _Binned:
         return np.minimum(((scores - lo) * scale).astype(np.intp), bins - 1)
 
     mated_bin, nonmated_bin = index(mated), index(nonmated)
-    return _Binned(
+    return Binned(
         edges=edges,
         mated_bin=mated_bin,
         nonmated_bin=nonmated_bin,
@@ -208,27 +217,37 @@ def _max_leakage(mated_counts: np.ndarray, nonmated_counts: np.ndarray) -> np.nd
     return np.where((n_m[..., 0] > 0) & (n_n[..., 0] > 0), value, np.nan)
 
 
-def _both(mated_counts: np.ndarray, nonmated_counts: np.ndarray, omega: float) -> np.ndarray:
-    """(..., 2): D<->sys and maximal linkability of the same counts."""
+def linkage_measures(mated_counts: np.ndarray, nonmated_counts: np.ndarray, omega: float) -> np.ndarray:
+    """D<->sys and maximal linkability of per-bin counts.
+
+    Args:
+        mated_counts: Mated scores per bin, shape ``(..., bins)``.
+        nonmated_counts: Non-mated scores per bin, same shape.
+        omega: Prior ratio of D<->sys, > 0.
+
+    Returns:
+        Shape ``(..., 2)``: D<->sys, then maximal linkability in bits (NaN
+        where a row lacks mated or non-mated scores).
+    """
     return np.stack((_d_sys(mated_counts, nonmated_counts, omega), _max_leakage(mated_counts, nonmated_counts)), -1)
 
 
-def _null(binned: _Binned, n_mated: int, omega: float, n_null: int, rng: np.random.Generator) -> np.ndarray:
+def _null(binned: Binned, n_mated: int, omega: float, n_null: int, rng: np.random.Generator) -> np.ndarray:
     pooled = binned.mated_counts + binned.nonmated_counts
     # Mated counts per bin after a random relabelling of the pooled scores.
     mated = rng.multivariate_hypergeometric(pooled, n_mated, size=n_null)
-    return _both(mated, pooled - mated, omega)
+    return linkage_measures(mated, pooled - mated, omega)
 
 
-def _bootstrap_comparisons(binned: _Binned, omega: float, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap_comparisons(binned: Binned, omega: float, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     joint = np.concatenate((binned.mated_counts, binned.nonmated_counts))
     total = int(joint.sum())
     counts = rng.multinomial(total, joint / total, size=n_boot)
     bins = binned.mated_counts.size
-    return _both(counts[:, :bins], counts[:, bins:], omega)
+    return linkage_measures(counts[:, :bins], counts[:, bins:], omega)
 
 
-def _cluster_counts(binned: _Binned, codes: np.ndarray, n_clusters: int) -> Any:
+def _cluster_counts(binned: Binned, codes: np.ndarray, n_clusters: int) -> Any:
     """(clusters x 2 bins) matrix: each cluster's mated then non-mated bin counts."""
     bins = binned.mated_counts.size
     columns = np.concatenate((binned.mated_bin, binned.nonmated_bin + bins))
@@ -241,7 +260,7 @@ def _cluster_counts(binned: _Binned, codes: np.ndarray, n_clusters: int) -> Any:
 
 
 def _bootstrap_clusters(
-    binned: _Binned,
+    binned: Binned,
     codes: np.ndarray,
     n_clusters: int,
     omega: float,
@@ -255,7 +274,7 @@ def _bootstrap_clusters(
     for start in range(0, n_boot, chunk):  # a loop over blocks of resamples
         weights = resample_multiplicities(rng, n_clusters, min(chunk, n_boot - start))
         counts = np.asarray((matrix.T @ weights.T.astype(np.float64)).T)
-        out.append(_both(counts[:, :bins], counts[:, bins:], omega))
+        out.append(linkage_measures(counts[:, :bins], counts[:, bins:], omega))
     return np.concatenate(out) if out else np.empty((0, 2))
 
 
@@ -327,7 +346,7 @@ def unlinkability(
     root = np.random.SeedSequence(_check_int(seed, "seed", 0))
     clusters = _subject_codes(mated_subjects, nonmated_subjects, gen.size, imp.size)
 
-    binned = _bin_scores(gen, imp, n_bins)
+    binned = bin_scores(gen, imp, n_bins)
     d_sys = float(_d_sys(binned.mated_counts, binned.nonmated_counts, prior))
     # Independent streams: changing n_null does not change the bootstrap.
     null_rng, boot_rng = (np.random.default_rng(s) for s in root.spawn(2))
@@ -372,7 +391,7 @@ def maximal_linkability(
         ValueError: on invalid scores or parameters.
     """
     gen, imp = _as_scores(mated, "mated"), _as_scores(nonmated, "non-mated")
-    binned = _bin_scores(gen, imp, _resolve_bins(bins, gen.size))
+    binned = bin_scores(gen, imp, _resolve_bins(bins, gen.size))
     return float(_max_leakage(binned.mated_counts, binned.nonmated_counts))
 
 
@@ -402,7 +421,7 @@ def unlinkability_curve(
     """
     gen, imp = _as_scores(mated, "mated"), _as_scores(nonmated, "non-mated")
     prior = _check_omega(omega)
-    binned = _bin_scores(gen, imp, _resolve_bins(bins, gen.size))
+    binned = bin_scores(gen, imp, _resolve_bins(bins, gen.size))
     width = np.diff(binned.edges)
     return {
         "edges": binned.edges.tolist(),
