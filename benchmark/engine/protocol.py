@@ -1,6 +1,7 @@
 """Protocol files: YAML parsed with ``yaml.safe_load`` into strict typed models.
 
-Every mistake becomes a :class:`ProtocolError` whose message is one line::
+Every mistake becomes a :class:`ProtocolError` whose message is one line
+(located and worded by :mod:`benchmark.core.strict_yaml`)::
 
     protocols/x.yaml:12: schemes[0].params.window: 120 is not in [0, 100]
 
@@ -12,17 +13,14 @@ line.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from benchmark.core.component import Attack, Component, LearnedAttack, ParamError, RecognizerAttack, Scheme
 from benchmark.core.registry import (
@@ -35,6 +33,7 @@ from benchmark.core.registry import (
     Registry,
     UnknownComponentError,
 )
+from benchmark.core.strict_yaml import Loc, StrictYamlError, format_loc, located, node_line, read_yaml, validate
 from benchmark.metrics.certify import KNOWN_METRICS, known_metric
 
 __all__ = [
@@ -55,8 +54,6 @@ __all__ = [
 DEFAULT_METRICS = ("eer", "fnmr_at_fmr", "d_prime")
 # The protected view kinds a protocol may select (benchmark.engine.views.VIEW_KINDS).
 ViewKindName = Literal["preservation", "renewal", "strength", "linkage"]
-
-Loc = tuple[str | int, ...]
 
 
 class ProtocolError(ValueError):
@@ -274,92 +271,24 @@ class LoadedProtocol:
 
 
 # --------------------------------------------------------------------------- #
-# Locating nodes and formatting paths
+# Locating errors
 # --------------------------------------------------------------------------- #
-def format_path(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _node_line(root: Any, loc: Loc) -> int | None:
-    """1-based line of the deepest YAML node along ``loc``."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        nxt = None
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    # An unknown key is best shown at the key itself.
-                    line = key_node.start_mark.line + 1
-                    nxt = value_node
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                nxt = node.value[part]
-        if nxt is None:
-            break
-        node = nxt
-        line = node.start_mark.line + 1
-    return line
-
-
 def _locate_error(path: Path, root: Any, overrides: dict[str, str], loc: Loc, message: str) -> ProtocolError:
     dotted = ".".join(str(p) for p in loc)
     for key, raw in overrides.items():
         if dotted == key or dotted.startswith(key + "."):
-            return ProtocolError(f"{path}: --set {key}={raw}", format_path(loc), message)
-    line = _node_line(root, loc)
-    where = f"{path}:{line}" if line else str(path)
-    return ProtocolError(where, format_path(loc), message)
+            return ProtocolError(f"{path}: --set {key}={raw}", format_loc(loc), message)
+    return ProtocolError(located(path, node_line(root, loc)), format_loc(loc), message)
 
 
-# --------------------------------------------------------------------------- #
-# YAML reading
-# --------------------------------------------------------------------------- #
 def _read_yaml(path: Path) -> tuple[str, Any, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProtocolError(str(path), "", "no such protocol file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProtocolError(str(path), "", f"cannot read: {exc}") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else "?"
-        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        raise ProtocolError(f"{path}:{line}", "", f"YAML syntax error: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ProtocolError(str(path), "", f"YAML error: {exc}") from None
-    if root is not None:
-        _check_duplicate_keys(path, root, ())
+        text, data, root = read_yaml(path, "protocol file")
+    except StrictYamlError as exc:
+        raise ProtocolError(located(path, exc.line), format_loc(exc.loc), exc.message) from None
     if not isinstance(data, dict):
         raise ProtocolError(f"{path}:1", "", "a protocol must be a YAML mapping")
     return text, data, root
-
-
-def _check_duplicate_keys(path: Path, node: Any, loc: Loc) -> None:
-    # safe_load silently keeps the last of two equal keys; a protocol must not.
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                where = f"{path}:{key_node.start_mark.line + 1}"
-                raise ProtocolError(where, format_path(loc + (key,)), "duplicate key")
-            seen.add(key)
-            _check_duplicate_keys(path, value_node, loc + (key,))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicate_keys(path, item, loc + (i,))
 
 
 # --------------------------------------------------------------------------- #
@@ -400,76 +329,6 @@ def _apply_set(data: dict, path: Path, key: str, raw: str, value: Any) -> None:
                 node = node.setdefault(part, {})
         else:
             raise ProtocolError(where, ".".join(parts[:i]), "is not a mapping or list")
-
-
-# --------------------------------------------------------------------------- #
-# Pydantic errors -> one line
-# --------------------------------------------------------------------------- #
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The pydantic model that owns the last element of ``loc``."""
-    model: Any = Protocol
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
-        info = model.model_fields.get(part)
-        if info is None:
-            return None
-        model = _unwrap(info.annotation)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (list, tuple):
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
-    return annotation
-
-
-def _describe_pydantic(err: Any) -> str:
-    kind, value, loc = err["type"], err.get("input"), tuple(err["loc"])
-    if kind == "extra_forbidden":
-        model = _model_at(loc)
-        allowed = sorted(model.model_fields) if model else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown key{hint} (allowed: {', '.join(allowed)})"
-    if kind == "missing":
-        return "is required but missing"
-    expected = {
-        "int_type": "an integer",
-        "int_parsing": "an integer",
-        "int_from_float": "an integer",
-        "string_type": "a string",
-        "list_type": "a list",
-        "dict_type": "a mapping",
-        "model_type": "a mapping",
-        "model_attributes_type": "a mapping",
-        "float_type": "a number",
-        "float_parsing": "a number",
-        "bool_type": "true or false",
-        "bool_parsing": "true or false",
-    }.get(kind)
-    if expected:
-        return f"{value!r} is not {expected}"
-    ctx = err.get("ctx") or {}
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        lo = ctx.get("ge", ctx.get("gt"))
-        hi = ctx.get("le", ctx.get("lt"))
-        bound = f">= {lo}" if lo is not None else f"<= {hi}"
-        return f"{value!r} is not {bound}"
-    if kind == "literal_error":
-        return f"{value!r} is not one of {ctx.get('expected', '')}"
-    if kind == "too_short":
-        return f"needs at least {ctx.get('min_length', 1)} item(s)"
-    if kind == "value_error":
-        return str(ctx.get("error", err["msg"]))
-    return f"{value!r}: {err['msg']}"
 
 
 # --------------------------------------------------------------------------- #
@@ -560,10 +419,9 @@ def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         _apply_set(data, path, key, raw, value)
         applied[key] = raw
     try:
-        model = Protocol.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise _locate_error(path, root, applied, tuple(err["loc"]), _describe_pydantic(err)) from None
+        model = validate(Protocol, data, root)
+    except StrictYamlError as exc:
+        raise _locate_error(path, root, applied, exc.loc, exc.message) from None
     lp = LoadedProtocol(model=model, path=path, text=text, overrides=applied, _root_node=root)
     _check_dataset(lp)
     for kind in _KINDS:

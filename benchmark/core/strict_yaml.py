@@ -1,0 +1,345 @@
+"""Strict YAML for typed models: every mistake as one line naming its line, field path and what is wrong.
+
+``yaml.safe_load`` forgets where a value stood and silently keeps the last
+of two equal keys; pydantic reports a field path and a long message. The
+loaders of YAML files into strict pydantic models (protocol files, reported
+leaderboard entries) share what turns both into one located line:
+
+* :func:`read_yaml` and :func:`parse_yaml` give the data together with the
+  composed node tree (which knows the lines) and refuse duplicate keys;
+* :func:`validate` validates the data against a model and locates its first
+  error;
+* :func:`node_line` finds the line of a field path, :func:`format_loc`
+  writes the path (``schemes[0].params.window``), :func:`describe_error`
+  words a pydantic error (``is required but missing``, ``0 is not >= 1``,
+  ``unknown key; did you mean 'name'? (allowed: ...)``).
+
+Problems are raised as :class:`StrictYamlError`, whose line and field path
+stay apart from the message, so that each loader writes them in its own
+``file:line: path: message`` form and with its own error type.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+__all__ = [
+    "Loc",
+    "KEY",
+    "StrictYamlError",
+    "one_line",
+    "located",
+    "format_loc",
+    "read_yaml",
+    "parse_yaml",
+    "node_line",
+    "submodel",
+    "describe_error",
+    "validate",
+]
+
+#: A field path as pydantic writes it: mapping keys and list indices.
+Loc = tuple[str | int, ...]
+#: The part pydantic appends to a path whose mapping *key* (not value) is wrong.
+KEY = "[key]"
+
+M = TypeVar("M", bound=BaseModel)
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+_BOUND_CTX = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
+
+
+class StrictYamlError(ValueError):
+    """A YAML text that cannot be read strictly.
+
+    Attributes:
+        message: What is wrong, one line.
+        line: The 1-based line it is at, None when unknown.
+        loc: The field path it is at (empty: the file or document as a whole).
+    """
+
+    def __init__(self, message: str, line: int | None = None, loc: Loc = ()):
+        self.message, self.line, self.loc = message, line, loc
+        where = f"line {line}" if line is not None else "(no line)"
+        super().__init__(f"{where}: {format_loc(loc)}: {message}" if loc else f"{where}: {message}")
+
+
+def one_line(text: object) -> str:
+    """``text`` with every run of whitespace, newlines included, made one space."""
+    return " ".join(str(text).split())
+
+
+def located(path: Path | str, line: int | None) -> str:
+    """``file:line``, or ``file`` alone when the line is unknown."""
+    return f"{path}:{line}" if line else str(path)
+
+
+def format_loc(loc: Loc) -> str:
+    """A field path as written in messages: ``schemes[0].params.window``, ``metrics.sar_at_fmr.1e-3 (key)``.
+
+    Args:
+        loc: The path.
+
+    Returns:
+        The text; empty for an empty path.
+    """
+    out = ""
+    for part in loc:
+        if part == KEY:
+            out += " (key)"
+        elif isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_yaml(path: Path, what: str = "file") -> tuple[str, Any, yaml.Node | None]:
+    """Read a UTF-8 YAML file: its text, data and node tree (see :func:`parse_yaml`).
+
+    Args:
+        path: The file.
+        what: What the file is, for the message when it does not exist (``no such <what>``).
+
+    Returns:
+        ``(text, data, root)``; ``data`` and ``root`` are None for an empty document.
+
+    Raises:
+        StrictYamlError: the file is missing or unreadable, or as :func:`parse_yaml`.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StrictYamlError(f"no such {what}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StrictYamlError(f"cannot read: {one_line(exc)}") from None
+    data, root = parse_yaml(text)
+    return text, data, root
+
+
+def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML like ``yaml.safe_load``, also keeping the node tree and refusing duplicate keys.
+
+    Args:
+        text: The YAML text.
+
+    Returns:
+        ``(data, root)``: what ``yaml.safe_load`` gives and the composed node
+        tree it was constructed from (None for an empty document).
+
+    Raises:
+        StrictYamlError: ``YAML syntax error: ...`` (located where YAML says),
+            ``YAML error: ...``, or ``duplicate key`` (located at the second key).
+    """
+    try:
+        data, root = _load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = one_line(exc.problem or exc.context or "invalid YAML")
+        raise StrictYamlError(f"YAML syntax error: {problem}", mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise StrictYamlError(f"YAML error: {one_line(exc)}") from None
+    _check_duplicate_keys(root, ())
+    return data, root
+
+
+def _load(text: str) -> tuple[Any, yaml.Node | None]:
+    # What yaml.safe_load does, keeping the node it constructs the data from.
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
+    finally:
+        loader.dispose()
+
+
+def _check_duplicate_keys(node: yaml.Node | None, loc: Loc) -> None:
+    # safe_load silently keeps the last of two equal keys; a strict file must not.
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise StrictYamlError("duplicate key", key_node.start_mark.line + 1, (*loc, key))
+            seen.add(key)
+            _check_duplicate_keys(value_node, (*loc, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, (*loc, i))
+
+
+def node_line(root: yaml.Node | None, loc: Loc) -> int | None:
+    """The 1-based line of the deepest node of ``root`` along the field path ``loc``.
+
+    A path that leaves the tree (a missing or unknown key) stops at the last
+    node found; an unknown key is best shown at the key itself, so a key
+    found in a mapping gives its own line until its value is entered.
+
+    Args:
+        root: The node tree (:func:`parse_yaml`).
+        loc: The field path.
+
+    Returns:
+        The line, None without a tree.
+    """
+    if root is None:
+        return None
+    node, line = root, root.start_mark.line + 1
+    for part in loc:
+        if part == KEY:
+            break
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if str(key_node.value) == str(part):
+                    line, nxt = key_node.start_mark.line + 1, value_node
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            nxt = node.value[part]
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1
+    return line
+
+
+# --------------------------------------------------------------------------- pydantic errors
+
+
+def _unwrap(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or inside ``Annotated``, ``X | None``, ``list[X]``, ``tuple[X, ...]``."""
+    origin = typing.get_origin(annotation)
+    if origin in (Annotated, list, tuple):
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            model = _unwrap(arg)
+            if model is not None:
+                return model
+        return None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def submodel(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model of the value at field path ``loc`` of ``model`` (``model`` itself for an empty path).
+
+    List indices are passed through (``schemes[0]`` is a ``schemes`` item).
+
+    Args:
+        model: The top-level model.
+        loc: The field path.
+
+    Returns:
+        The model, None where the path does not lead to one.
+    """
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = current.model_fields.get(str(part)) if current is not None else None
+        if info is None:
+            return None
+        current = _unwrap(info.annotation)
+    return current
+
+
+def describe_error(err: ErrorDetails, model: type[BaseModel], *, noun: str = "key", sort_allowed: bool = True) -> str:
+    """One pydantic error in words, without its path.
+
+    Examples: ``is required but missing``, ``'two' is not an integer``,
+    ``1 is not >= 2``, ``'x' is not one of 'a' or 'b'``, ``unknown key; did
+    you mean 'name'? (allowed: grid, name, params)``; a ``ValueError`` of a
+    validator gives its own message.
+
+    Args:
+        err: The error (one item of ``ValidationError.errors()``).
+        model: The model that was validated (to list the fields an unknown key could have meant).
+        noun: What a mapping key is called in ``unknown <noun>``.
+        sort_allowed: List allowed keys sorted, else in declaration order.
+
+    Returns:
+        The text.
+    """
+    kind, value, loc = err["type"], err.get("input"), tuple(err["loc"])
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        owner = submodel(model, loc[:-1])
+        allowed = list(owner.model_fields) if owner is not None else []
+        if sort_allowed:
+            allowed.sort()
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown {noun}{hint} (allowed: {', '.join(allowed)})"
+    if kind == "missing":
+        return "is required but missing"
+    if kind in _EXPECTED:
+        return f"{value!r} is not {_EXPECTED[kind]}"
+    if kind in _BOUNDS:
+        return f"{value!r} is not {_BOUNDS[kind]} {ctx.get(_BOUND_CTX[kind])}"
+    if kind == "finite_number":
+        return f"{value!r} is not a finite number"
+    if kind == "literal_error":
+        return f"{value!r} is not one of {ctx.get('expected', '')}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "must not be empty" if n == 1 else f"needs at least {n} characters"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not match {ctx.get('pattern', '')}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return f"{value!r}: {err['msg']}"
+
+
+def validate(
+    model: type[M], data: Any, root: yaml.Node | None, *, describe: Callable[[ErrorDetails], str] | None = None
+) -> M:
+    """Validate ``data`` against ``model``; the first error becomes a located :class:`StrictYamlError`.
+
+    Args:
+        model: The pydantic model.
+        data: The parsed YAML (:func:`parse_yaml`).
+        root: Its node tree, to find the error's line.
+        describe: Words an error (default: :func:`describe_error` with ``model``).
+
+    Returns:
+        The validated model.
+
+    Raises:
+        StrictYamlError: the first validation error, with its field path and line.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        message = describe(err) if describe is not None else describe_error(err, model)
+        raise StrictYamlError(message, node_line(root, loc), loc) from None

@@ -1,0 +1,124 @@
+"""Strict YAML: duplicate keys, lines of field paths, pydantic errors in one line."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchmark.core.strict_yaml import (
+    StrictYamlError,
+    describe_error,
+    format_loc,
+    node_line,
+    parse_yaml,
+    read_yaml,
+    validate,
+)
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    count: int = Field(1, ge=1)
+    share: float = Field(0.5, gt=0.0, lt=1.0)
+
+
+class Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    items: list[Item] = Field(default_factory=list)
+    extra: Item | None = None
+
+
+DOC = """\
+title: t
+items:
+  - name: a
+  - name: b
+    count: 2
+"""
+
+
+def error_of(text: str) -> StrictYamlError:
+    data, root = parse_yaml(text)
+    with pytest.raises(StrictYamlError) as info:
+        validate(Doc, data, root)
+    return info.value
+
+
+def test_parse_gives_safe_load_data_and_lines():
+    data, root = parse_yaml(DOC)
+    assert data == {"title": "t", "items": [{"name": "a"}, {"name": "b", "count": 2}]}
+    assert node_line(root, ("items", 1, "count")) == 5
+    assert node_line(root, ("items", 1, "missing")) == 4  # stops at the deepest node found
+    assert node_line(root, ()) == 1
+    assert parse_yaml("") == (None, None)
+    assert node_line(None, ("title",)) is None
+
+
+def test_duplicate_key_is_located_at_the_second_key():
+    with pytest.raises(StrictYamlError) as info:
+        parse_yaml(DOC + "  - name: c\n    name: d\n")
+    assert (info.value.message, info.value.line, info.value.loc) == ("duplicate key", 7, ("items", 2, "name"))
+
+
+def test_syntax_error_is_one_located_line():
+    with pytest.raises(StrictYamlError) as info:
+        parse_yaml("title: [t\nitems: x\n")
+    assert info.value.message.startswith("YAML syntax error: ")
+    assert info.value.line == 2 and "\n" not in info.value.message
+
+
+def test_unknown_key_suggests_the_closest_field():
+    err = error_of(DOC + "  - name: c\n    nmae: d\n")
+    assert err.loc == ("items", 2, "nmae") and err.line == 7
+    assert err.message == "unknown key; did you mean 'name'? (allowed: count, name, share)"
+
+
+def test_describe_error_in_declaration_order_with_own_noun():
+    data, _ = parse_yaml("title: t\nextra: {name: x, sahre: 0.1}\n")
+    with pytest.raises(ValidationError) as info:
+        Doc.model_validate(data)
+    err = info.value.errors()[0]
+    text = describe_error(err, Doc, noun="field", sort_allowed=False)
+    assert text == "unknown field; did you mean 'share'? (allowed: name, count, share)"
+
+
+def test_nested_list_index_path():
+    err = error_of(DOC.replace("count: 2", "count: two"))
+    assert format_loc(err.loc) == "items[1].count"
+    assert (err.line, err.message) == (5, "'two' is not an integer")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("count: 2", "count: 0", "0 is not >= 1"),
+        ("count: 2", "share: 1.0", "1.0 is not < 1.0"),
+        ("count: 2", "share: 0", "0 is not > 0.0"),
+    ],
+)
+def test_bound_errors(old, new, message):
+    assert error_of(DOC.replace(old, new)).message == message
+
+
+def test_missing_field_points_at_its_mapping():
+    err = error_of(DOC.replace("title: t\n", ""))
+    assert (format_loc(err.loc), err.line, err.message) == ("title", 1, "is required but missing")
+    err = error_of(DOC.replace("  - name: a\n", "  - {}\n"))
+    assert (format_loc(err.loc), err.line, err.message) == ("items[0].name", 3, "is required but missing")
+
+
+def test_format_loc_marks_a_bad_mapping_key():
+    assert format_loc(("metrics", "rates", "1e-3", "[key]")) == "metrics.rates.1e-3 (key)"
+    assert format_loc(()) == ""
+
+
+def test_read_yaml_names_what_is_missing(tmp_path):
+    with pytest.raises(StrictYamlError, match="no such protocol file"):
+        read_yaml(tmp_path / "nope.yaml", "protocol file")
+    (tmp_path / "x.yaml").write_text(DOC)
+    text, data, root = read_yaml(tmp_path / "x.yaml")
+    assert text == DOC and data["title"] == "t" and root is not None
