@@ -7,7 +7,8 @@ The ``*_plot`` functions return self-contained ``data:image/png;base64`` URIs;
 the report builds figures and hands them to a collector
 (:class:`reports.export.Collector`) that makes the URI and, when exporting,
 writes the PNG and PDF files. PNG and PDF bytes are deterministic: no
-version stamp, no creation date.
+version stamp, no creation date (see :mod:`reports.figures`, whose palette
+and encoders this module re-exports).
 
 The plots only draw what the results JSON already holds (DET points and
 histogram densities); they never recompute a metric.
@@ -28,6 +29,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import norm
+
+from reports.figures import (
+    DPI,
+    MARKERS,
+    PALETTE,
+    PNG_DATA_URI_PREFIX,
+    figure_pdf,
+    figure_png,
+    figure_to_data_uri,
+    png_data_uri,
+)
 
 __all__ = [
     "DetCurve",
@@ -67,18 +79,6 @@ __all__ = [
     "examples_plot",
 ]
 
-# Colour-blind-safe Okabe–Ito palette; recognizers keep one colour per report.
-PALETTE: tuple[str, ...] = (
-    "#0072B2",
-    "#D55E00",
-    "#009E73",
-    "#CC79A7",
-    "#E69F00",
-    "#56B4E9",
-    "#000000",
-    "#F0E442",
-)
-
 # Probability ticks a reader expects on a DET plot (ISO/IEC 19795-1 style).
 _PROBIT_TICKS: tuple[float, ...] = (
     1e-6,
@@ -103,15 +103,6 @@ _FNMR_MAX = _PROBIT_TICKS[-1]
 # 0 and 1 map to -inf/+inf under the probit; clip them to just beyond the
 # frame so a curve runs off the edge instead of vanishing.
 _OFF_FRAME = 1e-9
-_DPI = 100
-# Matplotlib otherwise writes its version into the PNG (and its version and
-# the date into a PDF), which would make the report bytes depend on the
-# installed matplotlib and the clock for identical results.
-_PNG_METADATA = {"Software": None}
-_PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None}
-PNG_DATA_URI_PREFIX = "data:image/png;base64,"
-# Marker per series where colour already means something else (sweeps).
-MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
 _LINESTYLES: tuple[str, ...] = ("-", "--", "-.", ":")
 
 
@@ -129,58 +120,6 @@ class DetCurve(NamedTuple):
     fmr: Sequence[float]
     fnmr: Sequence[float]
     colour: str = PALETTE[0]
-
-
-def figure_png(fig: Figure) -> bytes:
-    """Encode ``fig`` as deterministic PNG bytes (the report's resolution).
-
-    Args:
-        fig: A figure built with :class:`matplotlib.figure.Figure`.
-
-    Returns:
-        The PNG file's bytes.
-    """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, metadata=_PNG_METADATA)
-    return buf.getvalue()
-
-
-def figure_pdf(fig: Figure) -> bytes:
-    """Encode ``fig`` as deterministic PDF bytes (vector, for papers).
-
-    Args:
-        fig: A figure built with :class:`matplotlib.figure.Figure`.
-
-    Returns:
-        The PDF file's bytes.
-    """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="pdf", metadata=_PDF_METADATA)
-    return buf.getvalue()
-
-
-def png_data_uri(png: bytes) -> str:
-    """``"data:image/png;base64,..."`` for PNG bytes.
-
-    Args:
-        png: A PNG file's bytes.
-
-    Returns:
-        The data URI.
-    """
-    return PNG_DATA_URI_PREFIX + base64.b64encode(png).decode("ascii")
-
-
-def figure_to_data_uri(fig: Figure) -> str:
-    """Encode ``fig`` as a deterministic PNG data URI.
-
-    Args:
-        fig: A figure built with :class:`matplotlib.figure.Figure`.
-
-    Returns:
-        ``"data:image/png;base64,..."``.
-    """
-    return png_data_uri(figure_png(fig))
 
 
 def _percent_label(p: float) -> str:
@@ -268,7 +207,7 @@ def det_figure(curves: Sequence[DetCurve], *, title: str = "") -> Figure:
     # Size the FNMR axis on the visible part of the curves only.
     y_lo, y_hi = _axis_range(all_y[all_x <= x_hi], _FNMR_MAX)
 
-    fig = Figure(figsize=(4.6, 4.2), dpi=_DPI)
+    fig = Figure(figsize=(4.6, 4.2), dpi=DPI)
     # Fixed margins: a layout engine would double the rendering time.
     fig.subplots_adjust(left=0.16, right=0.97, bottom=0.16, top=0.93)
     ax = fig.add_subplot()
@@ -345,7 +284,7 @@ def score_histogram_figure(
         "genuine": np.asarray(genuine, dtype=float).ravel(),
         "impostor": np.asarray(impostor, dtype=float).ravel(),
     }
-    fig = Figure(figsize=(3.4, 2.3), dpi=_DPI)
+    fig = Figure(figsize=(3.4, 2.3), dpi=DPI)
     fig.subplots_adjust(left=0.17, right=0.97, bottom=0.2, top=0.83)
     ax = fig.add_subplot()
     drawn = False
@@ -441,7 +380,7 @@ def unlinkability_figure(
         if values.size and e.size != values.size + 1:
             raise ValueError(f"{name} has {values.size} bins but {e.size} edges")
 
-    fig = Figure(figsize=(4.0, 2.7), dpi=_DPI)
+    fig = Figure(figsize=(4.0, 2.7), dpi=DPI)
     fig.subplots_adjust(left=0.15, right=0.85, bottom=0.18, top=0.8)
     ax = fig.add_subplot()
     drawn = False
@@ -618,7 +557,7 @@ def sweep_figure(
     labels = [*(references or {}), *(line.label for line in lines), *(base.label for base in baselines)]
     legend = 0.6 + 0.05 * max((len(label) for label in labels), default=0)
     width = 4.6 + legend
-    fig = Figure(figsize=(width, 3.2), dpi=_DPI)
+    fig = Figure(figsize=(width, 3.2), dpi=DPI)
     fig.subplots_adjust(left=0.6 / width, right=1 - (legend + 0.1) / width, bottom=0.15, top=0.88)
     ax = fig.add_subplot()
     xs, tick_labels = _sweep_positions(x)
@@ -731,7 +670,7 @@ def generalisation_matrix_figure(
     # because row and column labels are as long as the settings' names.
     width = min(14.0, max(4.2, 2.8 + 0.7 * len(columns)))
     height = max(2.6, 1.7 + 0.42 * len(rows))
-    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     if not grid.size:
         _no_data(ax)
@@ -824,7 +763,7 @@ def view_distributions_figure(densities: Sequence[ScoreDensity], *, title: str =
     Raises:
         ValueError: If a non-empty density does not have ``len(edges) - 1`` bins.
     """
-    fig = Figure(figsize=(4.6, 3.0), dpi=_DPI)
+    fig = Figure(figsize=(4.6, 3.0), dpi=DPI)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.86)
     ax = fig.add_subplot()
     handles = []
@@ -896,7 +835,7 @@ def training_curve_figure(
         ValueError: If a non-empty loss series does not have one value per epoch.
     """
     x = _as_series(epochs)
-    fig = Figure(figsize=(4.0, 2.8), dpi=_DPI)
+    fig = Figure(figsize=(4.0, 2.8), dpi=DPI)
     fig.subplots_adjust(left=0.16, right=0.97, bottom=0.17, top=0.88)
     ax = fig.add_subplot()
     drawn = False
@@ -989,7 +928,7 @@ def recognizer_training_figure(
     for name, y in series.items():
         if y.size and y.size != x.size:
             raise ValueError(f"{name} has {y.size} values but there are {x.size} epochs")
-    fig = Figure(figsize=(4.2, 3.0), dpi=_DPI)
+    fig = Figure(figsize=(4.2, 3.0), dpi=DPI)
     fig.subplots_adjust(left=0.15, right=0.85, bottom=0.16, top=0.8)
     ax = fig.add_subplot()
     eer_ax = ax.twinx()
@@ -1095,7 +1034,7 @@ def quality_distributions_figure(series: Sequence[QualitySeries], *, title: str 
         ValueError: If a non-empty series does not have ``len(edges) - 1``
             bins or its edges do not increase.
     """
-    fig = Figure(figsize=(4.6, 3.0), dpi=_DPI)
+    fig = Figure(figsize=(4.6, 3.0), dpi=DPI)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.88)
     ax = fig.add_subplot()
     drawn = False
@@ -1195,13 +1134,13 @@ def examples_figure(columns: Sequence[str], lines: Sequence[ExampleLine], *, tit
     """
     n_rows, n_cols = len(lines), max([len(columns), *(len(line.images) for line in lines)])
     if not n_rows or not n_cols:
-        fig = Figure(figsize=(3.0, 1.5), dpi=_DPI)
+        fig = Figure(figsize=(3.0, 1.5), dpi=DPI)
         _no_data(fig.add_subplot())
         return fig
     left, top, bottom = 0.35, 0.55 if title else 0.35, 0.1
     width = left + _EXAMPLE_CELL_IN * n_cols + 0.1
     height = top + _EXAMPLE_CELL_IN * n_rows + bottom
-    fig = Figure(figsize=(width, height), dpi=_DPI)
+    fig = Figure(figsize=(width, height), dpi=DPI)
     fig.subplots_adjust(
         left=left / width,
         right=1 - 0.1 / width,

@@ -234,20 +234,6 @@ def test_unlinkability_plot_shows_maximal_linkability():
     )
 
 
-def test_figure_builders_return_figures_and_encode_deterministically():
-    from matplotlib.figure import Figure
-
-    from reports.plots import det_figure, figure_pdf, figure_png, figure_to_data_uri, png_data_uri
-
-    curves = [DetCurve("a", [1e-3, 0.1], [0.4, 0.05])]
-    fig = det_figure(curves, title="t")
-    assert isinstance(fig, Figure)
-    png, pdf = figure_png(fig), figure_pdf(fig)
-    assert png_data_uri(png) == figure_to_data_uri(fig) == det_plot(curves, title="t")
-    assert pdf.startswith(b"%PDF") and pdf == figure_pdf(det_figure(curves, title="t"))
-    assert b"CreationDate" not in pdf and b"matplotlib" not in pdf.lower()
-
-
 def test_sweep_figure_lines_and_baselines():
     from reports.plots import SweepBaseline, SweepLine, figure_to_data_uri, sweep_figure
 

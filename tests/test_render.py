@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from test_summary import _summary_results
 
 import reports
 from reports.render import (
@@ -192,19 +193,6 @@ def test_unknown_metric_keys_appear_after_known(results):
     assert all(r.count('<td class="num">') == len(columns) for r in rows)
 
 
-def test_format_metric():
-    assert format_metric("eer", 0.071) == "7.10%"
-    assert format_metric("fnmr_at_fmr_0.001", 0.4) == "40.00%"
-    assert format_metric("fnmr_at_fmr_0.001", 1.2e-5) == "0.0012%"
-    assert format_metric("eer", 0.0) == "0%"
-    assert format_metric("eer", None) == "—"
-    assert format_metric("eer", float("nan")) == "—"
-    assert format_metric("sar_at_fmr_0.001_ci_low", 0.25) == "25.00%"
-    assert format_metric("n_impostor", 50000) == "50,000"
-    assert format_metric("d_prime", 2.9) == "2.9"
-    assert format_metric("threshold_at_fmr_0.01", -123.4) == "-123.4"
-
-
 def test_certification_opens_report(results):
     cert = copy.deepcopy(results)
     cert["certification"] = [
@@ -338,7 +326,7 @@ def test_unlinkability_figure_gets_maximal_linkability(monkeypatch):
         drawn.append((d_sys, omega, linkability_max, title))
         return Figure()
 
-    monkeypatch.setattr("reports.render.unlinkability_figure", capture)
+    monkeypatch.setattr("reports.details.unlinkability_figure", capture)
     with_curve, from_metrics, older = (_row("lbp", 1.0, i, view="linkage:naive", scheme=f"s{i}") for i in range(3))
     with_curve["curves"]["unlinkability"] = {**_unlinkability_curve(), "linkability_max": 0.61}
     from_metrics["curves"]["unlinkability"] = _unlinkability_curve()
@@ -396,7 +384,7 @@ def test_view_distribution_figures_per_recognizer_and_scheme(results, monkeypatc
         drawn.append((title, list(densities)))
         return Figure()
 
-    monkeypatch.setattr("reports.render.view_distributions_figure", capture)
+    monkeypatch.setattr("reports.details.view_distributions_figure", capture)
     ctx = build_context(extra)
     assert [f["title"] for f in ctx["view_distribution_figures"]] == ["lbp · warp_16_6"]
     ((title, densities),) = drawn
@@ -650,7 +638,7 @@ def test_examples_figure_only_draws_inline_pngs(full_html, monkeypatch):
         drawn.append((list(columns), [(line.label, list(line.images)) for line in lines], title))
         return Figure()
 
-    monkeypatch.setattr("reports.render.examples_figure", capture)
+    monkeypatch.setattr("reports.examples.examples_figure", capture)
     (figure,) = build_context({"rows": [], "examples": _examples_block()})["example_figures"]
     ((columns, lines, title),) = drawn
     assert columns == ["original", "naive", "conceal-codeblock", "inpaint"] and title == "Examples · <script>"
@@ -721,7 +709,7 @@ def test_trained_model_with_null_val_loss_draws_its_curve(monkeypatch):
         drawn.append((list(epochs), list(loss), list(val_loss), title))
         return Figure()
 
-    monkeypatch.setattr("reports.render.training_curve_figure", capture)
+    monkeypatch.setattr("reports.training.training_curve_figure", capture)
     history = [{"epoch": 1, "loss": 0.5, "val_loss": None}, {"loss": "x", "val_loss": 0.4}]
     ctx = build_context({"rows": [], "trained_models": [{"attack": "a", "scheme": "s", "history": history}]})
     (model,) = ctx["trained_models"]
@@ -747,7 +735,7 @@ def test_face_quality_colours_follow_the_attack(monkeypatch):
         drawn.append((title, xlabel, list(series)))
         return Figure()
 
-    monkeypatch.setattr("reports.render.quality_distributions_figure", capture)
+    monkeypatch.setattr("reports.quality.quality_distributions_figure", capture)
     figures = build_context({"rows": [], "face_quality": _face_quality_block()})["face_quality"][0]["figures"]
     assert [f["title"] for f in figures] == ["detector · lw4o6", "detector · warp"]
     (_, xlabel, lw4o6), (_, _, warp) = drawn
@@ -968,8 +956,8 @@ def test_generalisation_figures_get_the_matrix_values(monkeypatch):
         sweeps.append((list(x), {line.label: list(line.values) for line in lines}, dict(references or {}), xlabel))
         return Figure()
 
-    monkeypatch.setattr("reports.render.generalisation_matrix_figure", heatmap)
-    monkeypatch.setattr("reports.render.sweep_figure", sweep)
+    monkeypatch.setattr("reports.generalisation.generalisation_matrix_figure", heatmap)
+    monkeypatch.setattr("reports.generalisation.sweep_figure", sweep)
     (strength, _) = build_context(_finetune_results())["generalisation"]
     assert strength["uri"].startswith("data:image/png;base64,") and strength["sweeps"][0]["uri"].startswith("data:")
     assert heatmaps[0] == (
@@ -1016,7 +1004,7 @@ def test_recognizer_training_curve_and_table_line(monkeypatch):
         drawn.append((list(epochs), list(loss), list(val_eer), kept_epoch, title))
         return Figure()
 
-    monkeypatch.setattr("reports.render.recognizer_training_figure", capture)
+    monkeypatch.setattr("reports.training.recognizer_training_figure", capture)
     ctx = build_context(_finetune_results())
     on_layer, under_test, _, inpaint = ctx["trained_models"]
     assert drawn[0] == (
@@ -1063,92 +1051,6 @@ def test_recognizer_history_tolerates_missing_fields():
 # --------------------------------------------------------------------------- summary
 
 
-def _metrics(**values) -> dict:
-    """Metrics with CIs: ``eer=(0.1, 0.08, 0.12)`` gives ``eer``, ``eer_ci_low``, ``eer_ci_high``."""
-    out: dict = {}
-    for key, value in values.items():
-        if isinstance(value, tuple):
-            out.update({key: value[0], f"{key}_ci_low": value[1], f"{key}_ci_high": value[2]})
-        else:
-            out[key] = value
-    return out
-
-
-def _summary_row(rec: str, view: str, **metrics) -> dict:
-    attack = view.partition(":")[2] or "none"
-    scheme = "none" if view == "baseline" else "warp"
-    return {"recognizer": rec, "scheme": scheme, "attack": attack, "view": view, "metrics": _metrics(**metrics)}
-
-
-def _summary_results() -> dict:
-    """lbp with every view (two attacks); sface with a strength view only."""
-    sar = "sar_at_fmr_0.001"
-    rows = [
-        _summary_row("lbp", "baseline", eer=(0.10, 0.08, 0.12)),
-        _summary_row("sface", "baseline", eer=(0.01, 0.0, 0.02)),
-        _summary_row("lbp", "preservation", eer=(0.11, 0.09, 0.13), delta_eer=(0.01, 0.0, 0.02)),
-        _summary_row("lbp", "strength:naive", eer=(0.40, 0.35, 0.45), n_sar_impostor=5000, **{sar: (0.02, 0.01, 0.03)}),
-        _summary_row("lbp", "strength:finetune", eer=(0.05, 0.03, 0.07), n_sar_impostor=5000, **{sar: (0.5, 0.4, 0.6)}),
-        _summary_row(
-            "lbp", "linkage:naive", d_sys=(0.05, 0.02, 0.07), d_sys_null_high=0.08, linkability_max=(0.1, 0.05, 0.15)
-        ),
-        _summary_row(
-            "lbp", "linkage:finetune", d_sys=(0.6, 0.55, 0.65), d_sys_null_high=0.08, linkability_max=(0.7, 0.6, 0.8)
-        ),
-        _summary_row("lbp", "renewal", eer=(0.3, 0.25, 0.35), n_sar_impostor=5000, **{sar: (0.0, 0.0, 0.0)}),
-        # 500 impostor scores cannot show an FMR of 0.1%: the SAR criterion is UNRESOLVED here.
-        _summary_row("sface", "strength:naive", eer=(0.3, 0.25, 0.35), n_sar_impostor=500, **{sar: (0.05, 0.04, 0.06)}),
-    ]
-    certification = [
-        {"metric": sar, "view": "strength:*", "recognizer": "*", "scheme": "*", "max": 0.1, "verdict": "FAIL"},
-        {"metric": "d_sys", "view": "linkage:*", "recognizer": "*", "scheme": "*", "max": 0.3, "verdict": "FAIL"},
-        {
-            "metric": "delta_eer",
-            "view": "preservation",
-            "recognizer": "*",
-            "scheme": "*",
-            "max": 0.05,
-            "verdict": "PASS",
-        },
-        {"metric": "eer", "view": "strength:*", "recognizer": "sface", "scheme": "w*", "min": 0.2, "verdict": "PASS"},
-    ]
-    return {"protocol": {"name": "summary"}, "dataset": {"name": "d"}, "rows": rows, "certification": certification}
-
-
-def test_summary_judges_each_cell_by_the_criteria_covering_it():
-    summary = build_context(_summary_results())["summary"]
-    assert summary["headings"] == ["Performance preservation", "Irreversibility", "Unlinkability", "Renewability"]
-    lbp, sface = summary["lines"]
-    assert (lbp["scheme"], lbp["recognizer"], sface["recognizer"]) == ("warp", "lbp", "sface")
-    pres, irr, unl, ren = lbp["cells"]
-    assert [c["status"] for c in lbp["cells"]] == ["pass", "fail", "fail", "none"]
-    assert [c["badge"] for c in lbp["cells"]] == ["PASS", "FAIL", "FAIL", "no criterion"]
-    # The strongest attack (lowest EER) and the most linkable one (highest D<->sys) are named and shown.
-    assert irr["attack"] == "strongest of 2: finetune"
-    assert [(i["label"], i["value"], i["ci"]) for i in irr["lines"]] == [
-        ("EER", "5.00%", "3.00% – 7.00%"),
-        ("SAR @ FMR 0.1%", "50.00%", "40.00% – 60.00%"),
-    ]
-    assert unl["attack"] == "most linkable of 2: finetune"
-    assert [(i["label"], i["value"]) for i in unl["lines"]] == [("D↔sys", "0.6"), ("max. linkability (bits)", "0.7")]
-    assert unl["fact"] == "above null (95th pct. 0.08)"
-    assert [i["label"] for i in pres["lines"]] == ["ΔEER", "EER"] and pres["lines"][0]["value"] == "1.00%"
-    assert [i["label"] for i in ren["lines"]] == ["SAR @ FMR 0.1%", "EER"]
-    # Each criterion states the verdict on these rows, with the judge's reason.
-    assert (
-        "sar_at_fmr_0.001 ≤ 10.00% (view strength:*) → FAIL: lbp / warp / strength:finetune: 0.6 > 0.1" in irr["notes"]
-    )
-    assert ren["notes"] == "no certification criterion covers these rows"
-    # sface: a criterion only for it passes, the SAR one cannot be resolved; views it lacks are not measured.
-    assert [c["badge"] for c in sface["cells"]] == ["not measured", "UNRESOLVED", "not measured", "not measured"]
-    assert [c["status"] for c in sface["cells"]] == ["unmeasured", "unresolved", "unmeasured", "unmeasured"]
-    assert (
-        sface["cells"][1]["attack"] == "attack naive"
-        and "eer ≥ 20.00% (view strength:*, recognizer sface" in (sface["cells"][1]["notes"])
-    )
-    assert [(b["recognizer"], b["value"]) for b in summary["baselines"]] == [("lbp", "10.00%"), ("sface", "1.00%")]
-
-
 def test_summary_comes_right_after_the_certification():
     html = render_report(_summary_results())
     order = [html.index(f'<section id="{s}"') for s in ("certification", "summary", "dataset", "details", "results")]
@@ -1168,34 +1070,6 @@ def test_summary_without_criteria_or_protected_rows(results, html):
     # Baseline rows only: nothing to summarise.
     assert build_context(results)["summary"] is None and 'id="summary"' not in html
     assert summary_table(results) is None
-
-
-def test_summary_of_older_results_without_maximal_linkability_or_d_sys():
-    older = _summary_results()
-    for row in older["rows"]:
-        for key in [k for k in row["metrics"] if k.startswith("linkability_max")]:
-            del row["metrics"][key]
-    unl = build_context(older)["summary"]["lines"][0]["cells"][2]
-    assert [i["label"] for i in unl["lines"]] == ["D↔sys"]  # not measured then: left out
-    for row in older["rows"]:
-        if row["view"].startswith("linkage"):
-            row["metrics"] = _metrics(eer=(0.2, 0.1, 0.3) if row["attack"] == "naive" else (0.1, 0.05, 0.15))
-    unl = build_context(older)["summary"]["lines"][0]["cells"][2]
-    # Without D<->sys the most linkable attack is the one with the lowest EER; the criterion on d_sys fails.
-    assert unl["attack"] == "most linkable of 2: finetune" and unl["badge"] == "FAIL" and unl["fact"] == ""
-    assert [(i["label"], i["value"]) for i in unl["lines"]] == [("D↔sys", "—"), ("EER (key A vs B)", "10.00%")]
-
-
-def test_summary_table_holds_the_raw_figures():
-    table = summary_table(_summary_results())
-    header = list(table.header)
-    lbp, sface = table.rows
-    assert lbp[header.index("Strongest attack")] == "finetune"
-    assert tuple(lbp[header.index("EER (strength)")])[:3] == (0.05, 0.03, 0.07)
-    assert lbp[header.index("D↔sys null (95th pct.)")] == 0.08 and lbp[header.index("D↔sys vs null")] == "above null"
-    assert header.index("max. linkability (bits)") == header.index("D↔sys") + 1
-    assert [lbp[header.index(h)] for h in ("Irreversibility", "Renewability")] == ["FAIL", "no criterion"]
-    assert sface[header.index("Unlinkability")] == "not measured"
 
 
 def test_linkability_column_beside_d_sys():
@@ -1238,7 +1112,7 @@ def test_sweep_figures_draw_each_recognizer_and_attack_over_its_baseline(monkeyp
     sweeps = [
         {"scheme": "j2k", "param": "window", "fixed": {"offset": 0}, "labels": ["lw1o0", "lw2o0"], "values": [1, 2]}
     ]
-    monkeypatch.setattr("reports.render.sweep_figure", capture)
+    monkeypatch.setattr("reports.sweeps.sweep_figure", capture)
     figures = build_context({"rows": rows, "sweeps": sweeps})["sweep_figures"]
     assert [f["title"] for f in figures] == [
         "j2k sweep over window (offset=0) · preservation",

@@ -1,0 +1,120 @@
+"""Tests for reports.summary: the ISO/IEC 24745 properties per scheme and recognizer, judged by the criteria."""
+
+from __future__ import annotations
+
+from reports.render import build_context
+from reports.summary import summary_table
+
+
+def _metrics(**values) -> dict:
+    """Metrics with CIs: ``eer=(0.1, 0.08, 0.12)`` gives ``eer``, ``eer_ci_low``, ``eer_ci_high``."""
+    out: dict = {}
+    for key, value in values.items():
+        if isinstance(value, tuple):
+            out.update({key: value[0], f"{key}_ci_low": value[1], f"{key}_ci_high": value[2]})
+        else:
+            out[key] = value
+    return out
+
+
+def _summary_row(rec: str, view: str, **metrics) -> dict:
+    attack = view.partition(":")[2] or "none"
+    scheme = "none" if view == "baseline" else "warp"
+    return {"recognizer": rec, "scheme": scheme, "attack": attack, "view": view, "metrics": _metrics(**metrics)}
+
+
+def _summary_results() -> dict:
+    """lbp with every view (two attacks); sface with a strength view only."""
+    sar = "sar_at_fmr_0.001"
+    rows = [
+        _summary_row("lbp", "baseline", eer=(0.10, 0.08, 0.12)),
+        _summary_row("sface", "baseline", eer=(0.01, 0.0, 0.02)),
+        _summary_row("lbp", "preservation", eer=(0.11, 0.09, 0.13), delta_eer=(0.01, 0.0, 0.02)),
+        _summary_row("lbp", "strength:naive", eer=(0.40, 0.35, 0.45), n_sar_impostor=5000, **{sar: (0.02, 0.01, 0.03)}),
+        _summary_row("lbp", "strength:finetune", eer=(0.05, 0.03, 0.07), n_sar_impostor=5000, **{sar: (0.5, 0.4, 0.6)}),
+        _summary_row(
+            "lbp", "linkage:naive", d_sys=(0.05, 0.02, 0.07), d_sys_null_high=0.08, linkability_max=(0.1, 0.05, 0.15)
+        ),
+        _summary_row(
+            "lbp", "linkage:finetune", d_sys=(0.6, 0.55, 0.65), d_sys_null_high=0.08, linkability_max=(0.7, 0.6, 0.8)
+        ),
+        _summary_row("lbp", "renewal", eer=(0.3, 0.25, 0.35), n_sar_impostor=5000, **{sar: (0.0, 0.0, 0.0)}),
+        # 500 impostor scores cannot show an FMR of 0.1%: the SAR criterion is UNRESOLVED here.
+        _summary_row("sface", "strength:naive", eer=(0.3, 0.25, 0.35), n_sar_impostor=500, **{sar: (0.05, 0.04, 0.06)}),
+    ]
+    certification = [
+        {"metric": sar, "view": "strength:*", "recognizer": "*", "scheme": "*", "max": 0.1, "verdict": "FAIL"},
+        {"metric": "d_sys", "view": "linkage:*", "recognizer": "*", "scheme": "*", "max": 0.3, "verdict": "FAIL"},
+        {
+            "metric": "delta_eer",
+            "view": "preservation",
+            "recognizer": "*",
+            "scheme": "*",
+            "max": 0.05,
+            "verdict": "PASS",
+        },
+        {"metric": "eer", "view": "strength:*", "recognizer": "sface", "scheme": "w*", "min": 0.2, "verdict": "PASS"},
+    ]
+    return {"protocol": {"name": "summary"}, "dataset": {"name": "d"}, "rows": rows, "certification": certification}
+
+
+def test_summary_judges_each_cell_by_the_criteria_covering_it():
+    summary = build_context(_summary_results())["summary"]
+    assert summary["headings"] == ["Performance preservation", "Irreversibility", "Unlinkability", "Renewability"]
+    lbp, sface = summary["lines"]
+    assert (lbp["scheme"], lbp["recognizer"], sface["recognizer"]) == ("warp", "lbp", "sface")
+    pres, irr, unl, ren = lbp["cells"]
+    assert [c["status"] for c in lbp["cells"]] == ["pass", "fail", "fail", "none"]
+    assert [c["badge"] for c in lbp["cells"]] == ["PASS", "FAIL", "FAIL", "no criterion"]
+    # The strongest attack (lowest EER) and the most linkable one (highest D<->sys) are named and shown.
+    assert irr["attack"] == "strongest of 2: finetune"
+    assert [(i["label"], i["value"], i["ci"]) for i in irr["lines"]] == [
+        ("EER", "5.00%", "3.00% – 7.00%"),
+        ("SAR @ FMR 0.1%", "50.00%", "40.00% – 60.00%"),
+    ]
+    assert unl["attack"] == "most linkable of 2: finetune"
+    assert [(i["label"], i["value"]) for i in unl["lines"]] == [("D↔sys", "0.6"), ("max. linkability (bits)", "0.7")]
+    assert unl["fact"] == "above null (95th pct. 0.08)"
+    assert [i["label"] for i in pres["lines"]] == ["ΔEER", "EER"] and pres["lines"][0]["value"] == "1.00%"
+    assert [i["label"] for i in ren["lines"]] == ["SAR @ FMR 0.1%", "EER"]
+    # Each criterion states the verdict on these rows, with the judge's reason.
+    assert (
+        "sar_at_fmr_0.001 ≤ 10.00% (view strength:*) → FAIL: lbp / warp / strength:finetune: 0.6 > 0.1" in irr["notes"]
+    )
+    assert ren["notes"] == "no certification criterion covers these rows"
+    # sface: a criterion only for it passes, the SAR one cannot be resolved; views it lacks are not measured.
+    assert [c["badge"] for c in sface["cells"]] == ["not measured", "UNRESOLVED", "not measured", "not measured"]
+    assert [c["status"] for c in sface["cells"]] == ["unmeasured", "unresolved", "unmeasured", "unmeasured"]
+    assert (
+        sface["cells"][1]["attack"] == "attack naive"
+        and "eer ≥ 20.00% (view strength:*, recognizer sface" in (sface["cells"][1]["notes"])
+    )
+    assert [(b["recognizer"], b["value"]) for b in summary["baselines"]] == [("lbp", "10.00%"), ("sface", "1.00%")]
+
+
+def test_summary_of_older_results_without_maximal_linkability_or_d_sys():
+    older = _summary_results()
+    for row in older["rows"]:
+        for key in [k for k in row["metrics"] if k.startswith("linkability_max")]:
+            del row["metrics"][key]
+    unl = build_context(older)["summary"]["lines"][0]["cells"][2]
+    assert [i["label"] for i in unl["lines"]] == ["D↔sys"]  # not measured then: left out
+    for row in older["rows"]:
+        if row["view"].startswith("linkage"):
+            row["metrics"] = _metrics(eer=(0.2, 0.1, 0.3) if row["attack"] == "naive" else (0.1, 0.05, 0.15))
+    unl = build_context(older)["summary"]["lines"][0]["cells"][2]
+    # Without D<->sys the most linkable attack is the one with the lowest EER; the criterion on d_sys fails.
+    assert unl["attack"] == "most linkable of 2: finetune" and unl["badge"] == "FAIL" and unl["fact"] == ""
+    assert [(i["label"], i["value"]) for i in unl["lines"]] == [("D↔sys", "—"), ("EER (key A vs B)", "10.00%")]
+
+
+def test_summary_table_holds_the_raw_figures():
+    table = summary_table(_summary_results())
+    header = list(table.header)
+    lbp, sface = table.rows
+    assert lbp[header.index("Strongest attack")] == "finetune"
+    assert tuple(lbp[header.index("EER (strength)")])[:3] == (0.05, 0.03, 0.07)
+    assert lbp[header.index("D↔sys null (95th pct.)")] == 0.08 and lbp[header.index("D↔sys vs null")] == "above null"
+    assert header.index("max. linkability (bits)") == header.index("D↔sys") + 1
+    assert [lbp[header.index(h)] for h in ("Irreversibility", "Renewability")] == ["FAIL", "no criterion"]
+    assert sface[header.index("Unlinkability")] == "not measured"
