@@ -297,8 +297,8 @@ class Collector:
         png = figure_png(fig)
         if self.folder is not None:
             name = self._name(kind, title)
-            atomic_write_bytes(self.folder / f"{name}.png", png)
-            atomic_write_bytes(self.folder / f"{name}.pdf", figure_pdf(fig))
+            atomic_write_bytes(self.folder / f"{name}.png", png, shared=True)
+            atomic_write_bytes(self.folder / f"{name}.pdf", figure_pdf(fig), shared=True)
             self.entries.append(
                 {"type": "figure", "kind": kind, "name": name, "title": title, "files": [f"{name}.png", f"{name}.pdf"]}
             )
@@ -314,8 +314,8 @@ class Collector:
         if self.folder is None:
             return
         name = self._name(kind, table.title)
-        atomic_write_text(self.folder / f"{name}.csv", table_csv(table))
-        atomic_write_text(self.folder / f"{name}.tex", table_latex(table, self.formatter))
+        atomic_write_text(self.folder / f"{name}.csv", table_csv(table), shared=True)
+        atomic_write_text(self.folder / f"{name}.tex", table_latex(table, self.formatter), shared=True)
         self.entries.append(
             {
                 "type": "table",
@@ -341,5 +341,5 @@ class Collector:
             "tables": [e for e in self.entries if e["type"] == "table"],
         }
         path = self.folder / INDEX_NAME
-        atomic_write_text(path, json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(path, json.dumps(index, indent=2, ensure_ascii=False) + "\n", shared=True)
         return path

@@ -237,6 +237,6 @@ def write_report(results: Results, out_path: Path, export_dir: Path | None = Non
     """
     out_path = Path(out_path)
     collector = Collector(export_dir, formatter=format_metric)
-    atomic_write_text(out_path, render_report(results, collector))
+    atomic_write_text(out_path, render_report(results, collector), shared=True)
     collector.finish()
     return out_path

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 
 from benchmark.core.cache import Cache, atomic_write_text, hash_array, hash_json
@@ -57,3 +60,16 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         pass
     assert p.read_text() == "old"
     assert not list(tmp_path.glob(".f.txt.*"))
+
+
+def test_shared_outputs_follow_the_umask_and_private_ones_stay_owner_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "report.html", "x", shared=True)
+        atomic_write_text(tmp_path / "entry.json", "x")
+        os.umask(0o007)
+        atomic_write_text(tmp_path / "group.csv", "x", shared=True)
+    finally:
+        os.umask(old)
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert mode == {"report.html": 0o644, "entry.json": 0o600, "group.csv": 0o660}

@@ -45,3 +45,22 @@ def test_mutated_png_never_crashes(tmp_path_factory, data):
     except ImageReadError:
         return
     assert img.ndim == 3
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path):
+    # PIL's convert("RGB") clips 16-bit samples at 255: a face would turn white.
+    wide = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    p = tmp_path / "g16.png"
+    Image.fromarray(wide).save(p)
+    assert Image.open(p).mode.startswith("I")
+    img = read_image(p)
+    expected = np.rint(wide / 257.0).astype(np.uint8)
+    assert np.abs(img[..., 0].astype(int) - expected).max() <= 1
+    assert (img[..., 0] == img[..., 2]).all() and img.min() == 0 and img.max() == 255
+
+
+def test_float_image_is_refused_with_a_reason(tmp_path):
+    p = tmp_path / "f.tif"
+    Image.fromarray(np.full((16, 16), 0.5, np.float32)).save(p)
+    with pytest.raises(ImageReadError, match="floating-point"):
+        read_image(p)

@@ -20,6 +20,7 @@ from benchmark.core.keys import (
     MasterKey,
     hkdf_sha256,
     load_master_key,
+    looks_like_key,
 )
 
 KEY = bytes(range(32))
@@ -312,3 +313,21 @@ def test_evaluation_keys_are_public_and_reproducible():
 def test_key_source_error_is_a_key_error_without_quotes():
     exc = KeySourceError("x: not a key")
     assert isinstance(exc, KeyError) and str(exc) == "x: not a key"
+
+
+# --------------------------------------------------------------------------- keys never echoed
+
+
+def test_looks_like_key():
+    assert looks_like_key(KEY.hex()) and looks_like_key(b"x" + KEY.hex().encode())
+    assert not looks_like_key("FACESEC_MASTER_KEY") and not looks_like_key("keys/master.key") and not looks_like_key(7)
+
+
+def test_a_key_given_as_file_or_variable_name_is_not_repeated(tmp_path, monkeypatch):
+    pasted = KEY.hex()
+    monkeypatch.chdir(tmp_path)
+    for load in (MasterKey.from_file, MasterKey.from_env):
+        with pytest.raises(KeySourceError) as info:
+            load(pasted)
+        assert pasted not in str(info.value) and pasted[:16] not in str(info.value)
+        assert "hidden" in str(info.value)

@@ -21,6 +21,7 @@ from benchmark.cli.sidecar import (
     codestream_tag,
     protect_codestream,
     read_pixels,
+    read_sidecar,
     scheme_from_name,
     scheme_keys,
     synthetic_nonce,
@@ -701,3 +702,20 @@ def test_sidecars_are_read_with_their_file_not_listed(tmp_path, capsys, faces):
     assert [line for line in out.splitlines() if line.startswith("ignored: ")] == [
         "ignored: README.txt: not a file this command reads (suffix)"
     ]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[" * 30_000 + "]" * 30_000, "nested too deeply"),
+        ('{"format": ' + "9" * 5000 + "}", "unreadable: "),
+        (" " * 70_000 + "{}", "larger than 65536 bytes"),
+        ("{not json", "unreadable: "),
+    ],
+)
+def test_hostile_sidecars_are_one_line_errors(tmp_path, text, message):
+    p = tmp_path / "x.j2k.json"
+    p.write_text(text)
+    with pytest.raises(ProtectError, match=message) as info:
+        read_sidecar(p)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300

@@ -211,3 +211,58 @@ def test_set_values_are_typed(tmp_path):
 def test_parse_set_rejects_missing_equals():
     with pytest.raises(ProtocolError, match="expected dotted.key=value"):
         parse_set("dataset.root")
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+def test_grid_size_is_capped_before_expanding(tmp_path):
+    values = ", ".join(str(i % 90) for i in range(2000))
+    text = GOOD + f"schemes:\n  - name: j2k\n    grid:\n      window: [{values}]\n      offset: [{values}]\n"
+    msg = error_of(tmp_path, text)
+    assert "schemes[0].grid: 2000 x 2000 = 4000000 settings; at most 1000 per component" in msg
+    assert re.match(r"\S*p\.yaml:12: ", msg)  # the grid mapping starts at its first key
+
+
+HEX_KEY = "00112233445566778899aabbccddeeff" * 2
+
+
+@pytest.mark.parametrize(
+    "override",
+    [f"keys.env={HEX_KEY}", f"keys.file={HEX_KEY}", f"keys.envv={HEX_KEY}", f"keys.random={HEX_KEY}", HEX_KEY],
+)
+def test_a_key_pasted_into_set_is_never_repeated(tmp_path, override):
+    msg = error_of(tmp_path, GOOD, [override])
+    assert HEX_KEY not in msg and HEX_KEY[:16] not in msg
+    assert "<hidden: looks like a key>" in msg
+
+
+def test_a_key_pasted_into_the_yaml_is_never_repeated(tmp_path):
+    msg = error_of(tmp_path, GOOD + f"keys: {{env: K{HEX_KEY}}}\n")
+    assert HEX_KEY not in msg and "keys.env: looks like key material" in msg
+
+
+def test_env_must_be_a_variable_name(tmp_path):
+    assert "keys.env: 'MY-KEY' is not an environment variable name" in error_of(tmp_path, GOOD, ["keys.env=MY-KEY"])
+    assert load_protocol(write(tmp_path, GOOD), ["keys.env=FACESEC_MASTER_KEY"]).model.keys.env == "FACESEC_MASTER_KEY"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("notes=" + "[" * 20_000 + "]" * 20_000, "notes: YAML error: nested too deeply"),
+        ("dataset.folds=" + "7" * 5000, "dataset.folds: an integer of more than 4300 digits"),
+    ],
+)
+def test_hostile_set_values_are_bad_input(tmp_path, override, message):
+    msg = error_of(tmp_path, GOOD, [override])
+    assert message in msg and len(msg) < 400
+
+
+def test_a_set_value_that_is_not_yaml_is_taken_as_text(tmp_path):
+    assert load_protocol(write(tmp_path, GOOD), ["notes=[unclosed"]).model.notes == "[unclosed"
+
+
+def test_long_set_values_are_cut_in_messages(tmp_path):
+    msg = error_of(tmp_path, GOOD, ["dataset.foldz=" + "y" * 1000])
+    assert "y" * 100 not in msg and "..." in msg

@@ -7,11 +7,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmark.core.strict_yaml import (
     StrictYamlError,
+    YamlSyntaxError,
     describe_error,
     format_loc,
     node_line,
     parse_yaml,
     read_yaml,
+    shown,
     validate,
 )
 
@@ -122,3 +124,64 @@ def test_read_yaml_names_what_is_missing(tmp_path):
     (tmp_path / "x.yaml").write_text(DOC)
     text, data, root = read_yaml(tmp_path / "x.yaml")
     assert text == DOC and data["title"] == "t" and root is not None
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+def _bomb(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_quickly_and_located():
+    # 9 levels of 9 aliases: under a kilobyte of text, 9**9 values once expanded.
+    with pytest.raises(StrictYamlError) as info:
+        parse_yaml(_bomb(9))
+    assert "expands to more than" in info.value.message and info.value.line is not None
+
+
+def test_aliases_within_the_limit_still_work():
+    data, _ = parse_yaml("base: &b {name: a, count: 2}\nitems: [*b, *b]\n")
+    assert data["items"] == [{"name": "a", "count": 2}] * 2
+
+
+def test_self_referencing_anchor_is_refused():
+    with pytest.raises(StrictYamlError, match="refers to its own anchor"):
+        parse_yaml("title: &t [*t]\n")
+
+
+def test_deep_nesting_is_a_yaml_error_not_a_recursion_error():
+    with pytest.raises(StrictYamlError, match="nested too deeply"):
+        parse_yaml("title: " + "[" * 20_000 + "]" * 20_000 + "\n")
+
+
+def test_huge_integer_is_located():
+    with pytest.raises(StrictYamlError) as info:
+        parse_yaml("title: t\nitems:\n  - count: " + "7" * 5000 + "\n")
+    assert "more than 4300 digits" in info.value.message
+    assert (info.value.line, info.value.loc) == (3, ("items", 0, "count"))
+
+
+def test_syntax_errors_are_told_apart_from_refused_yaml():
+    with pytest.raises(YamlSyntaxError):
+        parse_yaml("title: [t\n")
+    with pytest.raises(StrictYamlError) as info:
+        parse_yaml("title: &t [*t]\n")
+    assert not isinstance(info.value, YamlSyntaxError)
+
+
+def test_shown_hides_key_material_and_cuts_long_values():
+    key = "00112233445566778899aabbccddeeff" * 2
+    assert shown(key) == "<hidden: looks like a key>"
+    assert shown(f"path/{key}.bin", quote=False) == "<hidden: looks like a key>"
+    assert shown("x" * 500) == "'" + "x" * 76 + "..."
+    assert shown("x" * 500, None, quote=False) == "x" * 500
+    assert shown(7) == "7"
+
+
+def test_errors_never_repeat_a_key_given_as_a_value():
+    key = "deadbeef" * 8
+    err = error_of(f"title: t\nitems:\n  - name: a\n    count: {key}\n")
+    assert key not in err.message and "hidden" in err.message

@@ -332,7 +332,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(perf.format_table(records))
     if args.json:
-        atomic_write_text(args.json, json.dumps(records, indent=2))
+        atomic_write_text(args.json, json.dumps(records, indent=2), shared=True)
     return EXIT_OK
 
 

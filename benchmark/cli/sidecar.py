@@ -61,6 +61,7 @@ from benchmark import __version__
 from benchmark.core.component import CodestreamScheme, ParamError
 from benchmark.core.keys import AppKey
 from benchmark.core.registry import SCHEMES
+from benchmark.core.strict_yaml import one_line
 
 __all__ = [
     "SIDECAR_FORMAT",
@@ -83,6 +84,7 @@ __all__ = [
 ]
 
 SIDECAR_FORMAT = "facesec-protect/1"
+_MAX_SIDECAR_BYTES = 65_536  # a sidecar is a few hundred bytes; refuse to parse anything big
 _MAX_PIXELS = 50_000_000  # decompression-bomb guard, as benchmark.data.imageio
 
 
@@ -331,11 +333,21 @@ def read_sidecar(path: Path) -> dict[str, Any]:
         ProtectError: missing or malformed.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(_MAX_SIDECAR_BYTES + 1)
     except FileNotFoundError:
         raise ProtectError(f"no sidecar {path.name} next to it") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtectError(f"sidecar {path.name} unreadable: {exc}") from None
+    except OSError as exc:
+        raise ProtectError(f"sidecar {path.name} unreadable: {one_line(exc)}") from None
+    if len(raw) > _MAX_SIDECAR_BYTES:
+        raise ProtectError(f"sidecar {path.name}: larger than {_MAX_SIDECAR_BYTES} bytes, not a sidecar")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        # ValueError: malformed JSON, or an integer beyond Python's digit limit.
+        raise ProtectError(f"sidecar {path.name} unreadable: {one_line(exc)}") from None
+    except RecursionError:
+        raise ProtectError(f"sidecar {path.name} unreadable: nested too deeply") from None
     if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
         raise ProtectError(f"sidecar {path.name}: not a {SIDECAR_FORMAT} sidecar")
     for key, types in _SIDECAR_KEYS.items():

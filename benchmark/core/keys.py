@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import stat
 import struct
 import warnings
@@ -50,6 +51,7 @@ __all__ = [
     "KEY_BYTES",
     "NONCE_BYTES",
     "KeySourceError",
+    "looks_like_key",
     "KeyFilePermissionWarning",
     "MasterKey",
     "AppKey",
@@ -66,6 +68,32 @@ _COUNTER_BYTES = 4
 _MAX_KEY_FILE_BYTES = 4096  # a key file is tiny; refuse to slurp anything big
 _HASH_LEN = 32
 _MAX_HKDF_BYTES = 255 * _HASH_LEN  # RFC 5869 limit for SHA-256
+
+
+# A run of hex digits as long as half a key: what a pasted key (64 hex digits)
+# or a large part of one looks like. Paths and variable names rarely hold one.
+_KEY_LIKE = re.compile(r"[0-9A-Fa-f]{32,}")
+
+
+_HIDDEN = "<hidden: looks like a key>"
+
+
+def looks_like_key(text: object) -> bool:
+    """Whether ``text`` may hold key material (a run of 32 or more hex digits) and must not be echoed.
+
+    Messages that would repeat user input (a ``--set`` value, a field's value)
+    show a placeholder instead when this is true: a key pasted where a
+    variable's name or a file's path belongs must not reach a terminal or log.
+
+    Args:
+        text: Any value; only strings and bytes can look like a key.
+
+    Returns:
+        True when the text contains 32 or more consecutive hex digits.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("latin-1")
+    return isinstance(text, str) and _KEY_LIKE.search(text) is not None
 
 
 class KeySourceError(KeyError):
@@ -161,27 +189,29 @@ class MasterKey:
             KeyFilePermissionWarning: when group or others have any access.
         """
         p = Path(path).expanduser()
+        # A key pasted where its file's path belongs is never repeated.
+        shown = _HIDDEN if looks_like_key(str(path)) else str(p)
         try:
             info = p.stat()
             if not stat.S_ISREG(info.st_mode):
-                raise KeySourceError(f"{p}: not a regular file")
+                raise KeySourceError(f"{shown}: not a regular file")
             if info.st_size > _MAX_KEY_FILE_BYTES:
-                raise KeySourceError(f"{p}: not a key (found {info.st_size} bytes)")
+                raise KeySourceError(f"{shown}: not a key (found {info.st_size} bytes)")
             raw = p.read_bytes()
         except FileNotFoundError:
-            raise KeySourceError(f"{p}: key file not found") from None
+            raise KeySourceError(f"{shown}: key file not found") from None
         except PermissionError:
-            raise KeySourceError(f"{p}: key file not readable (permission denied)") from None
+            raise KeySourceError(f"{shown}: key file not readable (permission denied)") from None
         except OSError as exc:
-            raise KeySourceError(f"{p}: key file not readable ({exc.strerror or type(exc).__name__})") from None
+            raise KeySourceError(f"{shown}: key file not readable ({exc.strerror or type(exc).__name__})") from None
         if os.name == "posix" and info.st_mode & 0o077:
             warnings.warn(
-                f"{p}: key file is accessible to group/others (mode {stat.S_IMODE(info.st_mode):04o}); "
-                f"run: chmod 600 {p}",
+                f"{shown}: key file is accessible to group/others (mode {stat.S_IMODE(info.st_mode):04o}); "
+                f"run: chmod 600 {shown}",
                 KeyFilePermissionWarning,
                 stacklevel=2,
             )
-        return cls(_parse_key_bytes(raw, str(p), allow_raw=True), source="file")
+        return cls(_parse_key_bytes(raw, shown, allow_raw=True), source="file")
 
     @classmethod
     def from_env(cls, name: str) -> MasterKey:
@@ -191,11 +221,12 @@ class MasterKey:
             KeySourceError: unset or malformed variable; the message names the
                 variable, never its value.
         """
+        label = _HIDDEN if looks_like_key(name) else name
         value = os.environ.get(name)
         if value is None:
-            raise KeySourceError(f"environment variable {name}: not set")
+            raise KeySourceError(f"environment variable {label}: not set")
         raw = os.fsencode(value)
-        return cls(_parse_key_bytes(raw, f"environment variable {name}", allow_raw=False), source="env")
+        return cls(_parse_key_bytes(raw, f"environment variable {label}", allow_raw=False), source="env")
 
     @classmethod
     def evaluation(cls, seed: int) -> MasterKey:

@@ -32,11 +32,16 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from benchmark.core.keys import looks_like_key
+
 __all__ = [
     "Loc",
     "KEY",
+    "MAX_VALUES",
     "StrictYamlError",
+    "YamlSyntaxError",
     "one_line",
+    "shown",
     "located",
     "format_loc",
     "read_yaml",
@@ -53,6 +58,13 @@ Loc = tuple[str | int, ...]
 KEY = "[key]"
 
 M = TypeVar("M", bound=BaseModel)
+
+#: Most values a document may expand to (aliases included); protocols and
+#: entries hold hundreds, an alias bomb billions.
+MAX_VALUES = 100_000
+# Python refuses to convert longer decimal strings (sys.get_int_max_str_digits).
+_MAX_INT_DIGITS = 4300
+_INT_TAG = "tag:yaml.org,2002:int"
 
 _EXPECTED = {
     "int_type": "an integer",
@@ -88,9 +100,31 @@ class StrictYamlError(ValueError):
         super().__init__(f"{where}: {format_loc(loc)}: {message}" if loc else f"{where}: {message}")
 
 
+class YamlSyntaxError(StrictYamlError):
+    """Text that is not YAML at all (as opposed to YAML that is refused)."""
+
+
 def one_line(text: object) -> str:
     """``text`` with every run of whitespace, newlines included, made one space."""
     return " ".join(str(text).split())
+
+
+def shown(value: object, limit: int | None = 80, *, quote: bool = True) -> str:
+    """A user's value as a message may repeat it: ``repr`` cut to ``limit`` characters, a key hidden.
+
+    Args:
+        value: The value (a ``--set`` text, a field's input).
+        limit: Most characters shown (None: all).
+        quote: Show ``repr(value)``; False shows the text as typed (``--set`` values).
+
+    Returns:
+        ``repr(value)`` (strings: the text, for ``--set``), shortened with an
+        ellipsis; ``<hidden: looks like a key>`` when it may hold key material.
+    """
+    if looks_like_key(value):
+        return "<hidden: looks like a key>"
+    text = one_line(repr(value) if quote else value)
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 def located(path: Path | str, line: int | None) -> str:
@@ -159,40 +193,100 @@ def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
             ``YAML error: ...``, or ``duplicate key`` (located at the second key).
     """
     try:
-        data, root = _load(text)
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = one_line(exc.problem or exc.context or "invalid YAML")
-        raise StrictYamlError(f"YAML syntax error: {problem}", mark.line + 1 if mark else None) from None
+        raise YamlSyntaxError(f"YAML syntax error: {problem}", mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
+        raise YamlSyntaxError(f"YAML error: {one_line(exc)}") from None
+    except RecursionError:
+        # PyYAML composes recursively: a list nested thousands deep would
+        # surface as a Python RecursionError, not as bad input.
+        raise StrictYamlError("YAML error: nested too deeply") from None
+    if root is None:
+        return None, None
+    _check_tree(root)
+    try:
+        return _construct(root), root
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise StrictYamlError(f"YAML error: {one_line(exc.problem or exc)}", mark.line + 1 if mark else None) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise StrictYamlError(f"YAML error: {one_line(exc)}") from None
-    _check_duplicate_keys(root, ())
-    return data, root
 
 
-def _load(text: str) -> tuple[Any, yaml.Node | None]:
-    # What yaml.safe_load does, keeping the node it constructs the data from.
+def _compose(text: str) -> yaml.Node | None:
     loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
-        return (loader.construct_document(root) if root is not None else None), root
+        return loader.get_single_node()
     finally:
         loader.dispose()
 
 
-def _check_duplicate_keys(node: yaml.Node | None, loc: Loc) -> None:
-    # safe_load silently keeps the last of two equal keys; a strict file must not.
+def _construct(root: yaml.Node) -> Any:
+    # What yaml.safe_load does with the node tree it composed.
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _check_tree(root: yaml.Node) -> None:
+    """Refuse duplicate keys, over-long integers and alias bombs, in time linear in the text.
+
+    Aliases make the node tree a graph whose expansion can be exponential in
+    the text (a kilobyte of nested anchors is a billion values), so each node
+    is visited once and the expanded size is counted with memoisation.
+    """
+    sizes: dict[int, int] = {}
+    opened: set[int] = set()
+    # An explicit stack, not recursion: nesting depth is bounded by compose only.
+    stack: list[tuple[yaml.Node, Loc, bool]] = [(root, (), False)]
+    while stack:
+        node, loc, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if not done and id(node) in opened:
+            # Reached again inside its own subtree: an anchor aliased within itself.
+            raise StrictYamlError("an alias refers to its own anchor", node.start_mark.line + 1, loc)
+        opened.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _INT_TAG and sum(c.isdigit() for c in node.value) > _MAX_INT_DIGITS:
+                raise StrictYamlError(
+                    f"an integer of more than {_MAX_INT_DIGITS} digits", node.start_mark.line + 1, loc
+                )
+            sizes[id(node)] = 1
+            continue
+        children = _children(node, loc)
+        if not done:
+            if isinstance(node, yaml.MappingNode):
+                seen: set[str] = set()
+                for key_node, _ in node.value:
+                    if key_node.value in seen:
+                        raise StrictYamlError("duplicate key", key_node.start_mark.line + 1, (*loc, key_node.value))
+                    seen.add(key_node.value)
+            stack.append((node, loc, True))
+            stack.extend((child, child_loc, False) for child, child_loc in children if id(child) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(child), 1) for child, _ in children)
+        if size > MAX_VALUES:
+            raise StrictYamlError(
+                f"expands to more than {MAX_VALUES} values (aliases repeating aliases?)", node.start_mark.line + 1, loc
+            )
+        sizes[id(node)] = size
+
+
+def _children(node: yaml.Node, loc: Loc) -> list[tuple[yaml.Node, Loc]]:
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
+        out: list[tuple[yaml.Node, Loc]] = []
         for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                raise StrictYamlError("duplicate key", key_node.start_mark.line + 1, (*loc, key))
-            seen.add(key)
-            _check_duplicate_keys(value_node, (*loc, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicate_keys(item, (*loc, i))
+            out += [(key_node, loc), (value_node, (*loc, key_node.value))]
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [(item, (*loc, i)) for i, item in enumerate(node.value)]
+    return []
 
 
 def node_line(root: yaml.Node | None, loc: Loc) -> int | None:
@@ -300,23 +394,23 @@ def describe_error(err: ErrorDetails, model: type[BaseModel], *, noun: str = "ke
     if kind == "missing":
         return "is required but missing"
     if kind in _EXPECTED:
-        return f"{value!r} is not {_EXPECTED[kind]}"
+        return f"{shown(value)} is not {_EXPECTED[kind]}"
     if kind in _BOUNDS:
-        return f"{value!r} is not {_BOUNDS[kind]} {ctx.get(_BOUND_CTX[kind])}"
+        return f"{shown(value)} is not {_BOUNDS[kind]} {ctx.get(_BOUND_CTX[kind])}"
     if kind == "finite_number":
-        return f"{value!r} is not a finite number"
+        return f"{shown(value)} is not a finite number"
     if kind == "literal_error":
-        return f"{value!r} is not one of {ctx.get('expected', '')}"
+        return f"{shown(value)} is not one of {ctx.get('expected', '')}"
     if kind == "too_short":
         return f"needs at least {ctx.get('min_length', 1)} item(s)"
     if kind == "string_too_short":
         n = ctx.get("min_length", 1)
         return "must not be empty" if n == 1 else f"needs at least {n} characters"
     if kind == "string_pattern_mismatch":
-        return f"{value!r} does not match {ctx.get('pattern', '')}"
+        return f"{shown(value)} does not match {ctx.get('pattern', '')}"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
-    return f"{value!r}: {err['msg']}"
+    return f"{shown(value)}: {err['msg']}"
 
 
 def validate(

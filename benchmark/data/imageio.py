@@ -6,6 +6,7 @@ import base64
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def read_image(path: Path) -> np.ndarray:
                 if im.width * im.height > MAX_PIXELS:
                     raise ImageReadError(f"too large ({im.width}x{im.height})")
                 im.load()
-                rgb = im.convert("RGB")
+                rgb = _to_rgb(im)
     except ImageReadError:
         raise
     except UnidentifiedImageError:
@@ -45,6 +46,27 @@ def read_image(path: Path) -> np.ndarray:
     if arr.ndim != 3 or min(arr.shape[:2]) < 8:
         raise ImageReadError(f"unusable image shape {arr.shape}")
     return arr
+
+
+# Integer modes whose samples are 16-bit: PIL's convert("RGB") clips them at 255,
+# which turns a 16-bit face white instead of scaling it.
+_WIDE_INT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _to_rgb(im: Any) -> Any:
+    """``im`` as an 8-bit RGB PIL image; 16-bit grey scaled (not clipped), float refused."""
+    from PIL import Image
+
+    if im.mode in _WIDE_INT_MODES:
+        wide = np.asarray(im).astype(np.int64)
+        if wide.size and (wide.min() < 0 or wide.max() > 65535):
+            raise ImageReadError(f"mode {im.mode} samples outside 0..65535")
+        # 0..65535 onto 0..255 (65535 / 257 = 255), rounded.
+        grey = ((wide + 128) // 257).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if im.mode == "F":
+        raise ImageReadError("floating-point image (mode F): its value range is unknown")
+    return im.convert("RGB")
 
 
 def png_data_uri(image: np.ndarray) -> str:

@@ -1219,6 +1219,8 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
 def write_comparison(comparison: Comparison, markdown: Path | None = None, json_path: Path | None = None) -> None:
     """Write the Markdown summary and / or the JSON atomically."""
     if markdown is not None:
-        atomic_write_text(Path(markdown), render_markdown(comparison))
+        atomic_write_text(Path(markdown), render_markdown(comparison), shared=True)
     if json_path is not None:
-        atomic_write_text(Path(json_path), json.dumps(comparison_json(comparison), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(
+            Path(json_path), json.dumps(comparison_json(comparison), indent=2, allow_nan=False) + "\n", shared=True
+        )

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from benchmark.core.component import Attack, Component, LearnedAttack, ParamError, RecognizerAttack, Scheme
+from benchmark.core.keys import looks_like_key
 from benchmark.core.registry import (
     ATTACKS,
     DATASETS,
@@ -33,10 +35,22 @@ from benchmark.core.registry import (
     Registry,
     UnknownComponentError,
 )
-from benchmark.core.strict_yaml import Loc, StrictYamlError, format_loc, located, node_line, read_yaml, validate
+from benchmark.core.strict_yaml import (
+    Loc,
+    StrictYamlError,
+    YamlSyntaxError,
+    format_loc,
+    located,
+    node_line,
+    parse_yaml,
+    read_yaml,
+    shown,
+    validate,
+)
 from benchmark.metrics.certify import KNOWN_METRICS, known_metric
 
 __all__ = [
+    "MAX_GRID_SETTINGS",
     "ProtocolError",
     "ComponentRef",
     "DatasetSpec",
@@ -48,11 +62,18 @@ __all__ = [
     "LoadedProtocol",
     "load_protocol",
     "parse_set",
+    "set_text",
     "DEFAULT_METRICS",
 ]
 
 DEFAULT_METRICS = ("eer", "fnmr_at_fmr", "d_prime")
 # The protected view kinds a protocol may select (benchmark.engine.views.VIEW_KINDS).
+#: Most settings one component's grid may expand to (the shipped sweeps have at most 16).
+MAX_GRID_SETTINGS = 1000
+
+# A portable environment variable name (POSIX: letters, digits, underscore; no leading digit).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 ViewKindName = Literal["preservation", "renewal", "strength", "linkage"]
 
 
@@ -85,6 +106,12 @@ class ComponentRef(_Strict):
         for key, values in value.items():
             if not values:
                 raise ValueError(f"grid.{key} is an empty list (give at least one value)")
+        # Checked before anything is expanded: three lists of 2,000 values are
+        # a few kilobytes of YAML but eight billion settings.
+        settings = math.prod(len(values) for values in value.values())
+        if settings > MAX_GRID_SETTINGS:
+            sizes = " x ".join(str(len(values)) for values in value.values())
+            raise ValueError(f"{sizes} = {settings} settings; at most {MAX_GRID_SETTINGS} per component")
         return value
 
     def expand(self) -> list[dict[str, Any]]:
@@ -120,6 +147,24 @@ class KeySource(_Strict):
     file: str | None = None
     env: str | None = None
     random: bool = False
+
+    @field_validator("file", "env")
+    @classmethod
+    def _not_key_material(cls, value: str | None) -> str | None:
+        # A key pasted where its file or variable belongs: refuse it without repeating it.
+        if value is not None and looks_like_key(value):
+            raise ValueError(
+                "looks like key material, not a name or path (the value is not shown): give the key's "
+                "file or the name of the environment variable holding it"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError(f"{shown(value)} is not an environment variable name (letters, digits, _)")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> KeySource:
@@ -277,7 +322,7 @@ def _locate_error(path: Path, root: Any, overrides: dict[str, str], loc: Loc, me
     dotted = ".".join(str(p) for p in loc)
     for key, raw in overrides.items():
         if dotted == key or dotted.startswith(key + "."):
-            return ProtocolError(f"{path}: --set {key}={raw}", format_loc(loc), message)
+            return ProtocolError(f"{path}: {set_text(key, raw)}", format_loc(loc), message)
     return ProtocolError(located(path, node_line(root, loc)), format_loc(loc), message)
 
 
@@ -294,23 +339,33 @@ def _read_yaml(path: Path) -> tuple[str, Any, Any]:
 # --------------------------------------------------------------------------- #
 # --set overrides
 # --------------------------------------------------------------------------- #
+def set_text(key: str, raw: str, limit: int | None = 80) -> str:
+    """``--set key=value`` as messages and provenance show it: values cut to ``limit``, key material hidden."""
+    return f"--set {key}={shown(raw, limit, quote=False)}"
+
+
 def parse_set(arg: str) -> tuple[str, str, Any]:
-    """Split ``dotted.key=value``; the value is parsed as YAML (typed)."""
+    """Split ``dotted.key=value``; the value is parsed as YAML (typed), text when it is not YAML."""
     if "=" not in arg:
-        raise ProtocolError(f"--set {arg}", "", "expected dotted.key=value")
+        raise ProtocolError(f"--set {shown(arg, quote=False)}", "", "expected dotted.key=value")
     key, raw = arg.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ProtocolError(f"--set {arg}", "", "expected dotted.key=value")
+        raise ProtocolError(f"--set {shown(arg, quote=False)}", "", "expected dotted.key=value")
+    if not raw.strip():
+        return key, raw, ""
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+        value, _ = parse_yaml(raw)
+    except YamlSyntaxError:
+        value = raw  # not YAML: the text as typed
+    except StrictYamlError as exc:
+        # Valid YAML that must not be built (nested too deeply, a huge integer, an alias bomb).
+        raise ProtocolError(set_text(key, raw), key, exc.message) from None
     return key, raw, value
 
 
 def _apply_set(data: dict, path: Path, key: str, raw: str, value: Any) -> None:
-    where = f"{path}: --set {key}={raw}"
+    where = f"{path}: {set_text(key, raw)}"
     node: Any = data
     parts = key.split(".")
     for i, part in enumerate(parts):
@@ -415,7 +470,7 @@ def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         try:
             key, raw, value = parse_set(arg)
         except ProtocolError as exc:
-            raise ProtocolError(f"{path}: {exc.where}", "", exc.message) from None
+            raise ProtocolError(f"{path}: {exc.where}", exc.path, exc.message) from None
         _apply_set(data, path, key, raw, value)
         applied[key] = raw
     try:
@@ -445,7 +500,7 @@ def _check_cross_fields(lp: LoadedProtocol) -> None:
                 )
     _check_attacker(lp)
     if m.keys is not None and m.keys.file is not None and not Path(m.keys.file).expanduser().is_file():
-        raise lp.error(("keys", "file"), f"{m.keys.file!r} does not exist")
+        raise lp.error(("keys", "file"), f"{shown(m.keys.file)} does not exist")
     for i, crit in enumerate(m.certify):
         if not known_metric(crit.metric):
             allowed = ", ".join(KNOWN_METRICS)

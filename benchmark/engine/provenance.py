@@ -11,7 +11,7 @@ from typing import Any
 
 import benchmark
 from benchmark.core.keys import MasterKey
-from benchmark.engine.protocol import LoadedProtocol
+from benchmark.engine.protocol import LoadedProtocol, set_text
 from benchmark.engine.results import KeyInfo, Provenance
 
 __all__ = ["provenance", "key_info", "package_versions", "git_commit", "COMPONENT_PACKAGES"]
@@ -89,7 +89,7 @@ def provenance(
     return {
         "key": key_info(master_key),
         "protocol_sha256": lp.sha256,
-        "overrides": [f"{k}={v}" for k, v in lp.overrides.items()],
+        "overrides": [set_text(k, v, limit=None).removeprefix("--set ") for k, v in lp.overrides.items()],
         "dataset_fingerprint": dataset_fingerprint,
         "git_commit": git_commit(),
         "facesec_version": benchmark.__version__,

@@ -276,7 +276,7 @@ def jsonable(obj: Any) -> Any:
 
 def write_results(path: Path, results: Results) -> Path:
     """Write ``results`` atomically as indented JSON; returns ``path``."""
-    atomic_write_text(Path(path), json.dumps(jsonable(results), indent=2, allow_nan=False))
+    atomic_write_text(Path(path), json.dumps(jsonable(results), indent=2, allow_nan=False), shared=True)
     return Path(path)
 
 

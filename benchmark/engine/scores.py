@@ -95,7 +95,7 @@ def write_scores(path: Path, scores: ScoreSet) -> None:
         scores.score.tolist(),
     ):
         writer.writerow((p, r, ps, rs, *const, repr(s)))
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue(), shared=True)
 
 
 def read_scores(path: Path) -> ScoreSet:
@@ -158,7 +158,7 @@ def write_quality(
                 "" if failed else repr(float(s)),
             ]
         )
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue(), shared=True)
 
 
 def read_quality(path: Path) -> dict[str, np.ndarray]:

@@ -669,7 +669,7 @@ def write_leaderboard(board: Leaderboard, out_dir: Path) -> list[Path]:
     paths = [out_dir / name for name in OUTPUT_FILES]
     for path, text in zip(paths, texts):
         try:
-            atomic_write_text(path, text)
+            atomic_write_text(path, text, shared=True)
         except OSError as exc:
             raise LeaderboardError(f"{path}: cannot write: {one_line(str(exc))}") from None
     return paths
