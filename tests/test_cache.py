@@ -6,8 +6,11 @@ import os
 import stat
 
 import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from benchmark.core.cache import Cache, atomic_write_text, hash_array, hash_json
+from benchmark.core.cache import ENTRY_SUFFIX, Cache, atomic_write_text, hash_array, hash_json
 
 
 def test_key_depends_on_everything():
@@ -41,8 +44,36 @@ def test_save_load_round_trip(tmp_path):
 def test_damaged_entry_is_a_miss(tmp_path):
     c = Cache(tmp_path)
     c.save("s", "k", {"x": np.arange(3)}, {})
-    (tmp_path / "s" / "k.npz").write_bytes(b"broken")
+    (tmp_path / "s" / f"k{ENTRY_SUFFIX}").write_bytes(b"broken")
+    assert c.load("s", "k") is None and c.damaged == [tmp_path / "s" / f"k{ENTRY_SUFFIX}"]
+
+
+_ENTRY = {"x": np.arange(40, dtype=np.int32).reshape(8, 5), "y": np.linspace(0, 1, 7)}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_truncated_or_bit_flipped_entries_are_recomputed_never_read(tmp_path, data):
+    c = Cache(tmp_path)
+    c.save("s", "k", _ENTRY, {"n": 5})
+    path = tmp_path / "s" / f"k{ENTRY_SUFFIX}"
+    blob = bytearray(path.read_bytes())
+    if data.draw(st.booleans(), label="truncate"):
+        damaged = bytes(blob[: data.draw(st.integers(0, len(blob) - 1), label="length")])
+    else:
+        i = data.draw(st.integers(0, len(blob) - 1), label="byte")
+        blob[i] ^= 1 << data.draw(st.integers(0, 7), label="bit")
+        damaged = bytes(blob)
+    path.write_bytes(damaged)
     assert c.load("s", "k") is None
+    c.save("s", "k", _ENTRY, {"n": 5})  # what a run does next: recompute and store
+    arrays, meta = c.load("s", "k")
+    assert meta == {"n": 5} and all(np.array_equal(arrays[k], v) for k, v in _ENTRY.items())
+
+
+def test_meta_name_is_reserved(tmp_path):
+    with pytest.raises(ValueError, match="reserved"):
+        Cache(tmp_path).save("s", "k", {"__meta__": np.zeros(1)}, {})
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -20,8 +21,18 @@ from typing import Any
 
 import numpy as np
 
+log = logging.getLogger("facesec.cache")
+
+#: File name ending of a cache entry.
+ENTRY_SUFFIX = ".entry"
+# An entry's trailer: SHA-256 of the npz bytes, then a format tag.
+_TAG = b"FSC1"
+_TRAILER = 32 + len(_TAG)
+_META = "__meta__"
+
 __all__ = [
     "Cache",
+    "ENTRY_SUFFIX",
     "default_cache_dir",
     "hash_json",
     "hash_array",
@@ -122,10 +133,14 @@ def atomic_write_text(path: Path, text: str, *, shared: bool = False) -> None:
 
 
 class Cache:
-    """Stage-result store: ``<root>/<stage>/<key>.npz`` plus a JSON sidecar.
+    """Stage-result store: one self-checking file ``<root>/<stage>/<key>.entry`` per result.
 
     Artifacts are dicts of numpy arrays (numbers stay numbers) and a JSON
-    ``meta`` dict. ``enabled=False`` turns it into a pass-through.
+    ``meta`` dict. An entry is an ``.npz`` holding both, followed by the
+    SHA-256 of those bytes and a 4-byte tag: one file, written atomically, so
+    a run killed mid-write leaves no entry or a whole one, and a truncated or
+    bit-flipped entry fails its digest and is recomputed, never read as a
+    result. ``enabled=False`` turns the cache into a pass-through.
     """
 
     def __init__(self, root: Path | None = None, *, enabled: bool = True):
@@ -133,38 +148,52 @@ class Cache:
         self.enabled = enabled
         self.hits: list[str] = []
         self.misses: list[str] = []
+        self.damaged: list[Path] = []
 
     @staticmethod
     def key(stage: str, params: Any, inputs: list[str], code_version: str) -> str:
         return hash_json({"stage": stage, "params": params, "inputs": inputs, "code": code_version})
 
     def _path(self, stage: str, key: str) -> Path:
-        return self.root / stage / f"{key}.npz"
+        return self.root / stage / f"{key}{ENTRY_SUFFIX}"
 
     def load(self, stage: str, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        """The entry of ``(stage, key)``, or None when absent or damaged (then recomputed)."""
         if not self.enabled:
             return None
         path = self._path(stage, key)
-        meta_path = path.with_suffix(".json")
-        if not (path.exists() and meta_path.exists()):
-            return None
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return self._damaged(path, f"unreadable ({exc.strerror or type(exc).__name__})")
+        body, digest, tag = blob[:-_TRAILER], blob[-_TRAILER:-4], blob[-4:]
+        if len(blob) < _TRAILER or tag != _TAG or hashlib.sha256(body).digest() != digest:
+            return self._damaged(path, "truncated or corrupt (digest mismatch)")
+        try:
+            with np.load(io.BytesIO(body), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError, json.JSONDecodeError):
-            return None  # a damaged entry is recomputed, never trusted
+            meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+        except Exception as exc:  # a sound digest over bytes numpy cannot read: another writer's format
+            return self._damaged(path, f"unreadable ({type(exc).__name__})")
         return arrays, meta
+
+    def _damaged(self, path: Path, why: str) -> None:
+        self.damaged.append(path)
+        log.warning("cache entry %s %s: recomputing it", path, why)
+        return None
 
     def save(self, stage: str, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
         if not self.enabled:
             return
-        path = self._path(stage, key)
+        if _META in arrays:
+            raise ValueError(f"{_META!r} is reserved in cache entries")
         buf = io.BytesIO()
-        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
-        # The array file goes first: an entry counts only once its JSON exists.
-        atomic_write_bytes(path, buf.getvalue())
-        atomic_write_text(path.with_suffix(".json"), json.dumps(meta, sort_keys=True))
+        packed = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+        np.savez(buf, **arrays, **{_META: packed})  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
+        body = buf.getvalue()
+        atomic_write_bytes(self._path(stage, key), body + hashlib.sha256(body).digest() + _TAG)
 
     def clear(self) -> int:
         """Remove every entry; returns the number of stage folders removed."""
