@@ -25,6 +25,7 @@ from benchmark.cli.leaderboard import add_parser as add_leaderboard_parser
 from benchmark.cli.leaderboard import leaderboard_main
 from benchmark.cli.protect import protect_main, unprotect_main
 from benchmark.core.cache import Cache, atomic_write_text
+from benchmark.core.executors import EXECUTOR_NAMES, ExecutorUnavailable, make_executor
 from benchmark.core.parallel import default_workers
 from benchmark.core.registry import all_registries
 from benchmark.engine.pipeline import RunOptions, RunOutput, run_protocol
@@ -80,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workers", type=int, default=None, help="worker processes for per-sample work (default: cores, at most 8)"
+    )
+    run.add_argument(
+        "--executor",
+        choices=EXECUTOR_NAMES,
+        default=None,
+        help="where per-sample work runs: a local process pool (default) or Dask (pip install -e '.[dask]')",
+    )
+    run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address or scheduler file (default with --executor dask: an in-process LocalCluster)",
     )
     run.add_argument(
         "--cache", type=Path, default=None, help="cache folder (default: $FACESEC_CACHE or $XDG_CACHE_HOME/facesec)"
@@ -239,13 +252,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     out = (args.out or _default_out(args.protocol)).expanduser().resolve()
     cache = Cache(args.cache, enabled=not args.no_cache) if args.cache else Cache(enabled=not args.no_cache)
-    opts = RunOptions(out=out, cache=cache, workers=args.workers or default_workers())
+    execution = lp.model.execution
+    name = args.executor or (execution.executor if args.scheduler is None else "dask")
+    workers = args.workers or execution.workers or default_workers()
+    try:
+        executor = make_executor(name, workers=workers, scheduler=args.scheduler or execution.scheduler)
+    except (ExecutorUnavailable, ValueError) as exc:
+        print(f"error: --executor {name}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    opts = RunOptions(out=out, cache=cache, workers=workers, executor=executor)
     t0 = time.perf_counter()
     try:
         result = run_protocol(lp, opts)
     except ProtocolError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        executor.close()
     export = args.export.expanduser().resolve() if args.export is not None else None
     report = None if args.no_report else write_report(result.results, out / "report.html", export_dir=export)
     _print_summary(result, report, time.perf_counter() - t0, export)

@@ -167,16 +167,19 @@ class Cache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            return self._damaged(path, f"unreadable ({exc.strerror or type(exc).__name__})")
+            self._damaged(path, f"unreadable ({exc.strerror or type(exc).__name__})")
+            return None
         body, digest, tag = blob[:-_TRAILER], blob[-_TRAILER:-4], blob[-4:]
         if len(blob) < _TRAILER or tag != _TAG or hashlib.sha256(body).digest() != digest:
-            return self._damaged(path, "truncated or corrupt (digest mismatch)")
+            self._damaged(path, "truncated or corrupt (digest mismatch)")
+            return None
         try:
             with np.load(io.BytesIO(body), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
         except Exception as exc:  # a sound digest over bytes numpy cannot read: another writer's format
-            return self._damaged(path, f"unreadable ({type(exc).__name__})")
+            self._damaged(path, f"unreadable ({type(exc).__name__})")
+            return None
         return arrays, meta
 
     def _damaged(self, path: Path, why: str) -> None:

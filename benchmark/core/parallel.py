@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import multiprocessing
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["map_chunks", "default_workers", "progress", "Progress", "die_with_parent"]
+from benchmark.core.executors import LocalExecutor, current_executor
+
+__all__ = ["map_chunks", "default_workers", "progress", "Progress"]
 
 _log = logging.getLogger("facesec.progress")
 
@@ -110,39 +107,6 @@ def progress(total: int, desc: str, unit: str = "img") -> Progress:
     return Progress(total, desc, unit)
 
 
-def die_with_parent(parent: int) -> None:
-    """Make this worker process end when process ``parent`` does, even by ``kill -9``.
-
-    A pool's workers otherwise outlive a killed main process (each holds a
-    model, ~160 MB) and ``protect`` workers go on writing files. On Linux the
-    kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``); a
-    daemon thread that polls the parent's pid covers other systems and the
-    race of a parent that died before the call.
-
-    Args:
-        parent: The pid of the process that started this worker.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - no usable libc
-            pass
-    if os.getppid() != parent:
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), name="facesec-parent-watch", daemon=True).start()
-
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
 def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
@@ -157,26 +121,18 @@ def map_chunks(
 ) -> list[Any]:
     """Apply ``fn`` to consecutive chunks of ``items``; results keep chunk order.
 
-    ``fn`` must be picklable (a module-level function or a ``functools.partial``
-    of one) when ``workers > 1``.
+    The chunks run on the run's executor (:func:`benchmark.core.executors.current_executor`:
+    a local pool or a Dask cluster), else on a local pool of ``workers``
+    processes. ``fn`` must be picklable (a module-level function or a
+    ``functools.partial`` of one) when chunks leave the process.
     """
     slices = _chunks(len(items), chunk_size)
     results: list[Any] = [None] * len(slices)
-    with progress(len(items), desc) as bar:
-        if workers <= 1 or len(slices) <= 1:
-            for i, sl in enumerate(slices):
-                results[i] = fn(items[sl])
-                bar.update(sl.stop - sl.start)
-            return results
-        # spawn, not fork: forking a process that holds onnxruntime or torch
-        # thread pools can deadlock the children.
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
-        ) as pool:
-            futures = {pool.submit(fn, items[sl]): (i, sl) for i, sl in enumerate(slices)}
-            for fut in as_completed(futures):
-                i, sl = futures[fut]
-                results[i] = fut.result()
-                bar.update(sl.stop - sl.start)
+    executor = current_executor() or LocalExecutor(workers=max(1, workers))
+    if len(slices) <= 1:
+        executor = LocalExecutor(workers=1)  # one chunk: no process to start
+    with progress(len(items), desc or getattr(fn, "__name__", "work")) as bar:
+        for i, result in executor.map(fn, [items[sl] for sl in slices]):
+            results[i] = result
+            bar.update(slices[i].stop - slices[i].start)
     return results

@@ -18,6 +18,7 @@ import numpy as np
 
 from benchmark.core.cache import Cache, hash_array, hash_json
 from benchmark.core.component import Attack, FaceQuality, LearnedAttack, Metric, Recognizer, Samples, Scheme
+from benchmark.core.executors import Executor, LocalExecutor, using
 from benchmark.core.keys import KeySourceError, MasterKey, load_master_key
 from benchmark.core.registry import DATASETS
 from benchmark.data.comparisons import (
@@ -76,11 +77,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunOptions:
-    """Where to write, how to cache and how many worker processes to use."""
+    """Where to write, how to cache, and where per-sample work runs.
+
+    ``executor`` (a local pool or a Dask cluster) runs the chunks; without
+    one, a local pool of ``workers`` processes does.
+    """
 
     out: Path
     cache: Cache
     workers: int = 1
+    executor: Executor | None = None
 
 
 @dataclass
@@ -486,7 +492,12 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
     Raises:
         ProtocolError: for bad input found while running (missing data...).
     """
-    engine = Engine(opts.cache, workers=opts.workers)
+    executor = opts.executor or LocalExecutor(workers=opts.workers)
+    with using(executor):
+        return _run(lp, opts, Engine(opts.cache, workers=executor.workers))
+
+
+def _run(lp: LoadedProtocol, opts: RunOptions, engine: Engine) -> RunOutput:
     _check_available(lp)
     master_key = _master_key(lp) if lp.model.schemes else None
     data = _prepare(lp, engine)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from benchmark.core.component import Attack, Component, LearnedAttack, ParamError, RecognizerAttack, Scheme
+from benchmark.core.executors import ExecutorName
 from benchmark.core.keys import looks_like_key
 from benchmark.core.registry import (
     ATTACKS,
@@ -247,6 +248,20 @@ class Bootstrap(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class Execution(_Strict):
+    """Where per-sample work runs (``--executor``, ``--scheduler`` and ``--workers`` override it)."""
+
+    executor: ExecutorName = "local"
+    scheduler: str | None = None
+    workers: int | None = Field(None, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> Execution:
+        if self.scheduler is not None and self.executor != "dask":
+            raise ValueError("scheduler needs executor: dask")
+        return self
+
+
 class Protocol(_Strict):
     """The whole protocol file."""
 
@@ -264,6 +279,7 @@ class Protocol(_Strict):
     attacker: AttackerSpec | None = None
     bootstrap: Bootstrap = Field(default_factory=lambda: Bootstrap.model_validate({}))
     certify: list[Criterion] = Field(default_factory=list)
+    execution: Execution = Field(default_factory=lambda: Execution.model_validate({}))
 
     @field_validator("recognizers", "schemes", "attacks", "metrics", "face_quality", mode="before")
     @classmethod
