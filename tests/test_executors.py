@@ -89,7 +89,9 @@ def _run(tmp_path: Path, name: str, executor: Executor) -> Path:
     p.write_text(textwrap.dedent(PROTOCOL))
     out = tmp_path / name
     try:
-        run_protocol(load_protocol(p), RunOptions(out=out, cache=Cache(tmp_path / "c", enabled=False), executor=executor))
+        run_protocol(
+            load_protocol(p), RunOptions(out=out, cache=Cache(tmp_path / "c", enabled=False), executor=executor)
+        )
     finally:
         executor.close()
     return out
