@@ -17,10 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from benchmark.cli import perf
 from benchmark.cli.compare import EXIT_REGRESSION, compare_main
 from benchmark.cli.compare import add_parser as add_compare_parser
-from benchmark.cli.doctor import doctor_report
 from benchmark.cli.leaderboard import add_parser as add_leaderboard_parser
 from benchmark.cli.leaderboard import leaderboard_main
 from benchmark.cli.protect import protect_main, unprotect_main
@@ -30,9 +28,7 @@ from benchmark.core.parallel import default_workers
 from benchmark.core.registry import all_registries
 from benchmark.engine.pipeline import RunOptions, RunOutput, run_protocol
 from benchmark.engine.protocol import ProtocolError, load_protocol
-from benchmark.engine.results import ResultsError, read_results
-from reports.export import INDEX_NAME
-from reports.render import write_report
+from benchmark.engine.results import Results, ResultsError, read_results
 
 __all__ = [
     "main",
@@ -270,13 +266,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     export = args.export.expanduser().resolve() if args.export is not None else None
-    report = None if args.no_report else write_report(result.results, out / "report.html", export_dir=export)
+    report = None if args.no_report else _write_report(result.results, out / "report.html", export)
     _print_summary(result, report, time.perf_counter() - t0, export)
     # An UNRESOLVED criterion is not a pass: the data could not show that it holds.
     failed = [c for c in result.results.get("certification", []) if c["verdict"] != "PASS"]
     if failed and args.strict:
         return EXIT_CERT_FAILED
     return EXIT_OK
+
+
+def _write_report(results: Results, path: Path, export: Path | None) -> Path:
+    # Imported on use: rendering pulls in matplotlib and scipy (seconds), which
+    # commands that write no report need not load.
+    from reports.render import write_report
+
+    return write_report(results, path, export_dir=export)
+
+
+def _export_index(export: Path) -> Path:
+    from reports.export import INDEX_NAME
+
+    return export / INDEX_NAME
 
 
 def _print_summary(result: RunOutput, report: Path | None, seconds: float, export: Path | None = None) -> None:
@@ -294,7 +304,7 @@ def _print_summary(result: RunOutput, report: Path | None, seconds: float, expor
     if report is not None:
         print(f"report:  {report}")
     if export is not None:
-        print(f"export:  {export / INDEX_NAME}")
+        print(f"export:  {_export_index(export)}")
     print(f"done in {seconds:.1f} s (cache: {s['hits']} hits, {s['misses']} misses)")
 
 
@@ -307,10 +317,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     out = (args.out or path.with_name("report.html")).expanduser().resolve()
     export = args.export.expanduser().resolve() if args.export is not None else None
-    write_report(results, out, export_dir=export)
+    _write_report(results, out, export)
     print(f"report:  {out}")
     if export is not None:
-        print(f"export:  {export / INDEX_NAME}")
+        print(f"export:  {_export_index(export)}")
     return EXIT_OK
 
 
@@ -329,6 +339,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     ok = True
+    from benchmark.cli.doctor import doctor_report
+
     for section, rows in doctor_report().items():
         print(f"{section}:")
         for name, value, good in rows:
@@ -348,6 +360,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
+    from benchmark.cli import perf  # imports torch and the learning attacks: only for this command
+
     try:
         records = perf.run(args.names or None)
     except KeyError as exc:

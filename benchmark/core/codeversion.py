@@ -64,7 +64,8 @@ def _ancestors(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
-def _imported(name: str, path: Path) -> set[str]:
+@cache  # closures of different roots share most modules: parse each file once per process
+def _imported(name: str, path: Path) -> frozenset[str]:
     """Project modules imported anywhere in the source of module ``name``."""
     tree = ast.parse(path.read_bytes(), filename=str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -85,7 +86,7 @@ def _imported(name: str, path: Path) -> set[str]:
             for alias in node.names:
                 # ``from a import b`` imports module a.b when b is one.
                 found.add(f"{base}.{alias.name}")
-    return {m for m in found if module_file(m) is not None}
+    return frozenset(m for m in found if module_file(m) is not None)
 
 
 @cache

@@ -17,14 +17,18 @@ templates that score far *below* the impostors (useless to an attacker) as
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from benchmark.core.cache import hash_array, hash_json
+from benchmark.core.codeversion import code_version
 from benchmark.core.component import LinkageMetric, Metric
-from benchmark.engine.stages import ImageSet
+from benchmark.engine.results import jsonable
+from benchmark.engine.stages import Engine, ImageSet
 from benchmark.engine.views import View
 from benchmark.metrics.bootstrap import add_ci, paired_delta_ci, subject_bootstrap
 from benchmark.metrics.irreversibility import SAR_TARGETS, quality_ci, sar, sar_ci, summarise_quality
@@ -76,6 +80,13 @@ class ViewScores:
 
     def impostor(self) -> np.ndarray:
         return self.scores[~self.mated]
+
+    def content_hash(self) -> str:
+        """Hash of everything the metrics read (a cache input)."""
+        parts = [
+            hash_array(a) for a in (self.scores, self.mated, self.probe_subject, self.index, self.fta_mated_subject)
+        ]
+        return hash_json({"arrays": parts, "n_fta": self.n_fta})
 
 
 def score_view(
@@ -228,6 +239,45 @@ def row_metrics(
     values.update(extras)
     values.update(n_genuine=int(vs.mated.sum()), n_impostor=int((~vs.mated).sum()), n_fta=vs.n_fta)
     return values, curve
+
+
+def metrics_stage(
+    engine: Engine,
+    label: str,
+    view: View,
+    vs: ViewScores,
+    baseline: tuple[ViewScores, dict[str, Any]] | None,
+    metrics: Sequence[Metric],
+    settings: EvalSettings,
+    extras: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`row_metrics` and :func:`row_curves` of one row, cached like any stage.
+
+    The bootstrap CIs make metrics the slowest part of a rerun whose scores
+    all come from the cache; keyed by the scores' content, the baseline row,
+    the metric components, the bootstrap settings and this code, a row is
+    recomputed only when one of them changes.
+
+    Returns:
+        ``(values, curves)`` as JSON-ready dicts (the row's ``metrics`` and ``curves``).
+    """
+    inputs = [vs.content_hash()]
+    if baseline is not None:
+        inputs += [baseline[0].content_hash(), hash_json(jsonable(baseline[1]))]
+    params = {
+        "view": {"kind": view.kind, "name": view.name},
+        "metrics": [{"class": type(m).__qualname__, "params": m.get_params()} for m in metrics],
+        "settings": {"n_boot": settings.n_boot, "seed": settings.seed},
+        "extras": jsonable(extras),
+    }
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        values, curve = row_metrics(view, vs, baseline, metrics, settings, extras)
+        return {}, {"values": jsonable(values), "curves": jsonable(row_curves(vs, curve))}
+
+    code = code_version(sys.modules[__name__], *(type(m) for m in metrics))
+    _, _, meta = engine.run("metrics", label, params, inputs, code, compute)
+    return meta["values"], meta["curves"]
 
 
 def row_curves(vs: ViewScores, linkability_curve: dict | None) -> dict[str, Any]:

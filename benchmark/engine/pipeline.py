@@ -33,10 +33,9 @@ from benchmark.engine.attacker import Attacker, build_attacker
 from benchmark.engine.evaluate import (
     EvalSettings,
     ViewScores,
+    metrics_stage,
     quality_distribution,
     quality_metrics,
-    row_curves,
-    row_metrics,
     score_view,
 )
 from benchmark.engine.examples import example_sets, pick_examples
@@ -413,7 +412,8 @@ class _Evaluator:
             vs = self.scores(inst, view, features)
             if not vs.mated.any() or vs.mated.all():
                 log.warning("%s / %s: no mated or no non-mated comparison left", inst.label, view.name)
-            values, curve = row_metrics(view, vs, baseline, self.metrics, self.settings, extra)
+            label = f"{inst.label}|{view.scheme}|{view.name}"
+            values, curves = metrics_stage(self.engine, label, view, vs, baseline, self.metrics, self.settings, extra)
             if view.kind == "baseline":
                 baseline = (vs, values)
             name = score_file_name(inst.label, view.scheme, view.attack, view.name)
@@ -427,8 +427,8 @@ class _Evaluator:
                     "attack": view.attack,
                     "view": view.name,
                     "attacker_knowledge": view.knowledge,
-                    "metrics": jsonable(values),
-                    "curves": jsonable(row_curves(vs, curve)),
+                    "metrics": values,
+                    "curves": curves,
                     "score_file": f"scores/{name}",
                 }
             )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from benchmark.engine.results import Results
+from benchmark.metrics.irreversibility import SAR_TARGETS
 from benchmark.metrics.unlinkability import MAX_DEFAULT_BINS, MIN_BINS, default_bins
 from benchmark.metrics.verification import target_key
 from reports.leaderboard.common import PLAIN, LeaderboardError, Metrics, Number, canonical, finite, optional_text
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 #: FMR at which the SAR column is read unless another target is asked for.
-DEFAULT_SAR_TARGET = 0.001
+DEFAULT_SAR_TARGET = SAR_TARGETS[0]  # the first SAR every run reports
 #: How the harness interpolates the EER (:func:`benchmark.metrics.verification.eer`).
 HARNESS_EER_RULE = (
     "crossing FMR = FNMR of the empirical ROC, linear between operating points "
