@@ -88,7 +88,8 @@ def test_quality_examples_and_face_quality_cover_victims_only(first_run):
     assert len({r["subject"] for r in quality_rows}) == 3
     victims = {r["subject"] for r in quality_rows}
     (examples,) = results["examples"]
-    assert examples["columns"] == ["original", "naive", "inpaint"]
+    # noise is an image-domain scheme: its protected face is what naive sees, shown once.
+    assert examples["columns"] == ["original", "protected", "inpaint"]
     assert len(examples["samples"]) == 2 and {s["subject"] for s in examples["samples"]} <= victims
     assert all(img.startswith("data:image/png;base64,") for s in examples["samples"] for img in s["images"])
     fq = {(q["scheme"], q["attack"]): q for q in results["face_quality"]}

@@ -240,7 +240,7 @@ def test_trained_models_are_declared_and_disjoint_from_the_victims(results):
     # 12 subjects in 4 folds: the attacker trains on 9 subjects (minus validation), never the 3 victims'.
     assert all(m["n_train_subjects"] <= 9 for m in models.values())
     # Its images are naive's: no quality columns or example column of its own.
-    assert results["examples"][0]["columns"] == ["original", "naive"]
+    assert results["examples"][0]["columns"] == ["original", "protected (naive decode)"]
 
 
 def test_protocol_without_the_base_recognizer_is_refused(tmp_path):
