@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmark.core.cache import Cache
+from benchmark.core.cache import ENTRY_SUFFIX, Cache
 from benchmark.engine.pipeline import RunOptions, run_protocol
 from benchmark.engine.protocol import ProtocolError, load_protocol
 from benchmark.engine.scores import read_scores
@@ -336,3 +340,75 @@ def test_attacks_are_paired_with_naive_per_image(tmp_path, monkeypatch):
     assert files == ["lw4o6__conceal-codeblock__strength.csv", "lw4o6__naive__strength.csv"]
     q = read_quality(tmp_path / "out" / "quality" / files[0])
     assert len(q["sample"]) == 32 and np.nanmean(q["psnr"]) == pytest.approx(m["psnr"])
+
+
+# --------------------------------------------------------------------------- crash safety and concurrency
+
+CRASH_PROTOCOL = """\
+name: crash
+dataset:
+  name: synthetic
+  params: {n_subjects: 10, n_images: 4, seed: 2}
+  folds: 2
+recognizers: [{name: lbp, params: {radius: 1}}]
+schemes: [{name: j2k, params: {window: 4, offset: 6}}, {name: j2k, params: {window: 2, offset: 0}}]
+attacks: [naive, conceal-codeblock]
+views: [strength]
+examples: 0
+bootstrap: {n_boot: 20}
+"""
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli_run(protocol: Path, out: Path, cache: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "bench.py"), "run", str(protocol), "--out", str(out), "--cache", str(cache),
+         "--no-report", "--workers", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _outputs(out: Path) -> tuple[dict, dict[str, bytes]]:
+    results = json.loads((out / "results.json").read_text())
+    results.pop("provenance")
+    return results, {p.name: p.read_bytes() for p in sorted((out / "scores").iterdir())}
+
+
+def _entries(cache: Path) -> int:
+    return len(list(cache.rglob(f"*{ENTRY_SUFFIX}")))
+
+
+@pytest.fixture(scope="module")
+def crash_reference(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("crash")
+    protocol = tmp / "crash.yaml"
+    protocol.write_text(CRASH_PROTOCOL)
+    proc = _cli_run(protocol, tmp / "ref", tmp / "ref-cache")
+    assert proc.wait(timeout=600) == 0, proc.stderr.read() if proc.stderr else ""
+    return protocol, _outputs(tmp / "ref"), _entries(tmp / "ref-cache")
+
+
+@pytest.mark.parametrize("kill_after", [1, 5])
+def test_kill_9_then_rerun_completes_reuses_finished_units_and_matches(crash_reference, tmp_path, kill_after):
+    protocol, reference, n_entries = crash_reference
+    assert n_entries > 5
+    cache = tmp_path / "cache"
+    proc = _cli_run(protocol, tmp_path / "out", cache)
+    while _entries(cache) < kill_after and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = _entries(cache)
+    assert 0 < finished < n_entries  # killed mid-run, some units done
+    again = _cli_run(protocol, tmp_path / "out", cache)
+    assert again.wait(timeout=600) == 0, again.stderr.read() if again.stderr else ""
+    assert _outputs(tmp_path / "out") == reference
+    assert _entries(cache) == n_entries  # the finished units were reused, not written twice under new keys
+
+
+def test_two_runs_at_once_on_one_cache_both_succeed_identically(crash_reference, tmp_path):
+    protocol, reference, _ = crash_reference
+    runs = [_cli_run(protocol, tmp_path / f"out{i}", tmp_path / "cache") for i in range(2)]
+    for proc in runs:
+        assert proc.wait(timeout=600) == 0, proc.stderr.read() if proc.stderr else ""
+    assert _outputs(tmp_path / "out0") == _outputs(tmp_path / "out1") == reference
