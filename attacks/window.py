@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from benchmark.core.component import FACE_SHAPE, Attack, AttackResult, CodestreamScheme, Protected, Scheme, to_face
+from benchmark.core.executors import sample_deadline
 from benchmark.core.parallel import default_workers, map_chunks
 
 __all__ = ["WindowConcealAttack"]
@@ -30,12 +31,19 @@ def _conceal_chunk(
     counts = np.zeros((len(blobs), len(attack.counters)), np.int64)
     for i, blob in enumerate(blobs):
         try:
-            rewritten, st = attack.rewrite(bytes(blob), window, offset)
-            faces[i] = to_face(attack.decode(rewritten))
+            with sample_deadline():  # a protected sample is untrusted: a parser may hang on it
+                rewritten, st = attack.rewrite(bytes(blob), window, offset)
+                faces[i] = to_face(attack.decode(rewritten))
             counts[i] = [st[k] for k in attack.counters]
         except (ValueError, TypeError, OSError, MemoryError):  # CodestreamError is a ValueError
             failed[i] = True
     return faces, failed, counts
+
+
+def _conceal_failed(n_counters: int, blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What stands for samples whose concealment crashed its worker or ran past the time limit."""
+    n = len(blobs)
+    return np.zeros((n, *_FACE), np.uint8), np.ones(n, bool), np.zeros((n, n_counters), np.int64)
 
 
 class WindowConcealAttack(Attack):
@@ -97,7 +105,8 @@ class WindowConcealAttack(Attack):
             raise ValueError(f"{self.registry_name} cannot attack {type(scheme).__name__}: {problem}")
         assert isinstance(scheme, CodestreamScheme)
         fn = functools.partial(_conceal_chunk, self, float(scheme.window), float(scheme.offset))
-        parts = map_chunks(fn, list(protected), workers=default_workers(), desc=f"{self.registry_name}")
+        failure = functools.partial(_conceal_failed, len(self.counters))
+        parts = map_chunks(fn, list(protected), workers=default_workers(), desc=self.registry_name, failure=failure)
         if not parts:
             empty = {k: np.zeros(0, np.int64) for k in self.counters}
             return AttackResult(np.zeros((0, *_FACE), np.uint8), np.zeros(0, bool), empty)

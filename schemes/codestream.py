@@ -29,6 +29,7 @@ from typing import ClassVar, Self
 import numpy as np
 
 from benchmark.core.component import FACE_SHAPE, CodestreamScheme, Interval, ParamError, to_face
+from benchmark.core.executors import sample_deadline
 from benchmark.core.keys import AppKey
 from benchmark.core.parallel import default_workers, map_chunks
 
@@ -63,10 +64,16 @@ def _decode_chunk(scheme: CodestreamScheme, blobs: Sequence[bytes]) -> tuple[np.
     failed = np.zeros(len(blobs), bool)
     for i, blob in enumerate(blobs):
         try:
-            faces[i] = to_face(scheme.decode_one(blob))
+            with sample_deadline():  # a stored sample is untrusted: a decoder may hang on it
+                faces[i] = to_face(scheme.decode_one(blob))
         except (ValueError, OSError, MemoryError):  # CodestreamError is a ValueError
             failed[i] = True
     return faces, failed
+
+
+def _decode_failed(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """What stands for blobs whose decoding crashed its worker or ran past the time limit."""
+    return np.zeros((len(blobs), *_FACE), np.uint8), np.ones(len(blobs), bool)
 
 
 def _protect_chunk(scheme: WindowScheme, key: AppKey, items: Sequence[tuple[np.ndarray, str]]) -> list[bytes]:
@@ -183,7 +190,9 @@ class WindowScheme(CodestreamScheme):
 
     def decode(self, protected: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
         fn = functools.partial(_decode_chunk, self)
-        parts = map_chunks(fn, list(protected), workers=default_workers(), desc=f"decode {self.label()}")
+        parts = map_chunks(
+            fn, list(protected), workers=default_workers(), desc=f"decode {self.label()}", failure=_decode_failed
+        )
         if not parts:
             return np.zeros((0, *_FACE), np.uint8), np.zeros(0, bool)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark.core.cache import Cache
@@ -22,6 +23,31 @@ from benchmark.core.executors import (
 from benchmark.core.parallel import map_chunks
 from benchmark.engine.pipeline import RunOptions, run_protocol
 from benchmark.engine.protocol import ProtocolError, load_protocol
+
+HOSTILE_CODEC = """\
+import os, signal, time
+from attacks.conceal import ConcealCodeblockAttack
+from schemes.j2k import J2KScheme
+
+CRASH, HANG = b"CRASH", b"HANG"
+
+def _trap(data):
+    if bytes(data) == CRASH:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if bytes(data) == HANG:
+        time.sleep(600)
+
+class TrappedJ2K(J2KScheme):
+    def decode_one(self, data):
+        _trap(data)
+        return super().decode_one(data)
+
+class TrappedConceal(ConcealCodeblockAttack):
+    @staticmethod
+    def rewrite(data, window, offset, /):
+        _trap(data)
+        return ConcealCodeblockAttack.rewrite(data, window, offset)
+"""
 
 PROTOCOL = """\
 name: exec
@@ -52,9 +78,9 @@ def test_map_chunks_uses_the_current_executor():
     class Recording(LocalExecutor):
         calls = 0
 
-        def map(self, fn, chunks):  # noqa: ANN001, ANN202
+        def map(self, fn, chunks, *, isolated=False):  # noqa: ANN001, ANN202
             Recording.calls += 1
-            return super().map(fn, chunks)
+            return super().map(fn, chunks, isolated=isolated)
 
     with using(Recording(workers=1)) as ex:
         assert current_executor() is ex
@@ -110,9 +136,9 @@ def test_dask_local_cluster_run_is_identical_to_a_local_run(tmp_path):
     class Counting(DaskExecutor):
         chunks = 0
 
-        def map(self, fn, chunks):  # noqa: ANN001, ANN202
+        def map(self, fn, chunks, *, isolated=False):  # noqa: ANN001, ANN202
             Counting.chunks += len(chunks)
-            return super().map(fn, chunks)
+            return super().map(fn, chunks, isolated=isolated)
 
     local = _run(tmp_path, "local", LocalExecutor(workers=2))
     dask = _run(tmp_path, "dask", Counting(workers=2))
@@ -122,3 +148,106 @@ def test_dask_local_cluster_run_is_identical_to_a_local_run(tmp_path):
     for name in scores:
         assert (local / "scores" / name).read_bytes() == (dask / "scores" / name).read_bytes(), name
     assert _comparable(local / "results.json") == _comparable(dask / "results.json")
+
+
+# --------------------------------------------------------------------------- hostile work
+
+# Work that crashes its worker (SIGSEGV, as a decoder's memory bug would) or
+# hangs in a way no Python exception can stop (SIGSTOP-like: sleeping in C).
+HOSTILE = """\
+import os, signal, time
+from benchmark.core.executors import sample_deadline
+
+def work(chunk):
+    out = []
+    for x in chunk:
+        with sample_deadline():
+            if x == -1:
+                os.kill(os.getpid(), signal.SIGSEGV)
+            if x == -2:
+                time.sleep(600)
+        out.append(x * 10)
+    return out
+
+def failed(items):
+    return [None] * len(items)
+"""
+
+CRASH, HANG = -1, -2
+
+
+@pytest.fixture
+def hostile(tmp_path, monkeypatch):
+    (tmp_path / "hostile_work.py").write_text(HOSTILE)
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers get the parent's sys.path
+    import hostile_work
+
+    return hostile_work
+
+
+def _hostile_items() -> list[int]:
+    items = list(range(1, 21))
+    items[4], items[13] = CRASH, HANG
+    return items
+
+
+def _expected(items: list[int]) -> list[int | None]:
+    return [None if x < 0 else x * 10 for x in items]
+
+
+def test_isolated_work_survives_a_crash_and_a_hang_and_counts_them(hostile, caplog):
+    items = _hostile_items()
+    with LocalExecutor(workers=2) as ex, using(ex, sample_time_limit=1.0), caplog.at_level("WARNING"):
+        parts = map_chunks(hostile.work, items, chunk_size=4, failure=hostile.failed, desc="decode x")
+        again = map_chunks(hostile.work, list(range(1, 9)), chunk_size=4, failure=hostile.failed)
+    assert [x for part in parts for x in part] == _expected(items)
+    assert [x for part in again for x in part] == _expected(list(range(1, 9)))  # the pool was replaced
+    warned = [r.getMessage() for r in caplog.records if r.name == "facesec.isolation"]
+    assert len(warned) == 2
+    assert warned[0].startswith("decode x: item 4 crashed its worker or ran past the 1 s time limit")
+    assert warned[1].startswith("decode x: item 13 ")
+
+
+def test_work_that_is_not_isolated_still_fails_loudly_when_a_worker_dies(hostile):
+    from benchmark.core.executors import WorkerLost
+
+    with LocalExecutor(workers=2) as ex, pytest.raises(WorkerLost, match="worker process died"):
+        dict(ex.map(hostile.work, [[1, 2], [CRASH], [3]]))
+
+
+def test_hostile_codestreams_become_failed_samples_of_a_real_decode(tmp_path, monkeypatch):
+    """The real decode and conceal paths: a stuck and a crashing codestream among real ones."""
+    (tmp_path / "hostile_codec.py").write_text(HOSTILE_CODEC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import hostile_codec
+
+    from benchmark.core.keys import MasterKey
+    from tests.images import wave_image
+
+    scheme = hostile_codec.TrappedJ2K(window=4, offset=6)
+    faces = np.stack([wave_image((112, 112, 3), seed=i) for i in range(6)])
+    key = MasterKey.random().application("t")
+    blobs = scheme.protect(faces, key, [f"s{i}" for i in range(6)], ["a"] * 6)
+    hostile_blobs = [*blobs[:2], hostile_codec.CRASH, *blobs[2:4], hostile_codec.HANG, *blobs[4:]]
+    clean_faces, clean_failed = scheme.decode(blobs)
+    assert not clean_failed.any()
+    with LocalExecutor(workers=2) as ex, using(ex, sample_time_limit=1.0):
+        got, failed = scheme.decode(hostile_blobs)
+        concealed = hostile_codec.TrappedConceal().attack(hostile_blobs, scheme)
+    assert failed.tolist() == [False, False, True, False, False, True, False, False]
+    keep = ~failed
+    assert np.array_equal(got[keep], clean_faces)
+    assert not got[failed].any()
+    assert concealed.failed.tolist() == failed.tolist()
+
+
+def test_dask_isolated_work_survives_a_crash_and_a_hang(hostile):
+    pytest.importorskip("distributed")
+    items = _hostile_items()
+    ex = DaskExecutor(workers=2)
+    try:
+        with using(ex, sample_time_limit=1.0):
+            parts = map_chunks(hostile.work, items, chunk_size=4, failure=hostile.failed)
+    finally:
+        ex.close()
+    assert [x for part in parts for x in part] == _expected(items)

@@ -138,3 +138,35 @@ def test_finetune_record():
     assert rec["train_s"] > 0 and rec["trunk_s_per_face"] > 0 and rec["s_per_face_epoch"] > 0
     assert rec["embed_s_per_face"] > 0 and rec["peak_rss_mb"] > 0
     assert "finetune" in perf.names()
+
+
+E2E_PROTOCOL = """\
+name: e2e-tiny
+dataset:
+  name: synthetic
+  params: {n_subjects: 6, n_images: 4, seed: 0}
+  folds: 2
+recognizers: [{name: lbp, params: {radius: 1, cell: 14}}]
+schemes: [{name: j2k, params: {window: 4, offset: 6}}]
+attacks: [naive]
+views: [strength]
+examples: 0
+bootstrap: {n_boot: 0}
+"""
+
+
+def test_e2e_times_every_stage_in_the_harness_and_alone(tmp_path):
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(E2E_PROTOCOL)
+    records = perf.end_to_end(protocol=protocol, warmup=False)
+    by_stage = {r["stage"]: r for r in records}
+    assert {"load", "protect", "attack", "embed", "score", "metrics", "report", "total"} <= set(by_stage)
+    assert all(r["name"] == "e2e" for r in records)
+    assert by_stage["load"]["items"] == 24 and by_stage["protect"]["items"] == 24
+    for stage in ("protect", "attack", "embed", "score", "report", "total"):
+        row = by_stage[stage]
+        assert row["harness_s"] > 0 and row["alone_s"] > 0, stage
+        assert row["overhead_pct"] == pytest.approx(100 * (row["harness_s"] / row["alone_s"] - 1)), stage
+    total = by_stage["total"]
+    assert total["alone_s"] == pytest.approx(sum(r["alone_s"] for r in records if r["stage"] != "total"))
+    assert total["harness_s"] >= sum(r["harness_s"] for r in records if r["stage"] != "total")

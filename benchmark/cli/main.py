@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from benchmark.cli.compare import EXIT_REGRESSION, compare_main
 from benchmark.cli.compare import add_parser as add_compare_parser
@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     perf = sub.add_parser("perf", help="run speed benchmarks", description="Run speed benchmarks and print a table.")
     perf.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     perf.add_argument("--json", type=Path, default=None, help="also write the records as JSON here")
+    perf.add_argument(
+        "--protocol", type=Path, default=None, help="e2e: the protocol to time (default: protocols/quickstart.yaml)"
+    )
+    perf.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="e2e: protocol overrides"
+    )
+    perf.add_argument("--workers", type=int, default=1, help="e2e: worker processes of the timed run (default 1)")
 
     prot = sub.add_parser(
         "protect",
@@ -362,12 +369,36 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_perf(args: argparse.Namespace) -> int:
     from benchmark.cli import perf  # imports torch and the learning attacks: only for this command
 
+    e2e_options = args.protocol is not None or args.overrides or args.workers != 1
+    if e2e_options and args.names != ["e2e"]:
+        print(
+            "error: --protocol, --set and --workers apply to the e2e benchmark alone: bench.py perf e2e …",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    if args.workers < 1:
+        print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    records: list[dict[str, Any]]
     try:
-        records = perf.run(args.names or None)
+        if e2e_options:
+            records = perf.end_to_end(
+                protocol=args.protocol or perf.QUICKSTART, overrides=args.overrides, workers=args.workers
+            )
+        else:
+            records = perf.run(args.names or None)
     except KeyError as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(perf.format_table(records))
+    except ProtocolError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # One table per benchmark: their columns differ.
+    print(
+        "\n\n".join(
+            perf.format_table([r for r in records if r["name"] == n]) for n in dict.fromkeys(r["name"] for r in records)
+        )
+    )
     if args.json:
         atomic_write_text(args.json, json.dumps(records, indent=2), shared=True)
     return EXIT_OK

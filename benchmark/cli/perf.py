@@ -2,17 +2,19 @@
 
 Each benchmark is a function registered with :func:`benchmark` that takes only
 keyword arguments with full-size defaults (tests call it with tiny sizes) and
-returns one flat record: ``name`` plus numbers, with times in seconds under
-keys ending in ``_s``. This is a plain name -> function table for timing code,
+returns one flat record (a list of them for a table, as ``e2e``'s stages):
+``name`` plus numbers, with times in seconds under keys ending in ``_s``. This is a plain name -> function table for timing code,
 not a component registry.
 """
 
 from __future__ import annotations
 
 import functools
+import tempfile
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -41,10 +43,13 @@ __all__ = [
     "warp_throughput",
     "inpaint_training",
     "finetune_training",
+    "end_to_end",
+    "QUICKSTART",
 ]
 
 Record = dict[str, Any]
-BenchmarkFn = Callable[..., Record]
+BenchmarkFn = Callable[..., Record | list[Record]]
+_F = TypeVar("_F", bound=BenchmarkFn)
 
 _BENCHMARKS: dict[str, BenchmarkFn] = {}
 
@@ -62,14 +67,14 @@ class UnknownBenchmarkError(KeyError):
         return str(self.args[0])
 
 
-def benchmark(name: str) -> Callable[[BenchmarkFn], BenchmarkFn]:
+def benchmark(name: str) -> Callable[[_F], _F]:
     """Decorator adding a benchmark function to the table under ``name``.
 
     Raises:
         ValueError: if another function already uses ``name``.
     """
 
-    def decorator(fn: BenchmarkFn) -> BenchmarkFn:
+    def decorator(fn: _F) -> _F:
         existing = _BENCHMARKS.get(name)
         if existing is not None and existing.__qualname__ != fn.__qualname__:
             raise ValueError(f"benchmark {name!r} is already defined by {existing.__qualname__}")
@@ -94,7 +99,11 @@ def run(names: Sequence[str] | None = None) -> list[Record]:
     unknown = [n for n in selected if n not in _BENCHMARKS]
     if unknown:
         raise UnknownBenchmarkError(unknown, sorted(_BENCHMARKS))
-    return [_BENCHMARKS[n]() for n in selected]
+    records: list[Record] = []
+    for n in selected:
+        got = _BENCHMARKS[n]()
+        records.extend(got if isinstance(got, list) else [got])
+    return records
 
 
 def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -524,4 +533,112 @@ def finetune_training(
         "s_per_face_epoch": epochs_s / (n_faces * attack.epochs),
         "embed_s_per_face": embed_s / n_embed,
         "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+# --------------------------------------------------------------------------- end to end
+
+#: The protocol ``e2e`` times by default (embedded demo faces: runs anywhere).
+QUICKSTART = Path(__file__).resolve().parents[2] / "protocols" / "quickstart.yaml"
+
+
+class _InProcess:
+    """Runs every chunk here, isolated or not: a stage's work alone, without pools or isolation."""
+
+    workers = 1
+
+    def map(self, fn: Callable[[Any], Any], chunks: Sequence[Any], *, isolated: bool = False) -> Any:
+        for i, chunk in enumerate(chunks):
+            yield i, fn(chunk)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@benchmark("e2e")
+def end_to_end(
+    *, protocol: str | Path = QUICKSTART, overrides: Sequence[str] = (), workers: int = 1, warmup: bool = True
+) -> list[Record]:
+    """A protocol run end to end, stage by stage, against each stage's work timed alone.
+
+    The harness side is a whole run as ``bench.py run`` does it (cold cache in
+    a temporary folder, executor, isolation of decodes, cache writes, results,
+    score files, the HTML report). Then every computed stage's work (its
+    pure ``compute`` over the same inputs) runs again alone, in this
+    process, without cache, pool or isolation, and the report is rendered
+    again. With ``warmup`` a first, untimed run loads imports and models, so
+    that both sides are timed in a warm process: the overhead is the
+    harness's own, not the first import of matplotlib or a model.
+
+    Args:
+        protocol: Protocol file.
+        overrides: ``--set`` style ``key=value`` overrides.
+        workers: Worker processes of the harness run (1 compares like with like:
+            the work alone runs on one core).
+        warmup: Run once, untimed, first.
+
+    Returns:
+        One record per stage (``items`` counted in its largest output:
+        images, features or scores; ``harness_s`` every call of the stage in
+        the run, cache hits included; ``alone_s`` its work alone;
+        ``overhead_pct``), then ``total`` (the run's wall time, protocol
+        loading to report, against the sum of the work alone and one report
+        rendering).
+    """
+    # Imported here: the engine and the report renderer are only needed by this benchmark.
+    from benchmark.core.cache import Cache
+    from benchmark.core.executors import LocalExecutor, using
+    from benchmark.engine.pipeline import RunOptions, run_protocol
+    from benchmark.engine.protocol import load_protocol
+    from reports.render import write_report
+
+    def harness(folder: Path) -> tuple[Any, float, float]:
+        start = time.perf_counter()
+        lp = load_protocol(Path(protocol), list(overrides))
+        executor = LocalExecutor(workers=workers)
+        cache = Cache(folder / "cache")
+        opts = RunOptions(out=folder / "run", cache=cache, workers=workers, executor=executor, keep_work=True)
+        try:
+            output = run_protocol(lp, opts)
+        finally:
+            executor.close()
+        report_start = time.perf_counter()
+        write_report(output.results, folder / "run" / "report.html")
+        end = time.perf_counter()
+        return output, end - start, end - report_start
+
+    with tempfile.TemporaryDirectory(prefix="facesec-e2e-") as tmp:
+        if warmup:
+            harness(Path(tmp) / "warmup")
+        output, total_s, report_harness_s = harness(Path(tmp) / "timed")
+        stages: dict[str, dict[str, float]] = {}
+        for record in output.engine.records:
+            row = stages.setdefault(record.stage, {"items": 0, "harness_s": 0.0, "alone_s": 0.0})
+            row["items"] += record.items if not record.hit else 0
+            row["harness_s"] += record.seconds
+        with using(_InProcess()):
+            for record, compute in output.engine.work:
+                start = time.perf_counter()
+                compute()
+                stages[record.stage]["alone_s"] += time.perf_counter() - start
+        report_s, _ = best_time(lambda: write_report(output.results, Path(tmp) / "alone.html"), 1)
+    stages["report"] = {"items": 1, "harness_s": report_harness_s, "alone_s": report_s}
+    records = [_e2e_record(stage, row) for stage, row in stages.items()]
+    alone_total = sum(row["alone_s"] for row in stages.values())
+    records.append(_e2e_record("total", {"items": 0, "harness_s": total_s, "alone_s": alone_total}))
+    return records
+
+
+def _e2e_record(stage: str, row: dict[str, float]) -> Record:
+    harness_s, alone_s, items = row["harness_s"], row["alone_s"], int(row["items"])
+    measured = harness_s > 0 and alone_s > 0
+    return {
+        "name": "e2e",
+        "stage": stage,
+        "items": items,
+        "harness_s": harness_s,
+        "alone_s": alone_s,
+        "harness_items_per_s": items / harness_s if items and measured and harness_s > 0 else float("nan"),
+        "alone_items_per_s": items / alone_s if items and alone_s > 0 else float("nan"),
+        "overhead_pct": 100.0 * (harness_s / alone_s - 1.0) if measured else float("nan"),
     }

@@ -10,20 +10,33 @@ into chunks (codecs, concealment, embedding) reach it through
 :func:`current_executor` and never build pools of their own. Dask is not
 written by hand here: ``dask.distributed`` schedules, retries lost workers
 and talks to batch systems (``dask-jobqueue``); this module only adapts it.
+
+Work on untrusted input (decoding a codestream an attacker may have shaped)
+runs *isolated*: always in worker processes, each sample under a time limit
+(:func:`sample_deadline`: past it, the worker process is killed, since a
+decoder stuck in C code cannot be interrupted), and a chunk whose worker
+died is yielded as :data:`LOST` instead of failing the run;
+:func:`benchmark.core.parallel.map_chunks` then narrows it down to the
+sample at fault.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import itertools
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextvars import ContextVar
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -31,12 +44,18 @@ __all__ = [
     "EXECUTOR_NAMES",
     "ExecutorName",
     "ExecutorUnavailable",
+    "WorkerLost",
+    "LOST",
+    "DEFAULT_SAMPLE_TIME_LIMIT",
     "Executor",
     "LocalExecutor",
     "DaskExecutor",
     "make_executor",
     "using",
     "current_executor",
+    "sample_time_limit",
+    "sample_deadline",
+    "limited",
     "die_with_parent",
 ]
 
@@ -46,9 +65,30 @@ EXECUTOR_NAMES: tuple[str, ...] = ("local", "dask")
 
 _CURRENT: ContextVar[Executor | None] = ContextVar("facesec_executor", default=None)
 
+#: Seconds one sample of isolated work may take before its worker is killed
+#: (a 112 x 112 face decodes in milliseconds; this only catches a stuck decoder).
+DEFAULT_SAMPLE_TIME_LIMIT = 60.0
+_LIMIT: ContextVar[float] = ContextVar("facesec_sample_time_limit", default=DEFAULT_SAMPLE_TIME_LIMIT)
+# Set in a worker process while it runs an isolated chunk; read by sample_deadline.
+_WORKER_LIMIT: float | None = None
+
 
 class ExecutorUnavailable(RuntimeError):
     """An executor that cannot start here (a missing extra, an unreachable scheduler): one line."""
+
+
+class WorkerLost(RuntimeError):
+    """A worker process died while running work that is not isolated (killed, or out of memory)."""
+
+
+class _Lost:
+    def __repr__(self) -> str:
+        return "LOST"
+
+
+#: What :meth:`Executor.map` yields, for an isolated chunk, in place of the
+#: result of a chunk whose worker process died (a crash, or past the time limit).
+LOST: Any = _Lost()
 
 
 @runtime_checkable
@@ -58,8 +98,19 @@ class Executor(Protocol):
     #: How many chunks run at once (chunk sizes are cut for it).
     workers: int
 
-    def map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        """Apply ``fn`` to every chunk; yield ``(index, result)`` as each completes."""
+    def map(
+        self, fn: Callable[[Any], Any], chunks: Sequence[Any], *, isolated: bool = False
+    ) -> Iterator[tuple[int, Any]]:
+        """Apply ``fn`` to every chunk; yield ``(index, result)`` as each completes.
+
+        Args:
+            fn: A picklable function of one chunk.
+            chunks: The work units.
+            isolated: The chunks may crash or hang their worker (untrusted
+                input): run them in worker processes even where one would
+                do in-process, and yield ``(index, LOST)`` for a chunk whose
+                worker died instead of raising.
+        """
         ...
 
     def close(self) -> None:
@@ -69,8 +120,13 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """A process pool on this machine (``spawn``: forking a process that holds
-    onnxruntime or torch thread pools can deadlock the children); one worker
-    runs in-process.
+    onnxruntime or torch thread pools can deadlock the children).
+
+    The pool starts at the first :meth:`map` that needs it and serves every
+    later one until :meth:`close` (a run pays the workers' start-up once,
+    and each worker loads a model once); a pool broken by a dead worker is
+    replaced. Work that is not isolated runs in-process when one worker or
+    one chunk would do.
 
     Args:
         workers: Worker processes (>= 1).
@@ -80,25 +136,89 @@ class LocalExecutor:
         if int(workers) < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = int(workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self._markers: str | None = None
+        self._ids = itertools.count()
 
     def __repr__(self) -> str:
         return f"LocalExecutor(workers={self.workers})"
 
-    def map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        if self.workers <= 1 or len(chunks) <= 1:
+    def map(
+        self, fn: Callable[[Any], Any], chunks: Sequence[Any], *, isolated: bool = False
+    ) -> Iterator[tuple[int, Any]]:
+        if not isolated and (self.workers <= 1 or len(chunks) <= 1):
             for i, chunk in enumerate(chunks):
                 yield i, fn(chunk)
             return
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
-        ) as pool:
-            futures = {pool.submit(fn, chunk): i for i, chunk in enumerate(chunks)}
+        todo = list(range(len(chunks)))
+        while todo:
+            pool, markers = self._started()
+            futures = {}
+            for i in todo:
+                marker = os.path.join(markers, str(next(self._ids)))
+                call = functools.partial(_marked, marker, fn) if isolated else fn
+                futures[pool.submit(call, chunks[i])] = (i, marker)
+            lost: list[tuple[int, str]] = []
             for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+                i, marker = futures[fut]
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    lost.append((i, marker))
+                    continue
+                if isolated:
+                    with contextlib.suppress(OSError):
+                        os.unlink(marker)
+                yield i, result
+            if not lost:
+                return
+            self._discard()
+            if not isolated:
+                raise WorkerLost(
+                    f"a worker process died ({len(lost)} unfinished chunk(s)): killed, or out of memory? "
+                    "Try fewer --workers"
+                )
+            # The pool kills every worker when one dies: chunks that had
+            # started are suspects (yielded LOST, narrowed down by the
+            # caller); the others never ran and go to a fresh pool.
+            started = [(i, m) for i, m in lost if os.path.exists(m)]
+            for i, _ in sorted(started):
+                yield i, LOST
+            todo = sorted(i for i, m in lost if not os.path.exists(m))
+
+    def _started(self) -> tuple[ProcessPoolExecutor, str]:
+        if self._pool is None or self._markers is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._markers = tempfile.mkdtemp(prefix="facesec-tasks-")
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+            )
+        return self._pool, self._markers
+
+    def _discard(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def close(self) -> None:
-        """Nothing to release: each :meth:`map` owns its pool."""
+        """Stop the workers and remove the task markers."""
+        self._discard()
+        if self._markers is not None:
+            shutil.rmtree(self._markers, ignore_errors=True)
+            self._markers = None
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _marked(marker: str, fn: Callable[[Any], Any], chunk: Any) -> Any:
+    """Worker: leave a mark that this chunk started (read if the pool breaks), then run it."""
+    with open(marker, "wb"):
+        pass
+    return fn(chunk)
 
 
 class DaskExecutor:
@@ -145,7 +265,10 @@ class DaskExecutor:
     def __repr__(self) -> str:
         return f"DaskExecutor(scheduler={self.scheduler!r}, workers={self.workers})"
 
-    def map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def map(
+        self, fn: Callable[[Any], Any], chunks: Sequence[Any], *, isolated: bool = False
+    ) -> Iterator[tuple[int, Any]]:
+        from distributed import KilledWorker
         from distributed import as_completed as dask_completed
 
         if not chunks:
@@ -154,14 +277,59 @@ class DaskExecutor:
         # cache already does that, with keys that include the code).
         futures = self._client.map(fn, list(chunks), pure=False)
         index = {fut.key: i for i, fut in enumerate(futures)}
-        for fut, result in dask_completed(futures, with_results=True):
-            yield index[fut.key], result
+        for fut in dask_completed(futures):
+            # A task whose workers kept dying (Dask retries it on others
+            # first) ends in KilledWorker: for isolated work, a lost chunk.
+            if isolated and fut.status == "error" and isinstance(fut.exception(), KilledWorker):
+                yield index[fut.key], LOST
+                continue
+            yield index[fut.key], fut.result()
 
     def close(self) -> None:
         for thing in (getattr(self, "_client", None), self._cluster):
             if thing is not None:
                 with contextlib.suppress(Exception):  # closing is best effort: the run is already over
                     thing.close()
+
+
+def sample_time_limit() -> float:
+    """Seconds one sample of isolated work may take in this run (:func:`using`)."""
+    return _LIMIT.get()
+
+
+def limited(limit: float, fn: Callable[[Any], Any], chunk: Any) -> Any:
+    """Worker: run ``fn(chunk)`` with :func:`sample_deadline` armed at ``limit`` seconds.
+
+    Armed only in a child process (a pool or Dask worker): a main process is
+    never killed by a deadline.
+    """
+    global _WORKER_LIMIT
+    _WORKER_LIMIT = limit if multiprocessing.parent_process() is not None else None
+    try:
+        return fn(chunk)
+    finally:
+        _WORKER_LIMIT = None
+
+
+@contextlib.contextmanager
+def sample_deadline() -> Iterator[None]:
+    """Bound one sample's work inside an isolated chunk.
+
+    Past the run's :func:`sample_time_limit` the worker process ends
+    (``SIGALRM`` at its default action: a decoder stuck in C code never
+    returns to Python, so no exception could stop it); its chunk is then
+    reported :data:`LOST` and the sample counted as failed. Outside an
+    isolated chunk this does nothing.
+    """
+    limit = _WORKER_LIMIT
+    if limit is None:
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def die_with_parent(parent: int) -> None:
@@ -184,6 +352,8 @@ def die_with_parent(parent: int) -> None:
             pass
     if os.getppid() != parent:
         os._exit(1)
+    # sample_deadline relies on SIGALRM's default action (end the process).
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
     threading.Thread(target=_watch_parent, args=(parent,), name="facesec-parent-watch", daemon=True).start()
 
 
@@ -214,12 +384,22 @@ def make_executor(name: str, *, workers: int, scheduler: str | None = None) -> E
 
 
 @contextlib.contextmanager
-def using(executor: Executor) -> Iterator[Executor]:
-    """Run the enclosed work on ``executor`` (restored on exit)."""
+def using(executor: Executor, *, sample_time_limit: float | None = None) -> Iterator[Executor]:
+    """Run the enclosed work on ``executor`` (restored on exit).
+
+    Args:
+        executor: Where chunks run.
+        sample_time_limit: Seconds per sample of isolated work (default
+            :data:`DEFAULT_SAMPLE_TIME_LIMIT`).
+    """
+    if sample_time_limit is not None and not sample_time_limit > 0:
+        raise ValueError(f"sample_time_limit must be > 0, got {sample_time_limit}")
     token = _CURRENT.set(executor)
+    limit = _LIMIT.set(float(sample_time_limit or DEFAULT_SAMPLE_TIME_LIMIT))
     try:
         yield executor
     finally:
+        _LIMIT.reset(limit)
         _CURRENT.reset(token)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -12,11 +13,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.core.executors import LocalExecutor, current_executor
+from benchmark.core.executors import LOST, Executor, LocalExecutor, current_executor, limited, sample_time_limit
 
 __all__ = ["map_chunks", "default_workers", "progress", "Progress"]
 
 _log = logging.getLogger("facesec.progress")
+_log_failure = logging.getLogger("facesec.isolation")
 
 
 def default_workers() -> int:
@@ -118,6 +120,7 @@ def map_chunks(
     workers: int = 1,
     desc: str = "",
     chunk_size: int = 64,
+    failure: Callable[[Any], Any] | None = None,
 ) -> list[Any]:
     """Apply ``fn`` to consecutive chunks of ``items``; results keep chunk order.
 
@@ -125,14 +128,80 @@ def map_chunks(
     a local pool or a Dask cluster), else on a local pool of ``workers``
     processes. ``fn`` must be picklable (a module-level function or a
     ``functools.partial`` of one) when chunks leave the process.
+
+    Args:
+        fn: Work on one chunk.
+        items: What to cut into chunks.
+        workers: Pool size when no run executor is selected.
+        desc: Name of the work (progress, warnings).
+        chunk_size: Items per chunk.
+        failure: For untrusted input (hostile codestreams): ``failure(items)``
+            is the result standing for items whose work crashed its worker
+            or ran past the per-sample time limit
+            (:func:`benchmark.core.executors.sample_deadline`). Under a run
+            executor the chunks then run isolated, and a chunk whose worker
+            died is rerun in halves in a separate worker until the item at
+            fault is found; it gets ``failure([item])`` and a warning, and
+            the work goes on. A bare call whose work fits one chunk runs
+            in-process, unisolated.
+
+    Returns:
+        One result per chunk, in order. A chunk narrowed down after a crash
+        contributes one result per piece instead, so concatenating the
+        results still covers ``items`` in order.
     """
     slices = _chunks(len(items), chunk_size)
-    results: list[Any] = [None] * len(slices)
-    executor = current_executor() or LocalExecutor(workers=max(1, workers))
-    if len(slices) <= 1:
+    results: list[list[Any]] = [[] for _ in slices]
+    run_executor = current_executor()
+    isolated = failure is not None and run_executor is not None
+    executor: Executor = run_executor or LocalExecutor(workers=max(1, workers))
+    if len(slices) <= 1 and not isolated:
         executor = LocalExecutor(workers=1)  # one chunk: no process to start
-    with progress(len(items), desc or getattr(fn, "__name__", "work")) as bar:
-        for i, result in executor.map(fn, [items[sl] for sl in slices]):
-            results[i] = result
-            bar.update(slices[i].stop - slices[i].start)
-    return results
+    call = functools.partial(limited, sample_time_limit(), fn) if isolated else fn
+    name = desc or getattr(fn, "__name__", "work")
+    isolation: LocalExecutor | None = None
+    try:
+        with progress(len(items), name) as bar:
+            for i, result in executor.map(call, [items[sl] for sl in slices], isolated=isolated):
+                if result is LOST:
+                    assert failure is not None
+                    isolation = isolation or LocalExecutor(workers=1)
+                    results[i] = _narrow_down(call, items, slices[i], failure, isolation, name)
+                else:
+                    results[i] = [result]
+                bar.update(slices[i].stop - slices[i].start)
+    finally:
+        if isolation is not None:
+            isolation.close()
+        if executor is not run_executor:
+            executor.close()
+    return [part for parts in results for part in parts]
+
+
+def _narrow_down(
+    call: Callable[[Any], Any],
+    items: Sequence[Any] | np.ndarray,
+    sl: slice,
+    failure: Callable[[Any], Any],
+    isolation: LocalExecutor,
+    desc: str,
+) -> list[Any]:
+    """Rerun a lost chunk alone, then its halves, until the items at fault are found.
+
+    A chunk lost only because another worker's crash took down the pool
+    passes on its first rerun; one bad item costs about ``2 log2(chunk)`` reruns.
+    """
+    ((_, result),) = isolation.map(call, [items[sl]], isolated=True)
+    if result is not LOST:
+        return [result]
+    if sl.stop - sl.start == 1:
+        _log_failure.warning(
+            "%s: item %d crashed its worker or ran past the %.0f s time limit; counted as failed",
+            desc, sl.start, sample_time_limit(),
+        )  # fmt: skip
+        return [failure(items[sl])]
+    mid = (sl.start + sl.stop) // 2
+    return [
+        *_narrow_down(call, items, slice(sl.start, mid), failure, isolation, desc),
+        *_narrow_down(call, items, slice(mid, sl.stop), failure, isolation, desc),
+    ]

@@ -86,6 +86,8 @@ class RunOptions:
     cache: Cache
     workers: int = 1
     executor: Executor | None = None
+    #: Keep every computed stage's work for timing it again alone (``bench.py perf e2e``).
+    keep_work: bool = False
 
 
 @dataclass
@@ -493,8 +495,12 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
         ProtocolError: for bad input found while running (missing data...).
     """
     executor = opts.executor or LocalExecutor(workers=opts.workers)
-    with using(executor):
-        return _run(lp, opts, Engine(opts.cache, workers=executor.workers))
+    try:
+        with using(executor, sample_time_limit=lp.model.execution.sample_time_limit):
+            return _run(lp, opts, Engine(opts.cache, workers=executor.workers, keep_work=opts.keep_work))
+    finally:
+        if opts.executor is None:
+            executor.close()
 
 
 def _run(lp: LoadedProtocol, opts: RunOptions, engine: Engine) -> RunOutput:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from benchmark.core.component import Attack, Component, LearnedAttack, ParamError, RecognizerAttack, Scheme
-from benchmark.core.executors import ExecutorName
+from benchmark.core.executors import DEFAULT_SAMPLE_TIME_LIMIT, ExecutorName
 from benchmark.core.keys import looks_like_key
 from benchmark.core.registry import (
     ATTACKS,
@@ -254,6 +254,8 @@ class Execution(_Strict):
     executor: ExecutorName = "local"
     scheduler: str | None = None
     workers: int | None = Field(None, ge=1, le=4096)
+    #: Seconds one sample's decode may take before its worker is killed and the sample counted as failed.
+    sample_time_limit: float = Field(DEFAULT_SAMPLE_TIME_LIMIT, gt=0, le=86400)
 
     @model_validator(mode="after")
     def _scheduler_needs_dask(self) -> Execution:

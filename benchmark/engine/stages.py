@@ -84,32 +84,65 @@ def stage_code(*components: type[Component]) -> str:
 
 @dataclass
 class StageRecord:
+    """One stage call: where its artifact is, whether the cache had it, and what it cost.
+
+    ``seconds`` is the wall time of the whole call (cache lookup, the work on
+    a miss, the write); ``items`` how many samples (images, features,
+    comparisons) it handled.
+    """
+
     stage: str
     label: str
     key: str
     hit: bool
+    seconds: float = 0.0
+    items: int = 0
 
 
 @dataclass
 class Engine:
-    """Runs stages through a :class:`Cache` and records hits and misses."""
+    """Runs stages through a :class:`Cache` and records hits, misses and their cost.
+
+    With ``keep_work`` the engine also keeps each computed stage's work (the
+    ``compute`` closure over its inputs), so that ``bench.py perf e2e`` can
+    time every stage's work again alone, outside the harness.
+    """
 
     cache: Cache
     workers: int = 1
     records: list[StageRecord] = field(default_factory=list)
+    keep_work: bool = False
+    work: list[tuple[StageRecord, Compute]] = field(default_factory=list)
 
     def run(
-        self, stage: str, label: str, params: Any, inputs: Sequence[str], code: str, compute: Compute
+        self,
+        stage: str,
+        label: str,
+        params: Any,
+        inputs: Sequence[str],
+        code: str,
+        compute: Compute,
+        *,
+        count: Sequence[str] = (),
     ) -> tuple[str, dict[str, np.ndarray], dict]:
-        """Return ``(key, arrays, meta)``, computing only on a cache miss."""
+        """Return ``(key, arrays, meta)``, computing only on a cache miss.
+
+        ``count`` names the output arrays whose length is the number of items
+        the stage handled (the first one present), for :attr:`StageRecord.items`.
+        """
+        start = time.perf_counter()
         key = Cache.key(stage, params, list(inputs), code)
         found = self.cache.load(stage, key)
         if found is not None:
-            self.records.append(StageRecord(stage, label, key, True))
+            items = _items(found[0], count)
+            self.records.append(StageRecord(stage, label, key, True, time.perf_counter() - start, items))
             return key, found[0], found[1]
         arrays, meta = compute()
         self.cache.save(stage, key, arrays, meta)
-        self.records.append(StageRecord(stage, label, key, False))
+        record = StageRecord(stage, label, key, False, time.perf_counter() - start, _items(arrays, count))
+        self.records.append(record)
+        if self.keep_work:
+            self.work.append((record, compute))
         return key, arrays, meta
 
     def summary(self) -> dict[str, int]:
@@ -117,6 +150,10 @@ class Engine:
             "hits": sum(r.hit for r in self.records),
             "misses": sum(not r.hit for r in self.records),
         }
+
+
+def _items(arrays: dict[str, np.ndarray], count: Sequence[str]) -> int:
+    return next((len(arrays[name]) for name in count if name in arrays), 0)
 
 
 def _params_of(component: Component) -> dict:
@@ -156,7 +193,9 @@ def load_stage(engine: Engine, label: str, dataset: Dataset) -> Samples:
         assert s.images is not None, f"generated dataset {label} returned no images"
         return {"images": s.images}, {"ids": s.ids, "subjects": s.subjects}
 
-    _, arrays, meta = engine.run("load", label, _params_of(dataset), [], stage_code(type(dataset)), compute)
+    _, arrays, meta = engine.run(
+        "load", label, _params_of(dataset), [], stage_code(type(dataset)), compute, count=["images"]
+    )
     return Samples(meta["ids"], meta["subjects"], images=arrays["images"], aligned=True, demo=True)
 
 
@@ -200,7 +239,7 @@ def align_stage(engine: Engine, samples: Samples, fingerprint: str) -> Aligned:
         unreadable = {samples.ids[i]: reasons[i] for i in np.flatnonzero(status == STATUS_UNREADABLE)}
         return {"faces": faces, "status": status}, {"unreadable": unreadable}
 
-    key, arrays, meta = engine.run("align", "dataset", {}, [fingerprint], stage_code(), compute)
+    key, arrays, meta = engine.run("align", "dataset", {}, [fingerprint], stage_code(), compute, count=["status"])
     status = arrays["status"]
     keep = np.flatnonzero(status != STATUS_UNREADABLE)
     return Aligned(key, arrays["faces"][keep], keep, status, meta["unreadable"])
@@ -227,7 +266,7 @@ def embed_stage(
         return {"features": np.concatenate(parts)}, {}
 
     key, arrays, _ = engine.run(
-        "embed", label, _params_of(recognizer), [images_key], stage_code(type(recognizer)), compute
+        "embed", label, _params_of(recognizer), [images_key], stage_code(type(recognizer)), compute, count=["features"]
     )
     return key, arrays["features"]
 
@@ -259,7 +298,13 @@ def score_stage(
         return {"scores": out}, {}
 
     _, arrays, _ = engine.run(
-        "score", label, _params_of(recognizer), [probe_key, ref_key, pairs_hash], stage_code(type(recognizer)), compute
+        "score",
+        label,
+        _params_of(recognizer),
+        [probe_key, ref_key, pairs_hash],
+        stage_code(type(recognizer)),
+        compute,
+        count=["scores"],
     )
     return arrays["scores"]
 
@@ -316,7 +361,13 @@ def protect_stage(
 
     params = {"scheme": _params_of(scheme), "key_id": app_key.key_id, "app": app_key.app_id}
     key, arrays, _ = engine.run(
-        "protect", f"{label}@{app_key.app_id}", params, [plain.key], stage_code(type(scheme)), compute
+        "protect",
+        f"{label}@{app_key.app_id}",
+        params,
+        [plain.key],
+        stage_code(type(scheme)),
+        compute,
+        count=["images", "lengths"],
     )
     return key, unpack_protected(arrays)
 
@@ -336,7 +387,7 @@ def _image_stage(
         arrays.update({f"stat_{k}": np.asarray(v) for k, v in counters.items()})
         return arrays, {}
 
-    key, arrays, _ = engine.run(stage, label, params, inputs, code, compute)
+    key, arrays, _ = engine.run(stage, label, params, inputs, code, compute, count=["failed"])
     found = {k[len("stat_") :]: v for k, v in arrays.items() if k.startswith("stat_")}
     return ImageSet(label, key, arrays["images"], arrays["failed"], found)
 
@@ -479,7 +530,7 @@ def finetuned_embed_stage(
 
     params = {"models": [[t.key, hash_array(np.asarray(m, bool))] for t, m in models]}
     code = stage_code(*sorted({type(t.attack) for t, _ in models}, key=lambda c: c.__qualname__))
-    key, arrays, _ = engine.run("embed", label, params, [images.key], code, compute)
+    key, arrays, _ = engine.run("embed", label, params, [images.key], code, compute, count=["features"])
     return key, arrays["features"]
 
 
@@ -523,5 +574,5 @@ def quality_stage(engine: Engine, label: str, measure: FaceQuality, images: Imag
         return {"scores": np.where(images.failed, np.nan, scores)}, {}
 
     code = stage_code(type(measure))
-    _, arrays, _ = engine.run("quality", label, _params_of(measure), [images.key], code, compute)
+    _, arrays, _ = engine.run("quality", label, _params_of(measure), [images.key], code, compute, count=["scores"])
     return arrays["scores"]
