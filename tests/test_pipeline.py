@@ -412,3 +412,22 @@ def test_two_runs_at_once_on_one_cache_both_succeed_identically(crash_reference,
     for proc in runs:
         assert proc.wait(timeout=600) == 0, proc.stderr.read() if proc.stderr else ""
     assert _outputs(tmp_path / "out0") == _outputs(tmp_path / "out1") == reference
+
+
+def test_image_sets_in_the_cache_are_held_by_reference(tmp_path):
+    """A sweep keeps the keys of its outputs, not every setting's faces: they are read back on use."""
+    from benchmark.engine.stages import Engine, ImageSet
+
+    faces = np.arange(4 * 112 * 112 * 3, dtype=np.uint64).astype(np.uint8).reshape(4, 112, 112, 3)
+    arrays = {"images": faces, "failed": np.array([False, True, False, False]), "stat_bytes": np.arange(4)}
+    engine = Engine(Cache(tmp_path / "c"))
+    engine.cache.save("attack", "k1", arrays, {})
+    stored = ImageSet.stored(engine, "attack", "s@A:naive", "k1", arrays)
+    assert "stored" in repr(stored) and np.array_equal(stored.images, faces)
+    assert stored.failed.tolist() == [False, True, False, False] and stored.counters["bytes"].tolist() == [0, 1, 2, 3]
+    held = ImageSet.stored(Engine(Cache(tmp_path / "off", enabled=False)), "attack", "x", "k1", arrays)
+    assert "held" in repr(held) and held.images is faces
+    assert stored.content() == held.content()
+    engine.cache.clear()
+    with pytest.raises(RuntimeError, match="vanished during the run"):
+        stored.images  # noqa: B018 - the read is the test

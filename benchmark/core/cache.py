@@ -157,6 +157,10 @@ class Cache:
     def _path(self, stage: str, key: str) -> Path:
         return self.root / stage / f"{key}{ENTRY_SUFFIX}"
 
+    def has(self, stage: str, key: str) -> bool:
+        """Whether an entry of ``(stage, key)`` is stored (unverified: :meth:`load` checks it)."""
+        return self.enabled and self._path(stage, key).is_file()
+
     def load(self, stage: str, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
         """The entry of ``(stage, key)``, or None when absent or damaged (then recomputed)."""
         if not self.enabled:

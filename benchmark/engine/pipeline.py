@@ -370,8 +370,9 @@ class _Evaluator:
                 label = inst.label if images.name == "plain" else f"{inst.label}@{images.name}"
                 # Keyed by content: an attack that returns the protected
                 # images unchanged (naive on a cancelable scheme) reuses them.
-                content = hash_array(images.images)
-                cache[images.key] = embed_stage(self.engine, label, recognizer, content, images.images)
+                content = images.content()
+                load = functools.partial(getattr, images, "images")  # read only on a miss
+                cache[images.key] = embed_stage(self.engine, label, recognizer, content, load)
             return cache[images.key]
 
         return features

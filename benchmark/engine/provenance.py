@@ -80,7 +80,7 @@ def key_info(master_key: MasterKey | None) -> KeyInfo | None:
 def provenance(
     lp: LoadedProtocol,
     dataset_fingerprint: str,
-    cache_summary: dict[str, int],
+    cache_summary: dict[str, Any],
     master_key: MasterKey | None,
     schemes: dict[str, dict[str, Any]],
 ) -> Provenance:

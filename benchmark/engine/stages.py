@@ -145,10 +145,19 @@ class Engine:
             self.work.append((record, compute))
         return key, arrays, meta
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> dict[str, Any]:
+        """Cache hits and misses, and per stage: calls, hits, items handled and wall seconds."""
+        stages: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            row = stages.setdefault(r.stage, {"calls": 0, "hits": 0, "items": 0, "seconds": 0.0})
+            row["calls"] += 1
+            row["hits"] += int(r.hit)
+            row["items"] += r.items
+            row["seconds"] += r.seconds
         return {
             "hits": sum(r.hit for r in self.records),
             "misses": sum(not r.hit for r in self.records),
+            "stages": {k: {**v, "seconds": round(v["seconds"], 3)} for k, v in stages.items()},
         }
 
 
@@ -253,14 +262,22 @@ def _transform_chunk(recognizer: Recognizer, images: np.ndarray) -> np.ndarray:
 
 
 def embed_stage(
-    engine: Engine, label: str, recognizer: Recognizer, images_key: str, images: np.ndarray
+    engine: Engine,
+    label: str,
+    recognizer: Recognizer,
+    images_key: str,
+    faces: np.ndarray | Callable[[], np.ndarray],
 ) -> tuple[str, np.ndarray]:
-    """Features of a set of aligned faces for one recognizer."""
-    n = len(images)
-    chunk = max(32, -(-n // (engine.workers * 4)))
-    workers = engine.workers if n >= 4 * chunk else 1
+    """Features of a set of aligned faces for one recognizer.
+
+    ``faces`` may be a function returning them: read only on a cache miss.
+    """
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
+        images = faces() if callable(faces) else faces
+        n = len(images)
+        chunk = max(32, -(-n // (engine.workers * 4)))
+        workers = engine.workers if n >= 4 * chunk else 1
         fn = functools.partial(_transform_chunk, recognizer)
         parts = map_chunks(fn, images, workers=workers, desc=f"embed {label}", chunk_size=chunk)
         return {"features": np.concatenate(parts)}, {}
@@ -312,19 +329,89 @@ def score_stage(
 # --------------------------------------------------------------------------- protect, attack, recover
 
 
-@dataclass
 class ImageSet:
     """Faces of the usable samples, in sample order, with FTA flags.
 
     ``counters`` holds the per-sample counts an attack declares (bytes,
-    passes, code-blocks dropped...), keyed by name.
+    passes, code-blocks dropped...), keyed by name. A set whose faces are in
+    the stage cache need not hold them: :meth:`stored` keeps only the
+    reference and :attr:`images` reads them back on each use, so a sweep
+    holds the keys of its outputs, not every setting's images at once.
+
+    Args:
+        name: Label of the set (``plain``, ``<scheme>@<app>:<attack>``).
+        key: Key of what produced it (content addressing).
+        images: The faces, uint8 (N, 112, 112, 3); None with ``load``.
+        failed: Per-sample failure flags.
+        counters: Per-sample counts by name.
+        load: Reads the faces back (instead of ``images``).
     """
 
-    name: str
+    def __init__(
+        self,
+        name: str,
+        key: str,
+        images: np.ndarray | None,
+        failed: np.ndarray,
+        counters: dict[str, np.ndarray] | None = None,
+        *,
+        load: Callable[[], np.ndarray] | None = None,
+    ):
+        if (images is None) == (load is None):
+            raise ValueError("an ImageSet takes images or load, exactly one")
+        self.name, self.key, self.failed = name, key, failed
+        self.counters = dict(counters or {})
+        self._images, self._load = images, load
+        self._content: str | None = None
+
+    def __repr__(self) -> str:
+        held = "held" if self._images is not None else "stored"
+        return f"ImageSet(name={self.name!r}, key={self.key!r}, n={len(self.failed)}, {held})"
+
+    @property
+    def images(self) -> np.ndarray:
+        """The faces, uint8 (N, 112, 112, 3)."""
+        if self._images is not None:
+            return self._images
+        assert self._load is not None
+        return self._load()
+
+    def content(self) -> str:
+        """Hash of the faces (sets with equal faces share features), computed once."""
+        if self._content is None:
+            self._content = hash_array(self.images)
+        return self._content
+
+    @classmethod
+    def stored(
+        cls, engine: Engine, stage: str, name: str, key: str, arrays: dict[str, np.ndarray], images: str = "images"
+    ) -> ImageSet:
+        """The set of a stage's output ``arrays``: by reference when the cache holds the entry, else held."""
+        counters = {k[len("stat_") :]: v for k, v in arrays.items() if k.startswith("stat_")}
+        failed = arrays["failed"] if "failed" in arrays else np.zeros(len(arrays[images]), bool)
+        if not engine.cache.has(stage, key):
+            return cls(name, key, arrays[images], failed, counters)
+        found = cls(name, key, None, failed, counters, load=_CachedArray(engine.cache, stage, key, images))
+        found._content = hash_array(arrays[images])
+        return found
+
+
+@dataclass(frozen=True)
+class _CachedArray:
+    """Reads one array of a cache entry back (picklable, unlike a closure)."""
+
+    cache: Cache
+    stage: str
     key: str
-    images: np.ndarray
-    failed: np.ndarray
-    counters: dict[str, np.ndarray] = field(default_factory=dict)
+    name: str
+
+    def __call__(self) -> np.ndarray:
+        found = self.cache.load(self.stage, self.key)
+        if found is None:
+            raise RuntimeError(
+                f"cache entry {self.stage}/{self.key} vanished during the run (was the cache cleared?); run again"
+            )
+        return found[0][self.name]
 
 
 def pack_protected(protected: Protected) -> dict[str, np.ndarray]:
@@ -388,8 +475,7 @@ def _image_stage(
         return arrays, {}
 
     key, arrays, _ = engine.run(stage, label, params, inputs, code, compute, count=["failed"])
-    found = {k[len("stat_") :]: v for k, v in arrays.items() if k.startswith("stat_")}
-    return ImageSet(label, key, arrays["images"], arrays["failed"], found)
+    return ImageSet.stored(engine, stage, label, key, arrays)
 
 
 def attack_stage(

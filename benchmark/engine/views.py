@@ -209,9 +209,8 @@ def baseline_view(plain: ImageSet, n: int) -> View:
     return View("baseline", "baseline", "none", {}, "none", [ViewPart(plain, plain, np.ones(n, bool))])
 
 
-def _protected_images(name: str, key: str, protected: object) -> ImageSet:
-    images = np.asarray(protected, np.uint8)
-    return ImageSet(name, key, images, np.zeros(len(images), bool))
+def _protected_images(engine: Engine, name: str, key: str, protected: object) -> ImageSet:
+    return ImageSet.stored(engine, "protect", name, key, {"images": np.asarray(protected, np.uint8)})
 
 
 def scheme_views(ctx: SchemeContext) -> list[View]:
@@ -226,7 +225,7 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
     prot = {app: protect_stage(e, lbl, s, keys[app], ctx.plain, ctx.ids, ctx.subjects) for app in apps}
     every = np.ones(ctx.mated.size, bool)
     views: list[View] = []
-    shown_protected = _protected_images(f"{lbl}@{APP_A}", *prot[APP_A]) if s.domain == "cancelable" else None
+    shown_protected = _protected_images(e, f"{lbl}@{APP_A}", *prot[APP_A]) if s.domain == "cancelable" else None
 
     def view(
         name: str,
@@ -252,7 +251,7 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
         if "preservation" in kinds:
             views.append(view("preservation", "preservation", "none", [ViewPart(a, a, every)]))
         if "renewal" in kinds:
-            r = _protected_images(f"{lbl}@{APP_RENEWED}", *prot[APP_RENEWED])
+            r = _protected_images(e, f"{lbl}@{APP_RENEWED}", *prot[APP_RENEWED])
             views.append(view("renewal", "renewal", "none", [ViewPart(a, r, ctx.mated), ViewPart(r, r, ~ctx.mated)]))
     elif "preservation" in kinds:
         rec = recover_stage(e, f"{lbl}@{APP_A}:recovered", s, keys[APP_A], *prot[APP_A], ctx.ids, ctx.subjects)
