@@ -251,3 +251,40 @@ def test_dask_isolated_work_survives_a_crash_and_a_hang(hostile):
     finally:
         ex.close()
     assert [x for part in parts for x in part] == _expected(items)
+
+
+def test_an_image_file_that_kills_its_worker_is_skipped_with_a_reason(tmp_path, monkeypatch):
+    """Align runs isolated: a file whose reading kills the worker (simulated: every run of a
+    chunk holding it is reported lost, as a dead worker's is) is skipped with a reason, and
+    the run goes on with the others."""
+    from PIL import Image
+
+    from benchmark.core import parallel
+    from benchmark.core.executors import LOST
+    from benchmark.data.datasets.synthetic import SyntheticFaces
+
+    s = SyntheticFaces(n_subjects=4, n_images=3, seed=0).load(None)
+    for sid, subj, img in zip(s.ids, s.subjects, s.images):
+        (tmp_path / "faces" / subj).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "faces" / subj / (Path(sid).name + ".png"))
+    poisoned = sorted((tmp_path / "faces").rglob("*.png"))[4]
+
+    class DiesOnPoison(LocalExecutor):
+        def map(self, fn, chunks, *, isolated=False):  # noqa: ANN001, ANN202
+            for i, result in super().map(fn, chunks, isolated=isolated):
+                yield i, LOST if isolated and any(Path(p) == poisoned for p in chunks[i]) else result
+
+    monkeypatch.setattr(parallel, "LocalExecutor", DiesOnPoison)  # the narrowing-down executor too
+    p = tmp_path / "p.yaml"
+    p.write_text(
+        f"name: f\ndataset: {{name: folder, root: {tmp_path / 'faces'}, folds: 2}}\n"
+        "recognizers: [{name: lbp, params: {radius: 1, cell: 14}}]\nmetrics: [eer]\nbootstrap: {n_boot: 0}\n"
+    )
+    out = run_protocol(
+        load_protocol(p),
+        RunOptions(out=tmp_path / "run", cache=Cache(tmp_path / "c"), executor=DiesOnPoison(workers=1)),
+    )
+    dataset = out.results["dataset"]
+    assert dataset["n_skipped"] == 1
+    (skipped,) = dataset["skipped"]
+    assert poisoned.stem in skipped["id"] and "crashed its worker or ran past the 60 s time limit" in skipped["reason"]

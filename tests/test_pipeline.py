@@ -65,6 +65,10 @@ def test_second_run_hits_cache_with_identical_metrics(protocol, tmp_path):
     assert first.engine.summary()["hits"] == 0
     assert second.engine.summary()["misses"] == 0
     assert [r["metrics"] for r in first.results["rows"]] == [r["metrics"] for r in second.results["rows"]]
+    stages = first.results["provenance"]["cache"]["stages"]  # what each stage cost, for users and perf
+    assert stages["load"] == {"calls": 1, "hits": 0, "items": 32, "seconds": stages["load"]["seconds"]}
+    assert stages["embed"]["items"] >= 32 and all(v["seconds"] >= 0 for v in stages.values())
+    assert second.results["provenance"]["cache"]["stages"]["embed"]["hits"] == stages["embed"]["calls"]
 
 
 def test_changing_one_recognizer_param_recomputes_only_it(protocol, tmp_path):

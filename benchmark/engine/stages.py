@@ -39,6 +39,7 @@ from benchmark.core.component import (
     Samples,
     Scheme,
 )
+from benchmark.core.executors import sample_deadline, sample_time_limit
 from benchmark.core.keys import AppKey
 from benchmark.core.parallel import map_chunks, progress
 from benchmark.data.align import Aligner
@@ -215,14 +216,22 @@ def _align_paths(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, list[st
     status = np.zeros(len(paths), np.int8)
     reasons = [""] * len(paths)
     for i, path in enumerate(paths):
-        try:
-            image = read_image(path)
-        except ImageReadError as exc:
-            status[i], reasons[i] = STATUS_UNREADABLE, str(exc)
-            continue
-        faces[i], detected = aligner.align(image)
+        with sample_deadline():  # image files are untrusted: a decoder may hang on one
+            try:
+                image = read_image(path)
+            except ImageReadError as exc:
+                status[i], reasons[i] = STATUS_UNREADABLE, str(exc)
+                continue
+            faces[i], detected = aligner.align(image)
         status[i] = STATUS_DETECTED if detected else STATUS_FALLBACK
     return faces, status, reasons
+
+
+def _align_failed(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """What stands for files whose reading crashed its worker or ran past the time limit: unreadable."""
+    n = len(paths)
+    why = f"reading or aligning it crashed its worker or ran past the {sample_time_limit():.0f} s time limit"
+    return np.zeros((n, 112, 112, 3), np.uint8), np.full(n, STATUS_UNREADABLE, np.int8), [why] * n
 
 
 @functools.lru_cache(maxsize=1)
@@ -241,7 +250,9 @@ def align_stage(engine: Engine, samples: Samples, fingerprint: str) -> Aligned:
     assert paths is not None
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
-        parts = map_chunks(_align_paths, paths, workers=engine.workers, desc="align", chunk_size=32)
+        parts = map_chunks(
+            _align_paths, paths, workers=engine.workers, desc="align", chunk_size=32, failure=_align_failed
+        )
         faces = np.concatenate([p[0] for p in parts])
         status = np.concatenate([p[1] for p in parts])
         reasons = [r for p in parts for r in p[2]]

@@ -25,6 +25,7 @@ same-person threshold is a distance of 0.6).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,19 @@ __all__ = ["DLIB_DIM", "CHIP_SIZE", "DlibRecognizer"]
 DLIB_DIM = 128
 CHIP_SIZE = 150
 _INSTALL_HINT = "dlib not installed: pip install 'facesec-bench[dlib]'"
+
+
+@functools.lru_cache(maxsize=1)
+def _process_models() -> tuple[Any, Any]:
+    # Loaded once per process: a worker receives a fresh copy of the
+    # recognizer with every chunk, and reading the models costs seconds.
+    try:
+        import dlib
+    except ImportError:
+        raise RuntimeError(_INSTALL_HINT) from None
+
+    paths = dlib_model_paths()
+    return dlib.face_recognition_model_v1(str(paths["recognizer"])), dlib.shape_predictor(str(paths["shape_predictor"]))
 
 
 @RECOGNIZERS.register("dlib")
@@ -92,14 +106,7 @@ class DlibRecognizer(Recognizer):
 
     def _models(self) -> tuple[Any, Any]:
         if getattr(self, "net_", None) is None:
-            try:
-                import dlib
-            except ImportError:
-                raise RuntimeError(_INSTALL_HINT) from None
-
-            paths = dlib_model_paths()
-            self.net_ = dlib.face_recognition_model_v1(str(paths["recognizer"]))
-            self.predictor_ = dlib.shape_predictor(str(paths["shape_predictor"]))
+            self.net_, self.predictor_ = _process_models()
         return self.net_, self.predictor_
 
     def _describe(self, face: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ Both L2-normalise their features and score pairs by cosine similarity.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,6 +141,27 @@ def sface_session(threads: int = 1, output: str | None = None) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _process_sface_session(threads: int) -> Any:
+    # One session per process: a worker receives a fresh copy of the
+    # recognizer with every chunk, and building the session (reading and
+    # checking the model, folding its weights) costs far more than a chunk.
+    return sface_session(threads)
+
+
+@functools.lru_cache(maxsize=4)
+def _process_onnx_model(path: str, threads: int, input_mean: float, input_std: float) -> Any:
+    """A user's ONNX recognizer, loaded once per process (None if it is not ArcFace-style)."""
+    from insightface.model_zoo import get_model
+    from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+
+    model = get_model(path, providers=["CPUExecutionProvider"], sess_options=_session_options(threads))
+    if not isinstance(model, ArcFaceONNX):
+        return None
+    model.input_mean, model.input_std = input_mean, input_std
+    return model
+
+
 def _session_options(threads: int, fold_dequantize: bool = False) -> Any:
     import onnxruntime as ort
 
@@ -221,7 +243,7 @@ class SFaceRecognizer(_LazyModel):
     def _session(self) -> Any:
         session = getattr(self, "session_", None)
         if session is None:
-            session = sface_session(self.threads)
+            session = _process_sface_session(self.threads)
             self.session_ = session
             self.input_name_ = session.get_inputs()[0].name
         return session
@@ -344,17 +366,11 @@ class ONNXRecognizer(_LazyModel):
     def _model(self) -> Any:
         model = getattr(self, "model_", None)
         if model is None:
-            from insightface.model_zoo import get_model
-            from insightface.model_zoo.arcface_onnx import ArcFaceONNX
-
             assert self.path is not None and self.input_mean is not None and self.input_std is not None  # validated
             path = str(Path(self.path).expanduser())
-            model = get_model(path, providers=["CPUExecutionProvider"], sess_options=_session_options(self.threads))
-            if not isinstance(model, ArcFaceONNX):
-                kind = type(model).__name__ if model is not None else "an unrecognised model"
-                raise ParamError("path", self.path, f"is {kind}, not an ArcFace-style recognition model")
-            model.input_mean = float(self.input_mean)
-            model.input_std = float(self.input_std)
+            model = _process_onnx_model(path, self.threads, float(self.input_mean), float(self.input_std))
+            if model is None:
+                raise ParamError("path", self.path, "is not an ArcFace-style recognition model")
             # A file with a fixed batch axis (SFace's fixes 1) takes one face
             # per call; a symbolic axis takes batch_size.
             self.fixed_batch_ = isinstance(model.input_shape[0], int)
