@@ -102,3 +102,19 @@ def test_recognizer_contract(name, cls):
     s = rec.compare(feats[[0, 1]], feats[[0, 2]])
     assert s.shape == (2,) and np.all(np.isfinite(s))
     assert s[0] >= s[1] - 1e-6  # self-comparison is the best score
+
+
+@pytest.mark.parametrize("name, cls", list(RECOGNIZERS.items()), ids=RECOGNIZERS.names())
+def test_features_of_a_face_do_not_depend_on_its_batch(name, cls):
+    """How samples are cut into chunks (worker count, executor) must not change a single bit."""
+    rec = cls()
+    if rec.available() is not None:
+        pytest.skip(f"{name}: {rec.available()}")
+    rng = np.random.default_rng(1)
+    # Flat patches: equal grey levels make the ties a descriptor must break the same way everywhere.
+    levels = rng.integers(0, 4, size=(9, 14, 14)).astype(np.uint8) * 60
+    faces = np.repeat(np.repeat(levels, 8, axis=1), 8, axis=2)[..., None].repeat(3, axis=3)
+    rec.fit()
+    whole = rec.transform(faces)
+    for part in (slice(0, 1), slice(4, 5), slice(3, 9)):
+        assert np.array_equal(rec.transform(faces[part]), whole[part]), part

@@ -269,16 +269,18 @@ class LBPRecognizer(_CellHistogramRecognizer):
 
     def _labels(self, grey: np.ndarray) -> np.ndarray:
         # skimage pads with zeros, which would invent edges at the border;
-        # reflecting instead keeps border cells comparable. The faces are
-        # stacked into one tall image (each with its own reflected margin, at
-        # least R wide, so the operator never reads a neighbouring face) and
-        # labelled by a single call.
+        # reflecting instead keeps border cells comparable. One call per
+        # face: skimage samples the circle at absolute coordinates, so in a
+        # stack of faces the rounding of a pixel's interpolated neighbours
+        # (and with it ties against the centre) would depend on where the
+        # face sits in the stack, i.e. on the batch, the chunk and the number
+        # of workers. Per face is as fast (measured: 0.80 s vs 0.85 s for 256).
         pad = self.radius + 1
         padded = np.pad(grey, ((0, 0), (pad, pad), (pad, pad)), mode="symmetric")
-        n, height, width = padded.shape
-        labels = local_binary_pattern(padded.reshape(n * height, width), self.points, self.radius, method="nri_uniform")
-        labels = labels.reshape(n, height, width)[:, pad:-pad, pad:-pad]
-        return labels.astype(np.int64)
+        labels = np.empty(padded.shape, np.float64)
+        for i, face in enumerate(padded):
+            labels[i] = local_binary_pattern(face, self.points, self.radius, method="nri_uniform")
+        return labels[:, pad:-pad, pad:-pad].astype(np.int64)
 
 
 @RECOGNIZERS.register("mblbp")

@@ -245,8 +245,13 @@ def embed_faces(net: torch.nn.Module, images: np.ndarray, device: str, batch: in
     with torch.no_grad():
         for start in range(0, len(images), batch):
             part = images[start : start + batch]
-            x = torch.from_numpy(np.ascontiguousarray(part.transpose(0, 3, 1, 2), dtype=np.float32)).to(device)
-            out[start : start + len(part)] = net(x).cpu().numpy()
+            # Every pass has the full batch shape (the last one padded): CPU
+            # kernels are chosen by shape, so a face's embedding would
+            # otherwise change with how the samples were cut into chunks.
+            full = np.zeros((batch, *part.shape[1:]), np.float32)
+            full[: len(part)] = part
+            x = torch.from_numpy(np.ascontiguousarray(full.transpose(0, 3, 1, 2))).to(device)
+            out[start : start + len(part)] = net(x)[: len(part)].cpu().numpy()
     net.train(was_training)
     return l2_normalise(out)
 
@@ -260,7 +265,10 @@ class SFaceTorchRecognizer(_LazyModel):
     embeddings of a face.
 
     Args:
-        batch_size: Faces per forward pass.
+        batch_size: Faces per forward pass; every pass has this shape (the
+            last one padded), so a face's embedding does not depend on how
+            samples were cut into chunks. Small keeps the padding of small
+            calls cheap on a CPU.
         threads: torch intra-op threads on the CPU (1 is deterministic and
             leaves parallelism to process pools).
         device: ``auto`` (a GPU when present), ``cpu`` or ``cuda``.
@@ -272,7 +280,7 @@ class SFaceTorchRecognizer(_LazyModel):
         "device": Options(("auto", "cpu", "cuda")),
     }
 
-    def __init__(self, *, batch_size: int = 64, threads: int = 1, device: str = "auto"):
+    def __init__(self, *, batch_size: int = 16, threads: int = 1, device: str = "auto"):
         self.batch_size = batch_size
         self.threads = threads
         self.device = device
