@@ -142,8 +142,8 @@ def map_chunks(
             executor the chunks then run isolated, and a chunk whose worker
             died is rerun in halves in a separate worker until the item at
             fault is found; it gets ``failure([item])`` and a warning, and
-            the work goes on. A bare call whose work fits one chunk runs
-            in-process, unisolated.
+            the work goes on. Without a run executor (a bare library call)
+            nothing is isolated.
 
     Returns:
         One result per chunk, in order. A chunk narrowed down after a crash
