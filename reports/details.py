@@ -8,6 +8,7 @@ belongs to one, the ``scheme`` it shows: the details are grouped by it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from reports.export import Collector
@@ -53,7 +54,7 @@ def det_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str], ou
                 label = f"{label} (EER {format_metric('eer', eer)})"
             curves.append(DetCurve(label, det.get("fmr") or [], det.get("fnmr") or [], colours[labels[id(row)]]))
         title = f"scheme {scheme} · attack {attack} · view {view}"
-        uri = out.figure("det", title, det_figure(curves, title=title))
+        uri = out.figure("det", title, partial(det_figure, curves, title=title))
         figures.append({"title": title, "uri": uri, "scheme": scheme})
     return figures
 
@@ -73,8 +74,12 @@ def histograms(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str], out
     for row in rows:
         hist = (row.get("curves") or {}).get("hist") or {}
         title = row_title(row, labels)
-        fig = score_histogram_figure(
-            hist.get("edges") or [], hist.get("genuine") or [], hist.get("impostor") or [], title=title
+        fig = partial(
+            score_histogram_figure,
+            hist.get("edges") or [],
+            hist.get("genuine") or [],
+            hist.get("impostor") or [],
+            title=title,
         )
         figures.append({"title": title, "uri": out.figure("hist", title, fig), "scheme": str(row.get("scheme"))})
     return figures
@@ -101,7 +106,8 @@ def unlinkability_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[int
             continue
         metrics = row.get("metrics") or {}
         title = row_title(row, labels)
-        fig = unlinkability_figure(
+        fig = partial(
+            unlinkability_figure,
             curve.get("edges") or [],
             curve.get("mated_density") or [],
             curve.get("nonmated_density") or [],
@@ -159,7 +165,7 @@ def view_distribution_figures(
         base = baselines.get(recognizer)
         drawn = [_hist_density("baseline", base, VIEW_COLOURS["baseline"]) if base else None, *densities, *found]
         title = f"{recognizer} · {scheme}"
-        fig = view_distributions_figure([d for d in drawn if d is not None], title=title)
+        fig = partial(view_distributions_figure, [d for d in drawn if d is not None], title=title)
         figures.append({"title": title, "uri": out.figure("views", title, fig), "scheme": scheme})
     return figures
 

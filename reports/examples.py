@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from reports.export import Collector
@@ -84,7 +85,7 @@ def example_figures(grids: Sequence[Mapping[str, Any]], out: Collector) -> list[
             for sample in grid["samples"]
         ]
         title = f"Examples · {grid['scheme']}"
-        fig = examples_figure(grid["columns"], lines, title=title)
+        fig = partial(examples_figure, grid["columns"], lines, title=title)
         figures.append(
             {
                 "title": title,

@@ -16,19 +16,28 @@ are left in place (and out of the index).
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
+import importlib.metadata
 import io
 import json
+import pickle
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from matplotlib.figure import Figure
+import numpy as np
 
-from benchmark.core.cache import atomic_write_bytes, atomic_write_text
+from benchmark.core.cache import Cache, atomic_write_bytes, atomic_write_text
+from benchmark.core.codeversion import code_version
+from reports import plots
 from reports.plots import figure_pdf, figure_png, png_data_uri
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "INDEX_NAME",
@@ -257,6 +266,16 @@ def table_latex(table: Table, formatter: Formatter = _plain_format) -> str:
     return "\n".join(lines)
 
 
+@functools.cache
+def _matplotlib_version() -> str:
+    return importlib.metadata.version("matplotlib")
+
+
+@functools.cache
+def _plot_code() -> str:
+    return code_version(plots)
+
+
 class Collector:
     """Collects a report's figures and tables; writes them to ``folder`` when one is given.
 
@@ -266,9 +285,12 @@ class Collector:
         formatter: Display text of a number, for the LaTeX tables.
     """
 
-    def __init__(self, folder: Path | None = None, *, formatter: Formatter = _plain_format) -> None:
+    def __init__(
+        self, folder: Path | None = None, *, formatter: Formatter = _plain_format, cache: Cache | None = None
+    ) -> None:
         self.folder = None if folder is None else Path(folder)
         self.formatter = formatter
+        self.cache = cache
         self.entries: list[dict[str, Any]] = []
         self._names: set[str] = set()
 
@@ -283,26 +305,52 @@ class Collector:
         self._names.add(name)
         return name
 
-    def figure(self, kind: str, title: str, fig: Figure) -> str:
+    def figure(self, kind: str, title: str, build: Callable[[], Figure]) -> str:
         """Take one figure: its PNG data URI for the page, and its PNG and PDF files when exporting.
 
         Args:
             kind: What the figure is (``det``, ``sweep``...): the start of its file name.
             title: The figure's title, for the file name and the index.
-            fig: The figure.
+            build: Makes the figure (a ``functools.partial`` of a
+                :mod:`reports.plots` function): called only when the PNG is
+                not in the figure cache, or when exporting (the PDF).
 
         Returns:
             ``"data:image/png;base64,..."``.
         """
+        if self.folder is None:
+            return png_data_uri(self._png(build))
+        fig = build()
         png = figure_png(fig)
-        if self.folder is not None:
-            name = self._name(kind, title)
-            atomic_write_bytes(self.folder / f"{name}.png", png, shared=True)
-            atomic_write_bytes(self.folder / f"{name}.pdf", figure_pdf(fig), shared=True)
-            self.entries.append(
-                {"type": "figure", "kind": kind, "name": name, "title": title, "files": [f"{name}.png", f"{name}.pdf"]}
-            )
+        name = self._name(kind, title)
+        atomic_write_bytes(self.folder / f"{name}.png", png, shared=True)
+        atomic_write_bytes(self.folder / f"{name}.pdf", figure_pdf(fig), shared=True)
+        self.entries.append(
+            {"type": "figure", "kind": kind, "name": name, "title": title, "files": [f"{name}.png", f"{name}.pdf"]}
+        )
         return png_data_uri(png)
+
+    def _png(self, build: Callable[[], Figure]) -> bytes:
+        """The figure's PNG, from the figure cache when an identical figure was drawn before.
+
+        Drawing needs matplotlib (about 0.5 s to import) and a few tenths of
+        a second a figure: a warm rerun whose results did not change draws
+        nothing. The key is the pickled call (function, arguments) with the
+        code of the plotting modules and matplotlib's version.
+        """
+        if self.cache is None or not self.cache.enabled:
+            return figure_png(build())
+        try:
+            call = pickle.dumps(build, protocol=5)
+        except (pickle.PicklingError, TypeError, AttributeError):  # not a partial of a module function
+            return figure_png(build())
+        key = Cache.key("figure", hashlib.sha256(call).hexdigest(), [_matplotlib_version()], _plot_code())
+        found = self.cache.load("figure", key)
+        if found is not None:
+            return found[0]["png"].tobytes()
+        png = figure_png(build())
+        self.cache.save("figure", key, {"png": np.frombuffer(png, np.uint8)}, {})
+        return png
 
     def table(self, kind: str, table: Table) -> None:
         """Take one table: its CSV and LaTeX files when exporting (nothing otherwise).

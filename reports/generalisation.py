@@ -9,6 +9,7 @@ and, along each sweep, as curves.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from reports.export import Collector, Estimate, Table
@@ -172,7 +173,7 @@ def _generalisation_sweeps(matrix: Mapping[str, Any], sweeps: Any, out: Collecto
         fixed = sweep.get("fixed")
         where = f" ({format_params(fixed)})" if isinstance(fixed, Mapping) and fixed else ""
         title = f"{matrix['recognizer']} · {matrix['kind']} · {as_text(sweep.get('scheme'))}{where} over {param}"
-        fig = sweep_figure([v for _, v in points], lines, references=references, xlabel=param, title=title)
+        fig = partial(sweep_figure, [v for _, v in points], lines, references=references, xlabel=param, title=title)
         figures.append({"title": title, "uri": out.figure("generalisation-sweep", title, fig)})
     return figures
 
@@ -196,7 +197,8 @@ def generalisation_context(
     matrices = []
     for matrix in generalisation_tables(rows, labels, trained_models):
         title = f"{matrix['recognizer']} · {matrix['kind']}"
-        fig = generalisation_matrix_figure(
+        fig = partial(
+            generalisation_matrix_figure,
             [line["label"] for line in matrix["lines"]],
             matrix["columns"],
             [[cell["eer"] for cell in line["cells"]] for line in matrix["lines"]],

@@ -20,15 +20,9 @@ import base64
 import io
 import textwrap
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import matplotlib
-import matplotlib.image
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
-from scipy.special import ndtri  # the standard normal quantile (scipy.stats.norm.ppf), without importing scipy.stats
 
 from reports.figures import (
     DPI,
@@ -40,6 +34,9 @@ from reports.figures import (
     figure_to_data_uri,
     png_data_uri,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "DetCurve",
@@ -167,6 +164,8 @@ def _clean_curve(curve: DetCurve) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _set_probit_axis(ax, which: str, lo: float, hi: float) -> None:
+    from scipy.special import ndtri  # the normal quantile, without importing scipy.stats
+
     ticks = probit_ticks(lo, hi)
     positions = ndtri([t for t, _ in ticks])
     labels = [label for _, label in ticks]
@@ -199,6 +198,9 @@ def det_figure(curves: Sequence[DetCurve], *, title: str = "") -> Figure:
     Raises:
         ValueError: If a curve's ``fmr`` and ``fnmr`` differ in length.
     """
+    from matplotlib.figure import Figure
+    from scipy.special import ndtri  # the normal quantile, without importing scipy.stats
+
     cleaned = [(c, *_clean_curve(c)) for c in curves]
     drawn = [(c, x, y) for c, x, y in cleaned if x.size]
     all_x = np.concatenate([x for _, x, _ in drawn]) if drawn else np.empty(0)
@@ -279,6 +281,8 @@ def score_histogram_figure(
     Raises:
         ValueError: If the densities do not have ``len(edges) - 1`` bins.
     """
+    from matplotlib.figure import Figure
+
     e = np.asarray(edges, dtype=float).ravel()
     series = {
         "genuine": np.asarray(genuine, dtype=float).ravel(),
@@ -370,6 +374,8 @@ def unlinkability_figure(
     Raises:
         ValueError: If a non-empty series does not have ``len(edges) - 1`` bins.
     """
+    from matplotlib.figure import Figure
+
     e = _as_series(edges)
     series = {
         "mated": _as_series(mated_density),
@@ -553,6 +559,8 @@ def sweep_figure(
     Returns:
         The figure.
     """
+    from matplotlib.figure import Figure
+
     # The legend's width follows its longest label (about 0.05 inch a character at 6 pt, plus the handle).
     labels = [*(references or {}), *(line.label for line in lines), *(base.label for base in baselines)]
     legend = 0.6 + 0.05 * max((len(label) for label in labels), default=0)
@@ -662,6 +670,9 @@ def generalisation_matrix_figure(
     Raises:
         ValueError: If ``values`` is not ``len(rows)`` lines of ``len(columns)`` values.
     """
+    import matplotlib.image
+    from matplotlib.figure import Figure
+
     if len(values) != len(rows) or any(len(line) != len(columns) for line in values):
         raise ValueError(f"values must be {len(rows)} lines of {len(columns)} values")
     grid = np.array([_optional_series(line) * 100.0 for line in values]).reshape(len(rows), len(columns))
@@ -763,6 +774,9 @@ def view_distributions_figure(densities: Sequence[ScoreDensity], *, title: str =
     Raises:
         ValueError: If a non-empty density does not have ``len(edges) - 1`` bins.
     """
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
     fig = Figure(figsize=(4.6, 3.0), dpi=DPI)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.86)
     ax = fig.add_subplot()
@@ -834,6 +848,9 @@ def training_curve_figure(
     Raises:
         ValueError: If a non-empty loss series does not have one value per epoch.
     """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     x = _as_series(epochs)
     fig = Figure(figsize=(4.0, 2.8), dpi=DPI)
     fig.subplots_adjust(left=0.16, right=0.97, bottom=0.17, top=0.88)
@@ -923,6 +940,10 @@ def recognizer_training_figure(
     Raises:
         ValueError: If a non-empty series does not have one value per epoch.
     """
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
     x = _as_series(epochs)
     series = {"training loss": _optional_series(loss), "validation EER": _optional_series(val_eer) * 100.0}
     for name, y in series.items():
@@ -1034,6 +1055,8 @@ def quality_distributions_figure(series: Sequence[QualitySeries], *, title: str 
         ValueError: If a non-empty series does not have ``len(edges) - 1``
             bins or its edges do not increase.
     """
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4.6, 3.0), dpi=DPI)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.88)
     ax = fig.add_subplot()
@@ -1090,6 +1113,8 @@ class ExampleLine(NamedTuple):
 
 def _decode_png(uri: str | None) -> np.ndarray | None:
     """The pixels of an inline PNG data URI, or None when it is not one or does not decode."""
+    import matplotlib.image
+
     if not isinstance(uri, str) or not uri.startswith(PNG_DATA_URI_PREFIX):
         return None
     try:
@@ -1132,6 +1157,8 @@ def examples_figure(columns: Sequence[str], lines: Sequence[ExampleLine], *, tit
     Returns:
         The figure.
     """
+    from matplotlib.figure import Figure
+
     n_rows, n_cols = len(lines), max([len(columns), *(len(line.images) for line in lines)])
     if not n_rows or not n_cols:
         fig = Figure(figsize=(3.0, 1.5), dpi=DPI)

@@ -8,6 +8,7 @@ whole report.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from reports.export import Collector, Table
@@ -62,7 +63,7 @@ def _quality_figures(
         if len(series) == len(reference) and scheme != PLAIN:
             continue
         title = f"{measure} · {scheme}" if scheme != PLAIN else f"{measure} · original faces"
-        fig = quality_distributions_figure(series, title=title, xlabel=measure)
+        fig = partial(quality_distributions_figure, series, title=title, xlabel=measure)
         figures.append({"title": title, "uri": out.figure("quality", title, fig)})
     return figures
 

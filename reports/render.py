@@ -40,7 +40,7 @@ from typing import Any, cast
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from benchmark.core.cache import atomic_write_text
+from benchmark.core.cache import Cache, atomic_write_text
 from benchmark.engine.results import Results
 from reports.certification import certification_context, certification_export
 from reports.details import det_figures, histograms, scheme_groups, unlinkability_figures, view_distribution_figures
@@ -222,7 +222,7 @@ def render_report(results: Results, collector: Collector | None = None) -> str:
     return _environment().get_template(_TEMPLATE).render(**build_context(results, collector))
 
 
-def write_report(results: Results, out_path: Path, export_dir: Path | None = None) -> Path:
+def write_report(results: Results, out_path: Path, export_dir: Path | None = None, cache: Cache | None = None) -> Path:
     """Render ``results`` and write the HTML atomically to ``out_path``.
 
     Args:
@@ -231,12 +231,14 @@ def write_report(results: Results, out_path: Path, export_dir: Path | None = Non
         export_dir: When given, every figure is also written there as
             ``<name>.png`` and ``<name>.pdf``, every table as ``<name>.csv``
             and ``<name>.tex``, and ``index.json`` lists them.
+        cache: Keeps each figure's PNG, so that a figure drawn before is
+            not drawn again (a warm rerun); None draws every figure.
 
     Returns:
         ``out_path``.
     """
     out_path = Path(out_path)
-    collector = Collector(export_dir, formatter=format_metric)
+    collector = Collector(export_dir, formatter=format_metric, cache=cache)
     atomic_write_text(out_path, render_report(results, collector), shared=True)
     collector.finish()
     return out_path

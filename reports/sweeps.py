@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from reports.export import Collector
@@ -101,7 +102,8 @@ def sweep_figures(
             lines = _sweep_lines(members, labels, points, colours)
             recognizers = unique_in_order(labels[id(r)] for r in members)
             title = f"{as_text(sweep.get('scheme'))} sweep over {param}{where} · {kind}"
-            fig = sweep_figure(
+            fig = partial(
+                sweep_figure,
                 as_list(sweep.get("values")),
                 lines,
                 baselines=_sweep_baselines(baselines, recognizers, colours),

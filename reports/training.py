@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from reports.export import Collector, Estimate, Table
@@ -83,8 +84,13 @@ def _recognizer_history(model: Mapping[str, Any], title: str, out: Collector) ->
     kept = next((i for i, h in enumerate(history) if h.get("kept") is True), None)
     uri = None
     if any(v is not None for v in [*loss, *val_eer]):
-        fig = recognizer_training_figure(
-            epochs, loss, val_eer, kept_epoch=None if kept is None else epochs[kept], title=title
+        fig = partial(
+            recognizer_training_figure,
+            epochs,
+            loss,
+            val_eer,
+            kept_epoch=None if kept is None else epochs[kept],
+            title=title,
         )
         uri = out.figure("training", title, fig)
     final = val_eer[kept] if kept is not None and val_eer[kept] is not None else None
@@ -107,7 +113,7 @@ def _reconstruction_history(model: Mapping[str, Any], title: str, out: Collector
     val_loss = [optional_number(h.get("val_loss")) for h in history]
     uri = None
     if any(v is not None for v in [*loss, *val_loss]):
-        uri = out.figure("training", title, training_curve_figure(epochs, loss, val_loss, title=title))
+        uri = out.figure("training", title, partial(training_curve_figure, epochs, loss, val_loss, title=title))
     final = next((v for v in reversed(val_loss) if v is not None), None)
     return {"uri": uri, "final_val": _format_loss(final), "kept": "", "final_raw": final}
 

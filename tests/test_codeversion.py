@@ -149,3 +149,69 @@ def test_class_hierarchy_counts():
 
     assert "benchmark.core.component" in module_closure("benchmark.recognizers.lbp")
     assert code_version(Recognizer) != code_version(Engine)
+
+
+def _imports_by_full_parse(name: str, path: Path) -> frozenset[str]:
+    """What the scan must find: every import node of the whole parsed module."""
+    import ast
+    import importlib.util
+
+    import benchmark.core.codeversion as cv
+
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.update(cv._ancestors(alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = importlib.util.resolve_name("." * node.level + base, package)
+            found.update(cv._ancestors(base))
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return frozenset(m for m in found if module_file(m) is not None)
+
+
+def test_import_scan_agrees_with_a_full_parse_on_every_project_file():
+    import benchmark.core.codeversion as cv
+
+    checked = 0
+    for top in cv.PROJECT_PACKAGES:
+        root = REPO / top
+        for path in sorted(root.rglob("*.py")):
+            parts = list(path.relative_to(REPO).with_suffix("").parts)
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            assert cv._imported(name, path) == _imports_by_full_parse(name, path), path
+            checked += 1
+    assert checked > 50
+
+
+def test_import_scan_follows_continued_nested_and_commented_statements():
+    import ast
+
+    from benchmark.core.codeversion import _import_statements
+
+    source = textwrap.dedent(
+        '''
+        """Docstring prose: from here import nothing, and import this later."""
+        from a import (  # a comment with a ) in it
+            b,
+            c,
+        )
+        import d.e, \\
+            f
+
+
+        def g():
+            if True:
+                from .h import i
+        x = "import inside a string"
+        '''
+    ).encode()
+    names = sorted(
+        alias.name if isinstance(node, ast.Import) else f"{'.' * node.level}{node.module}:{alias.name}"
+        for node in _import_statements(source)
+        for alias in node.names
+    )
+    assert names == [".h:i", "a:b", "a:c", "d.e", "f"]

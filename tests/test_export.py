@@ -137,16 +137,48 @@ def test_table_latex_formats_and_escapes():
 def test_collector_without_folder_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = Collector()
-    uri = out.figure("det", "t", Figure())
+    uri = out.figure("det", "t", Figure)
     out.table("summary", _table())
     assert uri.startswith("data:image/png;base64,") and out.entries == [] and out.finish() is None
     assert list(tmp_path.iterdir()) == []
 
 
+_DRAWN: list[str] = []  # titles _det drew (module state: the pickled call, the cache key, must not carry it)
+
+
+def _det(curves, *, title: str = "") -> Figure:
+    from reports.plots import det_figure
+
+    _DRAWN.append(title)
+    return det_figure(curves, title=title)
+
+
+def test_figure_cache_draws_an_identical_figure_once(tmp_path):
+    from functools import partial
+
+    from benchmark.core.cache import Cache
+    from reports.plots import DetCurve
+
+    curves = [DetCurve("lbp", [0.5, 0.1, 0.01], [0.01, 0.1, 0.5], "#0072B2")]
+    cache = Cache(tmp_path / "cache")
+    _DRAWN.clear()
+    drawn = Collector().figure("det", "t", partial(_det, curves, title="t"))
+    first = Collector(cache=cache).figure("det", "t", partial(_det, curves, title="t"))
+    again = Collector(cache=cache).figure("det", "t", partial(_det, curves, title="t"))
+    assert first == again == drawn and _DRAWN == ["t", "t"]  # the third came from the cache
+    # Other data, another figure; a damaged entry is drawn again, not shown.
+    other = Collector(cache=cache).figure("det", "u", partial(_det, curves, title="u"))
+    assert other != first
+    for entry in (tmp_path / "cache" / "figure").iterdir():
+        entry.write_bytes(entry.read_bytes()[:-9])
+    assert Collector(cache=cache).figure("det", "t", partial(_det, curves, title="t")) == drawn
+    assert _DRAWN == ["t", "t", "u", "t"]
+
+
 def test_collector_names_are_unique(tmp_path):
     out = Collector(tmp_path)
     for _ in range(2):
-        out.figure("det", "scheme a", Figure())
+        out.figure("det", "scheme a", Figure)
     out.table("attacks", Table("Attacks", ["a"], [["x"]]))
     assert [e["name"] for e in out.entries] == ["det-scheme-a", "det-scheme-a-2", "attacks"]
 

@@ -1134,3 +1134,15 @@ def test_sweep_figures_draw_each_recognizer_and_attack_over_its_baseline(monkeyp
     ]
     # One recognizer: its baseline in black.
     assert [(line.label, b.colour) for line in lines for b in baselines] == [("lbp", "#000000")]
+
+
+def test_figure_cache_gives_the_same_page(results, html, tmp_path):
+    from benchmark.core.cache import Cache
+    from reports.export import Collector
+    from reports.render import format_metric
+
+    cache = Cache(tmp_path)
+    first = render_report(results, Collector(formatter=format_metric, cache=cache))
+    assert any((tmp_path / "figure").iterdir())
+    again = render_report(results, Collector(formatter=format_metric, cache=cache))
+    assert first == again == html

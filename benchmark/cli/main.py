@@ -21,7 +21,6 @@ from benchmark.cli.compare import EXIT_REGRESSION, compare_main
 from benchmark.cli.compare import add_parser as add_compare_parser
 from benchmark.cli.leaderboard import add_parser as add_leaderboard_parser
 from benchmark.cli.leaderboard import leaderboard_main
-from benchmark.cli.protect import protect_main, unprotect_main
 from benchmark.core.cache import Cache, atomic_write_text
 from benchmark.core.executors import EXECUTOR_NAMES, ExecutorUnavailable, make_executor
 from benchmark.core.parallel import default_workers
@@ -273,7 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     export = args.export.expanduser().resolve() if args.export is not None else None
-    report = None if args.no_report else _write_report(result.results, out / "report.html", export)
+    report = None if args.no_report else _write_report(result.results, out / "report.html", export, cache)
     _print_summary(result, report, time.perf_counter() - t0, export)
     # An UNRESOLVED criterion is not a pass: the data could not show that it holds.
     failed = [c for c in result.results.get("certification", []) if c["verdict"] != "PASS"]
@@ -282,12 +281,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write_report(results: Results, path: Path, export: Path | None) -> Path:
-    # Imported on use: rendering pulls in matplotlib and scipy (seconds), which
-    # commands that write no report need not load.
+def _write_report(results: Results, path: Path, export: Path | None, cache: Cache | None = None) -> Path:
+    # Imported on use: commands that write no report need not load it.
     from reports.render import write_report
 
-    return write_report(results, path, export_dir=export)
+    return write_report(results, path, export_dir=export, cache=cache)
 
 
 def _export_index(export: Path) -> Path:
@@ -404,6 +402,19 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_protect(args: argparse.Namespace) -> int:
+    # Imported on use, as the codecs and the cipher are: a run need not load them.
+    from benchmark.cli.protect import protect_main
+
+    return protect_main(args)
+
+
+def cmd_unprotect(args: argparse.Namespace) -> int:
+    from benchmark.cli.protect import unprotect_main
+
+    return unprotect_main(args)
+
+
 _COMMANDS = {
     "run": cmd_run,
     "report": cmd_report,
@@ -412,8 +423,8 @@ _COMMANDS = {
     "doctor": cmd_doctor,
     "cache": cmd_cache,
     "perf": cmd_perf,
-    "protect": protect_main,
-    "unprotect": unprotect_main,
+    "protect": cmd_protect,
+    "unprotect": cmd_unprotect,
     "leaderboard": leaderboard_main,
     "compare": compare_main,
 }

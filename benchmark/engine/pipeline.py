@@ -47,11 +47,13 @@ from benchmark.engine.stages import (
     STATUS_DETECTED,
     STATUS_FALLBACK,
     Aligned,
+    CachedArray,
     Engine,
     ImageSet,
     align_stage,
     dataset_fingerprint,
     embed_stage,
+    fidelity_stage,
     finetuned_embed_stage,
     load_stage,
     quality_stage,
@@ -67,7 +69,7 @@ from benchmark.engine.views import (
     scheme_views,
 )
 from benchmark.metrics.certify import judge
-from benchmark.metrics.irreversibility import per_image_quality, psnr_gain
+from benchmark.metrics.irreversibility import psnr_gain
 
 __all__ = ["RunOptions", "RunOutput", "run_protocol"]
 
@@ -257,11 +259,11 @@ def _as(cls: type, component: Any) -> Any:
     return component
 
 
-def _quality(view: View, plain: ImageSet, victims: np.ndarray) -> dict[str, np.ndarray] | None:
+def _quality(engine: Engine, view: View, plain: ImageSet, victims: np.ndarray) -> dict[str, np.ndarray] | None:
     """Per-image PSNR/SSIM of an attacked view's output against the originals, victims only (None for others)."""
     if view.attacked is None:
         return None
-    return per_image_quality(plain.images[victims], view.attacked.images[victims], view.attacked.failed[victims])
+    return fidelity_stage(engine, f"{view.scheme}:{view.attack}|{view.name}", plain, view.attacked, victims)
 
 
 def _view_extras(
@@ -363,17 +365,29 @@ class _Evaluator:
 
     def _features(self, inst: Instance):  # noqa: ANN202 - a closure over a per-recognizer cache
         recognizer = _as(Recognizer, inst.component)
-        cache: dict[str, tuple[str, np.ndarray]] = {}
+        # Features of the originals stay in memory (every view compares with
+        # them); those of each protected or attacked set are read back from
+        # the stage cache when a view needs them again, so that a sweep holds
+        # one setting's features at a time, not every setting's.
+        held: dict[str, tuple[str, np.ndarray]] = {}
+        stored: dict[str, CachedArray] = {}
 
         def features(images: ImageSet) -> tuple[str, np.ndarray]:
-            if images.key not in cache:
-                label = inst.label if images.name == "plain" else f"{inst.label}@{images.name}"
-                # Keyed by content: an attack that returns the protected
-                # images unchanged (naive on a cancelable scheme) reuses them.
-                content = images.content()
-                load = functools.partial(getattr, images, "images")  # read only on a miss
-                cache[images.key] = embed_stage(self.engine, label, recognizer, content, load)
-            return cache[images.key]
+            if images.key in held:
+                return held[images.key]
+            if images.key in stored:
+                return stored[images.key].key, stored[images.key]()
+            label = inst.label if images.name == "plain" else f"{inst.label}@{images.name}"
+            # Keyed by content: an attack that returns the protected
+            # images unchanged (naive on a cancelable scheme) reuses them.
+            content = images.content()
+            load = functools.partial(getattr, images, "images")  # read only on a miss
+            key, feats = embed_stage(self.engine, label, recognizer, content, load)
+            if images.name == "plain" or not self.engine.cache.has("embed", key):
+                held[images.key] = (key, feats)
+            else:
+                stored[images.key] = CachedArray(self.engine.cache, "embed", key, "features")
+            return key, feats
 
         return features
 
@@ -513,7 +527,7 @@ def _run(lp: LoadedProtocol, opts: RunOptions, engine: Engine) -> RunOutput:
     views = _all_views(lp, engine, data, plain, master_key, attacker)
     schemes = {i.label: _as(Scheme, i.component) for i in lp.instances("schemes")}
     settings = EvalSettings(n_boot=lp.model.bootstrap.n_boot, seed=lp.model.bootstrap.seed)
-    qualities = [_quality(v, plain, data.victims) for v in views]
+    qualities = [_quality(engine, v, plain, data.victims) for v in views]
     extras = [_view_extras(v, q, schemes, data, settings) for v, q in zip(views, qualities)]
     _add_reference_gains(views, qualities, extras)
     _write_quality(opts.out, views, qualities, data)

@@ -44,6 +44,7 @@ from benchmark.core.keys import AppKey
 from benchmark.core.parallel import map_chunks, progress
 from benchmark.data.align import Aligner
 from benchmark.data.imageio import ImageReadError, read_image
+from benchmark.metrics.irreversibility import per_image_quality
 
 __all__ = [
     "Engine",
@@ -69,6 +70,8 @@ __all__ = [
     "reconstruct_stage",
     "finetuned_embed_stage",
     "quality_stage",
+    "fidelity_stage",
+    "CachedArray",
     "pack_protected",
     "unpack_protected",
 ]
@@ -402,13 +405,13 @@ class ImageSet:
         failed = arrays["failed"] if "failed" in arrays else np.zeros(len(arrays[images]), bool)
         if not engine.cache.has(stage, key):
             return cls(name, key, arrays[images], failed, counters)
-        found = cls(name, key, None, failed, counters, load=_CachedArray(engine.cache, stage, key, images))
+        found = cls(name, key, None, failed, counters, load=CachedArray(engine.cache, stage, key, images))
         found._content = hash_array(arrays[images])
         return found
 
 
 @dataclass(frozen=True)
-class _CachedArray:
+class CachedArray:
     """Reads one array of a cache entry back (picklable, unlike a closure)."""
 
     cache: Cache
@@ -659,6 +662,42 @@ def reconstruct_stage(
 
 def _measure_chunk(measure: FaceQuality, images: np.ndarray) -> np.ndarray:
     return np.asarray(measure.measure(images), np.float64)
+
+
+def _fidelity_chunk(pairs: Sequence[tuple[np.ndarray, np.ndarray, bool]]) -> dict[str, np.ndarray]:
+    originals, attacked, failed = (np.asarray(x) for x in zip(*pairs))
+    return per_image_quality(originals, attacked, failed)
+
+
+# Image pairs per chunk of fidelity work: fixed (not derived from the worker
+# count) and a multiple of SSIM's own batch, so that the values cannot depend
+# on how many workers ran them.
+_FIDELITY_CHUNK = 128
+
+
+def fidelity_stage(engine: Engine, label: str, plain: ImageSet, attacked: ImageSet, keep: np.ndarray) -> dict:
+    """Per-image PSNR and SSIM of ``attacked`` against ``plain``, for the samples of the bool mask ``keep``.
+
+    Returns:
+        :func:`~benchmark.metrics.irreversibility.per_image_quality` arrays.
+    """
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        idx = np.flatnonzero(keep)
+        original, output, failed = plain.images, attacked.images, attacked.failed
+        pairs = [(original[i], output[i], bool(failed[i])) for i in idx]
+        parts = map_chunks(
+            _fidelity_chunk, pairs, workers=engine.workers, desc=f"fidelity {label}", chunk_size=_FIDELITY_CHUNK
+        )
+        if not parts:
+            return per_image_quality(original[:0], output[:0], failed[:0]), {}
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, {}
+
+    params = {"keep": hash_array(np.asarray(keep, bool))}
+    _, arrays, _ = engine.run(
+        "fidelity", label, params, [plain.key, attacked.key], stage_code(), compute, count=["psnr"]
+    )
+    return arrays
 
 
 def quality_stage(engine: Engine, label: str, measure: FaceQuality, images: ImageSet) -> np.ndarray:

@@ -61,7 +61,6 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-import scipy.sparse
 
 from benchmark.core.component import Interval, LinkageMetric, Nullable
 from benchmark.core.registry import METRICS
@@ -249,6 +248,8 @@ def _bootstrap_comparisons(binned: Binned, omega: float, n_boot: int, rng: np.ra
 
 def _cluster_counts(binned: Binned, codes: np.ndarray, n_clusters: int) -> Any:
     """(clusters x 2 bins) matrix: each cluster's mated then non-mated bin counts."""
+    import scipy.sparse  # ~0.3 s to import, which a run whose metric rows are cached need not pay
+
     bins = binned.mated_counts.size
     columns = np.concatenate((binned.mated_bin, binned.nonmated_bin + bins))
     matrix = scipy.sparse.csr_array(

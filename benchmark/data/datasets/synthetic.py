@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from benchmark.core.component import Dataset, Interval, Samples
 from benchmark.core.registry import DATASETS
@@ -141,6 +140,8 @@ class _Nuisance:
 
 def _smooth_field(rng: np.random.Generator, sigma: tuple[float, float]) -> np.ndarray:
     """Zero-mean, unit-variance low-pass noise on the identity field grid."""
+    from scipy import ndimage  # imported on use: a run that finds the faces cached need not load it
+
     field = ndimage.gaussian_filter(rng.standard_normal((_FIELD, _FIELD)), sigma, mode="wrap")
     return (field - field.mean()) / field.std()
 
@@ -281,6 +282,8 @@ def _over(canvas: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
 
 def _sample_field(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bilinear look-up of an identity field at face coordinates."""
+    from scipy import ndimage  # imported on use: a run that finds the faces cached need not load it
+
     scale = (_FIELD - 1) / (2 * _FIELD_SPAN)
     coords = np.stack([(y + _FIELD_SPAN) * scale, (x + _FIELD_SPAN) * scale])
     return ndimage.map_coordinates(field, coords, order=1, mode="wrap")
@@ -449,6 +452,8 @@ def _paint_mouth(canvas: np.ndarray, p: _Identity, n: _Nuisance, x: np.ndarray, 
 
 def _finish(canvas: np.ndarray, n: _Nuisance, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Apply lighting, gamma, blur and noise; quantise to uint8."""
+    from scipy import ndimage  # imported on use: a run that finds the faces cached need not load it
+
     ramp = np.cos(n.light_dir) * u + np.sin(n.light_dir) * v
     lit = canvas * (n.gain * (1 + n.light_amp * ramp))[..., None]
     lit = np.clip(lit, 0.0, 1.0) ** n.gamma
