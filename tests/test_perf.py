@@ -120,6 +120,15 @@ def test_warp_record():
     assert "warp" in perf.names()
 
 
+def test_fisher_record():
+    records = perf.fisher_vectors(n_fit=6, n_embed=2, repeats=1)
+    assert [r["recognizer"] for r in records] == ["fv-sift", "fv-brief"]
+    for r in records:
+        assert r["name"] == "fisher" and r["n_fit"] == 6 and r["fit_s"] > 0 and r["embed_ms_per_face"] > 0
+        assert r["dims"] == 64 * (2 * (64 + 2) + 1)  # default vocabulary and PCA, with the position
+    assert "fisher" in perf.names()
+
+
 def test_inpaint_record():
     from benchmark.cli.perf import inpaint_training
 

@@ -642,3 +642,56 @@ def _e2e_record(stage: str, row: dict[str, float]) -> Record:
         "alone_items_per_s": items / alone_s if items and alone_s > 0 else float("nan"),
         "overhead_pct": 100.0 * (harness_s / alone_s - 1.0) if measured else float("nan"),
     }
+
+
+@benchmark("fisher")
+def fisher_vectors(*, n_fit: int = 200, n_embed: int = 100, repeats: int = 2) -> list[Record]:
+    """Fit and embedding cost of the Fisher-vector recognizers (``fv-sift``, ``fv-brief``), default parameters.
+
+    Synthetic faces, one process, OpenCV held to one thread: the cost a
+    worker pays. Fitting covers descriptor extraction on ``n_fit`` faces,
+    PCA and the Gaussian mixture (scikit-learn, its own threads).
+
+    Args:
+        n_fit: Faces the vocabulary is fitted on (one fold's training faces
+            are about 1,800 on lfw-dev: fit time grows with the descriptor
+            sample, capped by ``max_descriptors``).
+        n_embed: Faces per timed embedding call.
+        repeats: Timed embedding calls; the fastest is reported.
+
+    Returns:
+        One record per recognizer: ``name``, ``recognizer``, ``n_fit``,
+        ``fit_s``, ``embed_ms_per_face``, ``dims`` (Fisher vector length).
+    """
+    import time
+
+    import cv2
+
+    from benchmark.core.component import FittedRecognizer
+    from benchmark.core.registry import RECOGNIZERS
+
+    faces = _synthetic_faces(max(n_fit, n_embed))
+    records: list[Record] = []
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        for name in ("fv-sift", "fv-brief"):
+            model = RECOGNIZERS.get(name)()
+            assert isinstance(model, FittedRecognizer)
+            start = time.perf_counter()
+            model.fit(faces[:n_fit], None)
+            fit_s = time.perf_counter() - start
+            embed_s, feats = best_time(functools.partial(model.transform, faces[:n_embed]), repeats)
+            records.append(
+                {
+                    "name": "fisher",
+                    "recognizer": name,
+                    "n_fit": int(n_fit),
+                    "fit_s": fit_s,
+                    "embed_ms_per_face": 1000.0 * embed_s / n_embed,
+                    "dims": int(feats.shape[1]),
+                }
+            )
+    finally:
+        cv2.setNumThreads(threads)
+    return records

@@ -40,6 +40,7 @@ __all__ = [
     "Nullable",
     "Component",
     "Recognizer",
+    "FittedRecognizer",
     "Dataset",
     "Scheme",
     "CodestreamScheme",
@@ -367,6 +368,35 @@ class Recognizer(Component):
 
     def compare(self, probe: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Scores of row i of ``probe`` against row i of ``reference``."""
+        raise NotImplementedError
+
+
+class FittedRecognizer(Recognizer):
+    """A recognizer with a model learnt from training faces (a descriptor vocabulary, a projection).
+
+    The harness never fits it on a subject it evaluates with the model: with
+    subject folds, the samples of each evaluated fold are embedded by a
+    model fitted on the faces of the other folds
+    (:func:`benchmark.engine.stages.fit_recognizer_stage`), and the fitted
+    state (:meth:`state_arrays`) is a cached artifact like any stage output.
+    A protocol that evaluates with a pairs file has no training subjects
+    for it and is refused.
+    """
+
+    def fit(self, images: np.ndarray | None = None, subjects: Sequence[str] | None = None) -> Self:
+        """Learn the model from aligned training faces, uint8 (N, 112, 112, 3), and their subjects."""
+        raise NotImplementedError
+
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` or :meth:`load_state` has set the model."""
+        raise NotImplementedError
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted state as named arrays (what the cache stores)."""
+        raise NotImplementedError
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> Self:
+        """Restore a fitted state saved by :meth:`state_arrays`."""
         raise NotImplementedError
 
 

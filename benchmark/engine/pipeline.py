@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.cache import Cache, hash_array, hash_json
-from benchmark.core.component import Attack, FaceQuality, LearnedAttack, Metric, Recognizer, Samples, Scheme
+from benchmark.core.component import (
+    Attack,
+    FaceQuality,
+    FittedRecognizer,
+    LearnedAttack,
+    Metric,
+    Recognizer,
+    Samples,
+    Scheme,
+)
 from benchmark.core.executors import Executor, LocalExecutor, using
 from benchmark.core.keys import KeySourceError, MasterKey, load_master_key
 from benchmark.core.registry import DATASETS
@@ -55,6 +64,8 @@ from benchmark.engine.stages import (
     embed_stage,
     fidelity_stage,
     finetuned_embed_stage,
+    fit_recognizer_stage,
+    fitted_embed_stage,
     load_stage,
     quality_stage,
     score_stage,
@@ -360,8 +371,25 @@ def _score_set(data: _Data, label: str, view: View, vs: ViewScores) -> ScoreSet:
 class _Evaluator:
     """Scores every (recognizer, view) pair, reusing features across views."""
 
-    def __init__(self, engine: Engine, data: _Data, settings: EvalSettings, metrics: list[Metric]):
-        self.engine, self.data, self.settings, self.metrics = engine, data, settings, metrics
+    def __init__(self, engine: Engine, data: _Data, plain: ImageSet, settings: EvalSettings, metrics: list[Metric]):
+        self.engine, self.data, self.plain, self.settings, self.metrics = engine, data, plain, settings, metrics
+
+    def _fold_models(self, inst: Instance, recognizer: FittedRecognizer) -> list[tuple[str, FittedRecognizer, Any]]:
+        """One model per evaluated fold, fitted on the original faces of every other fold.
+
+        Comparisons never cross folds, so each sample is embedded by a model
+        that has not seen its subject (protocol validation requires folds).
+        """
+        data = self.data
+        assert data.folds is not None
+        models = []
+        for fold in data.test_folds:
+            evaluated = data.folds == fold
+            key, model = fit_recognizer_stage(
+                self.engine, f"{inst.label}@fold{fold}", recognizer, self.plain, ~evaluated, data.subjects, evaluated
+            )
+            models.append((key, model, evaluated))
+        return models
 
     def _features(self, inst: Instance):  # noqa: ANN202 - a closure over a per-recognizer cache
         recognizer = _as(Recognizer, inst.component)
@@ -371,6 +399,7 @@ class _Evaluator:
         # one setting's features at a time, not every setting's.
         held: dict[str, tuple[str, np.ndarray]] = {}
         stored: dict[str, CachedArray] = {}
+        models = self._fold_models(inst, recognizer) if isinstance(recognizer, FittedRecognizer) else None
 
         def features(images: ImageSet) -> tuple[str, np.ndarray]:
             if images.key in held:
@@ -382,7 +411,10 @@ class _Evaluator:
             # images unchanged (naive on a cancelable scheme) reuses them.
             content = images.content()
             load = functools.partial(getattr, images, "images")  # read only on a miss
-            key, feats = embed_stage(self.engine, label, recognizer, content, load)
+            if models is None:
+                key, feats = embed_stage(self.engine, label, recognizer, content, load)
+            else:
+                key, feats = fitted_embed_stage(self.engine, label, models, content, load)
             if images.name == "plain" or not self.engine.cache.has("embed", key):
                 held[images.key] = (key, feats)
             else:
@@ -532,7 +564,7 @@ def _run(lp: LoadedProtocol, opts: RunOptions, engine: Engine) -> RunOutput:
     _add_reference_gains(views, qualities, extras)
     _write_quality(opts.out, views, qualities, data)
     metrics = [_as(Metric, m.component) for m in lp.instances("metrics")]
-    evaluator = _Evaluator(engine, data, settings, metrics)
+    evaluator = _Evaluator(engine, data, plain, settings, metrics)
     rows = [r for inst in lp.instances("recognizers") for r in evaluator.rows(inst, views, extras, opts.out)]
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -23,7 +23,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from benchmark.core.component import Attack, Component, LearnedAttack, ParamError, RecognizerAttack, Scheme
+from benchmark.core.component import (
+    Attack,
+    Component,
+    FittedRecognizer,
+    LearnedAttack,
+    ParamError,
+    RecognizerAttack,
+    Scheme,
+)
 from benchmark.core.executors import DEFAULT_SAMPLE_TIME_LIMIT, ExecutorName
 from benchmark.core.keys import looks_like_key
 from benchmark.core.registry import (
@@ -517,12 +525,26 @@ def _check_cross_fields(lp: LoadedProtocol) -> None:
                     f"{attack.label} cannot attack scheme {scheme.label} (schemes[{scheme.ref_index}]): {problem}",
                 )
     _check_attacker(lp)
+    _check_fitted_recognizers(lp)
     if m.keys is not None and m.keys.file is not None and not Path(m.keys.file).expanduser().is_file():
         raise lp.error(("keys", "file"), f"{shown(m.keys.file)} does not exist")
     for i, crit in enumerate(m.certify):
         if not known_metric(crit.metric):
             allowed = ", ".join(KNOWN_METRICS)
             raise lp.error(("certify", i, "metric"), f"{crit.metric!r} is not a known metric (allowed: {allowed})")
+
+
+def _check_fitted_recognizers(lp: LoadedProtocol) -> None:
+    """A recognizer that learns a model needs subject folds: each evaluated fold is embedded by a model fit on the others."""
+    ds = lp.model.dataset
+    for inst in lp.instances("recognizers"):
+        if not isinstance(inst.component, FittedRecognizer):
+            continue
+        why = f"{inst.label} learns its model from subjects it does not evaluate: each evaluated fold is embedded by a model fitted on the other folds"
+        if ds.pairs is not None:
+            raise lp.error(("dataset", "pairs"), f"{why}, which a pairs file does not give (use folds)")
+        if ds.folds < 2:
+            raise lp.error(("dataset", "folds"), f"{why}, so it needs folds >= 2")
 
 
 def _check_attacker(lp: LoadedProtocol) -> None:

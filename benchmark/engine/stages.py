@@ -31,6 +31,7 @@ from benchmark.core.component import (
     Component,
     Dataset,
     FaceQuality,
+    FittedRecognizer,
     LearnedAttack,
     Protected,
     Recognizer,
@@ -69,6 +70,8 @@ __all__ = [
     "train_stage",
     "reconstruct_stage",
     "finetuned_embed_stage",
+    "fit_recognizer_stage",
+    "fitted_embed_stage",
     "quality_stage",
     "fidelity_stage",
     "CachedArray",
@@ -275,6 +278,15 @@ def _transform_chunk(recognizer: Recognizer, images: np.ndarray) -> np.ndarray:
     return np.asarray(recognizer.transform(images), dtype=np.float32)
 
 
+def embed_faces(engine: Engine, recognizer: Recognizer, images: np.ndarray, desc: str) -> np.ndarray:
+    """float32 features of ``images`` (at least one face), in chunks on the run's executor."""
+    n = len(images)
+    chunk = max(32, -(-n // (engine.workers * 4)))
+    workers = engine.workers if n >= 4 * chunk else 1
+    fn = functools.partial(_transform_chunk, recognizer)
+    return np.concatenate(map_chunks(fn, images, workers=workers, desc=desc, chunk_size=chunk))
+
+
 def embed_stage(
     engine: Engine,
     label: str,
@@ -289,12 +301,7 @@ def embed_stage(
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
         images = faces() if callable(faces) else faces
-        n = len(images)
-        chunk = max(32, -(-n // (engine.workers * 4)))
-        workers = engine.workers if n >= 4 * chunk else 1
-        fn = functools.partial(_transform_chunk, recognizer)
-        parts = map_chunks(fn, images, workers=workers, desc=f"embed {label}", chunk_size=chunk)
-        return {"features": np.concatenate(parts)}, {}
+        return {"features": embed_faces(engine, recognizer, images, f"embed {label}")}, {}
 
     key, arrays, _ = engine.run(
         "embed", label, _params_of(recognizer), [images_key], stage_code(type(recognizer)), compute, count=["features"]
@@ -338,6 +345,74 @@ def score_stage(
         count=["scores"],
     )
     return arrays["scores"]
+
+
+def fit_recognizer_stage(
+    engine: Engine,
+    label: str,
+    recognizer: FittedRecognizer,
+    faces: ImageSet,
+    train: np.ndarray,
+    subjects: Sequence[str],
+    evaluated: np.ndarray,
+) -> tuple[str, FittedRecognizer]:
+    """A recognizer's model fitted on the faces of the bool mask ``train``; cached like any stage output.
+
+    ``evaluated`` marks the samples the model will embed: fitting refuses to
+    run when one of their subjects is among the training faces' (the
+    vocabulary must never have seen an evaluated subject).
+
+    Raises:
+        ValueError: when a subject is both trained on and evaluated, or no face is left to train on.
+    """
+    train, evaluated = np.asarray(train, bool), np.asarray(evaluated, bool)
+    names = np.asarray(subjects, dtype=object)
+    seen = set(names[train]) & set(names[evaluated])
+    if seen:
+        raise ValueError(f"{label}: {len(seen)} evaluated subject(s) in the training faces, e.g. {sorted(seen)[0]!r}")
+    if not train.any():
+        raise ValueError(f"{label}: no training face (every sample is evaluated)")
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        idx = np.flatnonzero(train)
+        model = type(recognizer)(**recognizer.get_params()).fit(faces.images[idx], [str(s) for s in names[idx]])
+        return model.state_arrays(), {"n_faces": int(idx.size), "n_subjects": len(set(names[idx]))}
+
+    params = {**_params_of(recognizer), "train": hash_array(train)}
+    key, arrays, _ = engine.run("fit", label, params, [faces.key], stage_code(type(recognizer)), compute)
+    return key, type(recognizer)(**recognizer.get_params()).load_state(arrays)
+
+
+def fitted_embed_stage(
+    engine: Engine,
+    label: str,
+    models: Sequence[tuple[str, FittedRecognizer, np.ndarray]],
+    images_key: str,
+    faces: np.ndarray | Callable[[], np.ndarray],
+) -> tuple[str, np.ndarray]:
+    """Features of a set of faces by fitted recognizers: each (key, model, mask) embeds the samples of its mask.
+
+    Samples no mask covers (faces of folds that are not evaluated, which no
+    comparison uses) get zero features. ``faces`` may be a function
+    returning them: read only on a cache miss.
+    """
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        images = faces() if callable(faces) else faces
+        feats: np.ndarray | None = None
+        for _, model, mask in models:
+            if not mask.any():
+                continue
+            part = embed_faces(engine, model, images[mask], f"embed {label}")
+            if feats is None:
+                feats = np.zeros((len(images), part.shape[1]), np.float32)
+            feats[mask] = part
+        return {"features": feats if feats is not None else np.zeros((len(images), 0), np.float32)}, {}
+
+    params = {"models": [[key, hash_array(np.asarray(mask, bool))] for key, _, mask in models]}
+    code = stage_code(*sorted({type(m) for _, m, _ in models}, key=lambda c: c.__qualname__))
+    key, arrays, _ = engine.run("embed", label, params, [images_key], code, compute, count=["features"])
+    return key, arrays["features"]
 
 
 # --------------------------------------------------------------------------- protect, attack, recover
