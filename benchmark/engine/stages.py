@@ -309,6 +309,10 @@ def embed_stage(
     return key, arrays["features"]
 
 
+# Feature values gathered per side and chunk of pairs by score_stage (64 MB of float32).
+_SCORE_ELEMENTS = 1 << 24
+
+
 def score_stage(
     engine: Engine,
     label: str,
@@ -321,10 +325,15 @@ def score_stage(
 ) -> np.ndarray:
     """Scores of ``probe[probe_idx[i]]`` vs ``reference[ref_idx[i]]``.
 
-    ``probe`` and ``reference`` are (features key, features) pairs.
+    ``probe`` and ``reference`` are (features key, features) pairs. Pairs
+    are compared ``chunk`` at a time, fewer for long features: a chunk's
+    gathered features stay within :data:`_SCORE_ELEMENTS` values a side
+    (a Fisher vector has ~8,500 dimensions: 20,000 pairs would gather 1.4 GB).
     """
     (probe_key, probe_feats), (ref_key, ref_feats) = probe, reference
     pairs_hash = hash_json({"p": probe_idx.tolist(), "r": ref_idx.tolist()})
+    dims = int(np.prod(probe_feats.shape[1:])) if probe_feats.ndim > 1 else 1
+    chunk = max(1, min(chunk, _SCORE_ELEMENTS // max(1, dims)))
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
         out = np.empty(probe_idx.size, np.float64)
