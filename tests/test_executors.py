@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -72,6 +73,23 @@ def test_local_executor_gives_every_chunk_once():
     got = dict(LocalExecutor(workers=1).map(_square_all, [[1, 2], [3], [4]]))
     assert got == {0: [1, 4], 1: [9], 2: [16]}
     assert isinstance(LocalExecutor(workers=2), Executor)
+
+
+def _threads(chunk: list[int]) -> list[object]:
+    import numpy  # noqa: F401  # its BLAS must be loaded to be counted
+    from threadpoolctl import threadpool_info
+
+    return [os.environ.get("OMP_NUM_THREADS"), sorted({p["num_threads"] for p in threadpool_info()})]
+
+
+def test_pool_workers_run_numerical_libraries_on_one_thread():
+    """The pool is the parallelism: a BLAS thread per core in every worker oversubscribes the machine."""
+    executor = LocalExecutor(workers=2)
+    try:
+        got = dict(executor.map(_threads, [[0], [1]]))
+    finally:
+        executor.close()
+    assert got == {0: ["1", [1]], 1: ["1", [1]]}
 
 
 def test_map_chunks_uses_the_current_executor():
