@@ -5,7 +5,9 @@
 resolution progression; ``pw…`` RPCL; ``jw…`` baseline JPEG), encrypts its
 window and writes it with a JSON sidecar ``<output>.json``
 (:mod:`benchmark.cli.sidecar`: keys, synthetic nonce, tags). ``unprotect``
-reads the sidecar and restores the plaintext codestream byte for byte.
+reads the sidecar and restores the plaintext codestream byte for byte, and
+refuses a file found anywhere but at the path its tag covers (renamed or
+copied: it would restore as another sample).
 
 Folders are mirrored: ``IN/a/b.png`` becomes ``OUT/a/b.j2k`` (``.jpg`` for
 JPEG) and ``OUT/a/b.j2k.json``. Each output is written atomically, its
