@@ -63,8 +63,9 @@ import hashlib
 import hmac
 import io
 import json
+import posixpath
 import warnings
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -292,7 +293,7 @@ def check_place(sidecar: dict[str, Any], place: str) -> None:
     """
     path = bound_path(sidecar)
     if path is None:  # format 1: the file a folder protect wrote for its sample id
-        if PurePosixPath(sidecar["sample_id"]).with_suffix("") != PurePosixPath(place).with_suffix(""):
+        if posixpath.splitext(sidecar["sample_id"])[0] != posixpath.splitext(place)[0]:
             raise ProtectError(
                 f"format-1 sidecar of sample {sidecar['sample_id']!r}, which does not place it at {place!r}: "
                 "renamed, copied or moved (refused; it would restore as another sample)"
