@@ -104,3 +104,83 @@ def test_shared_outputs_follow_the_umask_and_private_ones_stay_owner_only(tmp_pa
         os.umask(old)
     mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert mode == {"report.html": 0o644, "entry.json": 0o600, "group.csv": 0o660}
+
+
+def test_swapped_or_moved_entries_are_recomputed_never_read(tmp_path, caplog):
+    c = Cache(tmp_path)
+    a, b = {"x": np.arange(3)}, {"x": np.arange(3) + 10}
+    c.save("metrics", "ka", a, {"n": 1})
+    c.save("metrics", "kb", b, {"n": 2})
+    c.save("score", "ka", b, {"n": 3})
+    pa, pb = (tmp_path / "metrics" / f"{k}{ENTRY_SUFFIX}" for k in ("ka", "kb"))
+    blob_a, blob_b = pa.read_bytes(), pb.read_bytes()
+    pa.write_bytes(blob_b)
+    pb.write_bytes(blob_a)
+    (tmp_path / "score" / f"ka{ENTRY_SUFFIX}").write_bytes(blob_a)  # same key, another stage
+    with caplog.at_level("WARNING", logger="facesec.cache"):
+        assert c.load("metrics", "ka") is None and c.load("metrics", "kb") is None and c.load("score", "ka") is None
+    assert c.damaged == [pa, pb, tmp_path / "score" / f"ka{ENTRY_SUFFIX}"]
+    assert sum("moved or swapped" in r.getMessage() for r in caplog.records) == 3
+    # Put back where they belong, they read again.
+    pa.write_bytes(blob_a)
+    arrays, meta = c.load("metrics", "ka")
+    assert meta == {"n": 1} and np.array_equal(arrays["x"], a["x"])
+
+
+def test_entries_of_the_unbound_format_are_misses(tmp_path):
+    import hashlib
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, x=np.arange(3), __meta__=np.frombuffer(b"{}", dtype=np.uint8))
+    body = buf.getvalue()
+    path = tmp_path / "s" / f"k{ENTRY_SUFFIX}"
+    path.parent.mkdir()
+    path.write_bytes(body + hashlib.sha256(body).digest() + b"FSC1")  # intact, as the old code wrote it
+    c = Cache(tmp_path)
+    assert c.load("s", "k") is None and c.damaged == []
+
+
+_PROTOCOL = """\
+name: swap
+dataset:
+  name: synthetic
+  params: {n_subjects: 8, n_images: 4, seed: 1}
+  folds: 2
+  seed: 0
+recognizers:
+  - {name: lbp, params: {radius: 2}}
+  - {name: mblbp}
+metrics: [eer, d_prime]
+"""
+
+
+def _run_outputs(protocol, out, cache: Cache) -> tuple[dict, dict[str, bytes]]:
+    import json
+
+    from benchmark.engine.pipeline import RunOptions, run_protocol
+    from benchmark.engine.protocol import load_protocol
+
+    run_protocol(load_protocol(protocol, []), RunOptions(out=out, cache=cache, workers=1))
+    results = json.loads((out / "results.json").read_text())
+    results.pop("provenance")
+    return results, {p.name: p.read_bytes() for p in sorted((out / "scores").iterdir())}
+
+
+def test_a_run_over_swapped_entries_equals_a_clean_run(tmp_path, caplog):
+    protocol = tmp_path / "swap.yaml"
+    protocol.write_text(_PROTOCOL)
+    clean = _run_outputs(protocol, tmp_path / "clean", Cache(tmp_path / "cache"))
+    swapped = []
+    for stage in ("metrics", "score"):
+        first, second = sorted((tmp_path / "cache" / stage).glob(f"*{ENTRY_SUFFIX}"))[:2]
+        a, b = first.read_bytes(), second.read_bytes()
+        first.write_bytes(b)
+        second.write_bytes(a)
+        swapped += [first, second]
+    cache = Cache(tmp_path / "cache")
+    with caplog.at_level("WARNING", logger="facesec.cache"):
+        again = _run_outputs(protocol, tmp_path / "again", cache)
+    assert again == clean
+    assert sorted(cache.damaged) == sorted(swapped)
+    assert sum("moved or swapped" in r.getMessage() for r in caplog.records) == len(swapped)

@@ -237,7 +237,11 @@ def test_key_labels_are_those_of_files_protected_by_0_1_0():
 def test_nonce_depends_on_plaintext_and_sample():
     app = MasterKey(bytes(range(32))).application("default")
     _, mac = scheme_keys(app, build_scheme("lw4o6", {}))
-    nonces = {synthetic_nonce(app, sid, codestream_tag(mac, sid, data)) for sid in ("a", "b") for data in (b"x", b"y")}
+    nonces = {
+        synthetic_nonce(app, sid, codestream_tag(mac, sid, data, path="p"))
+        for sid in ("a", "b")
+        for data in (b"x", b"y")
+    }
     assert len(nonces) == 4
 
 
@@ -330,9 +334,11 @@ def test_sidecar_contents_and_no_secrets(tmp_path, capsys, faces):
         "encoder",
         "app_id",
         "sample_id",
+        "path",
         "key_id",
         "tag",
     }
+    assert (sidecar["format"], sidecar["sample_id"], sidecar["path"]) == ("facesec-protect/2", "s1/1.png", "s1/1.j2k")
     assert sidecar["key_id"] == app.key_id != master.key_id
     assert (sidecar["progression"], sidecar["window"], sidecar["offset"]) == ("LRCP", 4.0, 6.0)
     assert sidecar["encoder"]["progression"] == "LRCP"
@@ -592,7 +598,7 @@ def test_wrong_key(tmp_path, capsys, faces):
     side = json.loads(Path(f"{dst}.json").read_text())
     app = MasterKey(bytes.fromhex(OTHER_HEX)).application("default")
     with pytest.raises(ProtectError, match="integrity"):
-        unprotect_codestream(dst.read_bytes(), {**side, "key_id": app.key_id}, app)
+        unprotect_codestream(dst.read_bytes(), {**side, "key_id": app.key_id}, app, place=dst.name)
 
 
 def test_codestream_without_sop_eph_refused(faces):
@@ -606,7 +612,7 @@ def test_codestream_without_sop_eph_refused(faces):
     plain = encode_j2k(faces[0], J2KParams(progression="LRCP", ratios=(80, 40, 20, 10, 5, 1), sop=False, eph=False))
     app = MasterKey(bytes(range(32))).application("default")
     with pytest.raises(ProtectError, match="codestream"):
-        protect_codestream(plain, build_scheme("lw4o6", {}), app, "face")
+        protect_codestream(plain, build_scheme("lw4o6", {}), app, "face", "face.j2k")
 
 
 # --------------------------------------------------------------------------- what a probe of the file CLI found
@@ -719,3 +725,104 @@ def test_hostile_sidecars_are_one_line_errors(tmp_path, text, message):
     with pytest.raises(ProtectError, match=message) as info:
         read_sidecar(p)
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+# --------------------------------------------------------------------------- a file is bound to its place
+
+
+def _copy_protected(src: Path, dst: Path, *, move: bool = False) -> None:
+    """Copy (or move) a protected file with its sidecar, as ``cp`` / ``mv`` would."""
+    for a, b in ((src, dst), (Path(f"{src}.json"), Path(f"{dst}.json"))):
+        b.write_bytes(a.read_bytes())
+        if move:
+            a.unlink()
+
+
+def test_a_copied_or_renamed_file_is_refused_and_the_rest_restores(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst, plain = tmp_path / "in", tmp_path / "out", tmp_path / "plain"
+    _tree(src, faces)
+    assert _protect(capsys, key, src, dst)[0] == EXIT_OK
+    _copy_protected(dst / "s1" / "1.j2k", dst / "s1" / "3.j2k")  # a/3 would become a/1's face
+    _copy_protected(dst / "s2" / "2.j2k", dst / "s2" / "9.j2k", move=True)
+    plain.mkdir()
+    (plain / "s1").mkdir()
+    (plain / "s1" / "3.j2k").write_bytes(b"left by an earlier run")  # must be neither skipped nor replaced
+    code, out, err = _unprotect(capsys, key, dst, plain)
+    assert code == EXIT_FAILED and _counts(out) == (3, 0, 2)
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all("renamed, copied or moved" in line for line in lines), err
+    assert any(line.startswith("failed: s1/3.j2k: protected as 's1/1.j2k'") for line in lines), err
+    assert any(line.startswith("failed: s2/9.j2k: protected as 's2/2.j2k'") for line in lines), err
+    assert (plain / "s1" / "3.j2k").read_bytes() == b"left by an earlier run"
+    assert not (plain / "s2" / "9.j2k").exists()
+    assert sorted(p.relative_to(plain).as_posix() for p in plain.rglob("*.j2k")) == [
+        "s1/1.j2k",
+        "s1/2.j2k",
+        "s1/3.j2k",
+        "s2/1.j2k",
+    ]
+    # Editing the sidecar's path to where the copy lies breaks the keyed tag.
+    side = json.loads(Path(f"{dst}/s1/3.j2k.json").read_text())
+    Path(f"{dst}/s1/3.j2k.json").write_text(json.dumps({**side, "path": "s1/3.j2k"}))
+    (plain / "s1" / "3.j2k").unlink()
+    code, out, err = _unprotect(capsys, key, dst, plain)
+    assert code == EXIT_FAILED and "s1/3.j2k: integrity check failed" in err
+    assert not (plain / "s1" / "3.j2k").exists()
+
+
+def test_a_moved_tree_restores_and_a_single_file_keeps_its_name(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _tree(src, faces)
+    assert _protect(capsys, key, src, dst)[0] == EXIT_OK
+    assert _unprotect(capsys, key, dst, tmp_path / "plain")[0] == EXIT_OK
+    moved = tmp_path / "elsewhere" / "deeper" / "renamed"
+    moved.parent.mkdir(parents=True)
+    dst.rename(moved)
+    code, out, err = _unprotect(capsys, key, moved, tmp_path / "plain2")
+    assert (code, err) == (EXIT_OK, "") and _counts(out) == (4, 0, 0)
+    restored = {p.relative_to(tmp_path / "plain2"): p.read_bytes() for p in (tmp_path / "plain2").rglob("*.j2k")}
+    assert restored == {p.relative_to(tmp_path / "plain"): p.read_bytes() for p in (tmp_path / "plain").rglob("*.j2k")}
+    assert len(restored) == 4
+
+    # A single file is bound to its name: moved, it restores; renamed, it is refused.
+    one = tmp_path / "one" / "face.j2k"
+    assert _protect(capsys, key, src / "s1" / "1.png", one)[0] == EXIT_OK
+    _copy_protected(one, tmp_path / "face.j2k", move=True)
+    assert _unprotect(capsys, key, tmp_path / "face.j2k", tmp_path / "a.j2k")[0] == EXIT_OK
+    assert (tmp_path / "a.j2k").read_bytes() == (tmp_path / "plain" / "s1" / "1.j2k").read_bytes()
+    _copy_protected(tmp_path / "face.j2k", tmp_path / "other.j2k")
+    code, out, err = _unprotect(capsys, key, tmp_path / "other.j2k", tmp_path / "b.j2k")
+    assert (code, out) == (EXIT_BAD_INPUT, "") and "renamed, copied or moved" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "b.j2k").exists()
+
+
+def _as_format_1(path: Path, key_hex: str = KEY_HEX) -> None:
+    """Rewrite a protected file and its sidecar as format 1 wrote them (tag and nonce without the path)."""
+    side = json.loads(Path(f"{path}.json").read_text())
+    app = MasterKey(bytes.fromhex(key_hex)).application(side["app_id"])
+    scheme = build_scheme(side["scheme"], {})
+    aes, mac = scheme_keys(app, scheme)
+    plaintext = unprotect_codestream(path.read_bytes(), side, app, place=side["path"])
+    tag = codestream_tag(mac, side["sample_id"], plaintext, path=None)
+    protected = scheme.encrypt(plaintext, aes, synthetic_nonce(app, side["sample_id"], tag))
+    del side["path"]
+    path.write_bytes(protected)
+    Path(f"{path}.json").write_text(json.dumps({**side, "format": "facesec-protect/1", "tag": tag}))
+
+
+def test_format_1_sidecars_restore_only_where_their_sample_id_puts_them(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst, plain = tmp_path / "in", tmp_path / "out", tmp_path / "plain"
+    _tree(src, faces)
+    assert _protect(capsys, key, src, dst)[0] == EXIT_OK
+    assert _unprotect(capsys, key, dst, tmp_path / "ref")[0] == EXIT_OK
+    for name in ("s1/1.j2k", "s1/2.j2k"):
+        _as_format_1(dst / name)
+    _copy_protected(dst / "s1" / "1.j2k", dst / "s1" / "3.j2k")
+    code, out, err = _unprotect(capsys, key, dst, plain)
+    assert code == EXIT_FAILED and _counts(out) == (4, 0, 1)
+    assert err.startswith("failed: s1/3.j2k: format-1 sidecar of sample 's1/1.png'") and len(err.splitlines()) == 1
+    assert all((plain / n).read_bytes() == (tmp_path / "ref" / n).read_bytes() for n in ("s1/1.j2k", "s1/2.j2k"))
+    assert not (plain / "s1" / "3.j2k").exists()

@@ -5,7 +5,9 @@
 resolution progression; ``pw…`` RPCL; ``jw…`` baseline JPEG), encrypts its
 window and writes it with a JSON sidecar ``<output>.json``
 (:mod:`benchmark.cli.sidecar`: keys, synthetic nonce, tags). ``unprotect``
-reads the sidecar and restores the plaintext codestream byte for byte.
+reads the sidecar and restores the plaintext codestream byte for byte, and
+refuses a file found anywhere but at the path its tag covers (renamed or
+copied: it would restore as another sample).
 
 Folders are mirrored: ``IN/a/b.png`` becomes ``OUT/a/b.j2k`` (``.jpg`` for
 JPEG) and ``OUT/a/b.j2k.json``. Each output is written atomically, its
@@ -43,7 +45,9 @@ from typing import Any
 
 from benchmark.cli.sidecar import (
     ProtectError,
+    bound_path,
     canonical,
+    check_place,
     codestream_tag,
     file_keys,
     input_tag,
@@ -83,6 +87,7 @@ class _Job:
     dst: Path
     sample_id: str  # posix path of src relative to IN (the file name for a single file)
     out_root: Path  # resolved OUT folder: nothing is written through a link below it
+    place: str  # posix path of the protected file below its folder (its name for a single file)
 
 
 @dataclass(frozen=True)
@@ -152,14 +157,14 @@ def _already_done(
         plaintext = scheme.decrypt(data, aes_key, synthetic_nonce(app, job.sample_id, old["tag"]))
     except ValueError:
         return False
-    return hmac.compare_digest(codestream_tag(mac_key, job.sample_id, plaintext), old["tag"])
+    return hmac.compare_digest(codestream_tag(mac_key, job.sample_id, plaintext, path=job.place), old["tag"])
 
 
 def _protect_one(job: _Job, scheme: CodestreamScheme, app: AppKey, keys: tuple[bytes, bytes]) -> _Outcome:
     _safe_target(job)
     raw = job.src.read_bytes()
     mac_key = keys[1]
-    expected = make_sidecar(scheme, app, job.sample_id, input_tag=input_tag(mac_key, job.sample_id, raw))
+    expected = make_sidecar(scheme, app, job.sample_id, job.place, input_tag=input_tag(mac_key, job.sample_id, raw))
     if _already_done(job, scheme, app, keys, expected):
         return _Outcome(job.sample_id, "skipped")
     # Decoded from the bytes just tagged: a file changing meanwhile cannot
@@ -169,7 +174,7 @@ def _protect_one(job: _Job, scheme: CodestreamScheme, app: AppKey, keys: tuple[b
         plaintext = scheme.encode(pixels)
     except ValueError as exc:
         raise ProtectError(f"cannot encode: {exc}") from None
-    protected, tag = protect_codestream(plaintext, scheme, app, job.sample_id)
+    protected, tag = protect_codestream(plaintext, scheme, app, job.sample_id, job.place)
     side = sidecar_path(job.dst)
     # A stale sidecar must not vouch for the new output while it is written.
     side.unlink(missing_ok=True)
@@ -184,6 +189,8 @@ def _protect_one(job: _Job, scheme: CodestreamScheme, app: AppKey, keys: tuple[b
 def _unprotect_one(job: _Job, master: MasterKey, apps: dict[str, AppKey]) -> _Outcome:
     _safe_target(job)
     side = read_sidecar(sidecar_path(job.src))
+    # Before anything is written or skipped: a file out of its place would restore as another sample.
+    check_place(side, job.place)
     if side["app_id"] not in apps:
         apps[side["app_id"]] = master.application(side["app_id"])
     app = apps[side["app_id"]]
@@ -191,9 +198,10 @@ def _unprotect_one(job: _Job, master: MasterKey, apps: dict[str, AppKey]) -> _Ou
         # Resumable: an existing output that carries the right tag is the plaintext.
         scheme = scheme_of_sidecar(side)
         _, mac_key = file_keys(app, scheme.codec, canonical(side["scheme"], side["encoder"]))
-        if hmac.compare_digest(codestream_tag(mac_key, side["sample_id"], job.dst.read_bytes()), side["tag"]):
+        tag = codestream_tag(mac_key, side["sample_id"], job.dst.read_bytes(), path=bound_path(side))
+        if hmac.compare_digest(tag, side["tag"]):
             return _Outcome(job.sample_id, "skipped")
-    plaintext = unprotect_codestream(job.src.read_bytes(), side, app)
+    plaintext = unprotect_codestream(job.src.read_bytes(), side, app, place=job.place)
     atomic_write_bytes(job.dst, plaintext)
     return _Outcome(job.sample_id, "done")
 
@@ -266,9 +274,13 @@ def _walk(root: Path, suffixes: Sequence[str]) -> tuple[list[Path], list[_Ignore
 
 
 def _plan(
-    src: Path, out: Path, suffixes: Sequence[str], rename: Callable[[Path], Path]
+    src: Path, out: Path, suffixes: Sequence[str], rename: Callable[[Path], Path], *, writes_protected: bool
 ) -> tuple[list[_Job], list[_Outcome], list[_Ignored], Path]:
     """Jobs mirroring ``src`` into ``out`` (a folder), or the one job of a file.
+
+    ``writes_protected``: the outputs are the protected files (``protect``),
+    else the inputs are (``unprotect``); a job's ``place`` is the protected
+    file's path below its folder.
 
     Returns:
         (jobs, failures found while planning, entries left out, output folder for the summary).
@@ -291,7 +303,7 @@ def _plan(
         for path in files:
             rel = path.relative_to(src)
             dst = out / rename(rel)
-            by_dst.setdefault(dst, []).append(_Job(path, dst, rel.as_posix(), out_r))
+            by_dst.setdefault(dst, []).append(_Job(path, dst, rel.as_posix(), out_r, rename(rel).as_posix()))
         jobs = [group[0] for group in by_dst.values() if len(group) == 1]
         # Which of a.png and a.bmp should become a.j2k is a guess: do neither.
         failures = [
@@ -308,7 +320,9 @@ def _plan(
     dst = out / rename(Path(src.name)) if out.is_dir() else out
     if dst.resolve() == src_r:
         raise ProtectError(f"{out}: the output must not be the input file")
-    return [_Job(src, dst, src.name, dst.parent.resolve())], [], [], dst.parent
+    # A single protected file is bound to its name: the output's (chosen freely) when protecting.
+    place = dst.name if writes_protected else src.name
+    return [_Job(src, dst, src.name, dst.parent.resolve(), place)], [], [], dst.parent
 
 
 def _foreign_keys(jobs: Sequence[_Job], out_dir: Path, single: bool, key_id: str) -> list[str]:
@@ -420,7 +434,7 @@ def protect_main(args: argparse.Namespace) -> int:
             if out.suffix.lower() not in allowed:
                 raise ProtectError(f"{out}: the output of {scheme.label()} must end in {' or '.join(allowed)}")
         jobs, failures, ignored, out_dir = _plan(
-            args.input, out, IMAGE_SUFFIXES, lambda rel: rel.with_suffix(scheme.suffix)
+            args.input, out, IMAGE_SUFFIXES, lambda rel: rel.with_suffix(scheme.suffix), writes_protected=True
         )
         inputs = {job.src.resolve() for job in jobs}
         for job in jobs:  # JPEG outputs are .jpg: never let one land on an input
@@ -447,7 +461,9 @@ def unprotect_main(args: argparse.Namespace) -> int:
     try:
         master = _load_key(args)
         workers = _workers(args)
-        jobs, failures, ignored, out_dir = _plan(args.input, args.output, _PROTECTED_SUFFIXES, lambda rel: rel)
+        jobs, failures, ignored, out_dir = _plan(
+            args.input, args.output, _PROTECTED_SUFFIXES, lambda rel: rel, writes_protected=False
+        )
         # A sidecar is read with its protected file: not an entry left out.
         inputs = {job.sample_id for job in jobs} | {o.sample_id for o in failures}
         ignored = [i for i in ignored if not (i.path.endswith(".json") and i.path[: -len(".json")] in inputs)]

@@ -16,8 +16,21 @@ Keys (no key ever comes from the command line, a sidecar or the output):
   canonical JSON of the scheme's paper name and *every* encoder setting
   (:func:`canonical`), so any setting that changes the plaintext, or the
   encrypted window, changes the keys;
-* ``tag = HMAC-SHA256(mac_key, "codestream" | sample id | plaintext
-  codestream)`` and ``nonce = app.nonce(sample_id + NUL + tag)``.
+* ``tag = HMAC-SHA256(mac_key, "codestream" | sample id | path |
+  plaintext codestream)`` and ``nonce = app.nonce(sample_id + NUL + tag)``,
+  where ``path`` is the protected file's path below the folder ``protect``
+  wrote (its name, for a single file).
+
+The path binds a file to its place: ``unprotect`` refuses a file found
+anywhere else below the folder it is given (its name, for a single file),
+before decrypting. Without it, ``cp OUT/a/1.j2k OUT/a/3.j2k`` (with the
+sidecar) restores ``a/3`` as ``a/1``'s face, every check passing: the tag
+vouches for a sample, not for where it lies. A whole protected tree moved
+elsewhere still restores, as paths are relative to its root. Sidecars of
+format 1 (no path) are restored only where their sample id puts them, the
+file a folder ``protect`` would have written for it (``a/1.png`` ->
+``a/1.j2k``): the id is under the tag, so this binds them as well, and
+refuses the rest (an output named freely by a single-file ``protect``).
 
 The nonce is *synthetic* (SIV style, as in RFC 5297): it depends on the
 plaintext through a keyed tag. A nonce from the sample id alone would repeat
@@ -32,7 +45,7 @@ unencrypted parts of the codestream show it anyway). The tag also lets
 would skip.
 
 A sidecar holds: format version, scheme name, codec, progression, window,
-offset, the encoder settings, the application id, the sample id, ``key_id``
+offset, the encoder settings, the application id, the sample id, the path, ``key_id``
 (fingerprint of the *application* key, so that a wrong key is detected before
 decrypting, and so that sidecars of two applications do not share an id),
 the codestream tag, a keyed tag of the input file (to notice an edited input
@@ -50,6 +63,7 @@ import hashlib
 import hmac
 import io
 import json
+import posixpath
 import warnings
 from pathlib import Path
 from typing import Any
@@ -66,8 +80,10 @@ from benchmark.core.strict_yaml import one_line
 __all__ = [
     "SIDECAR_FORMAT",
     "ProtectError",
+    "check_place",
     "file_schemes",
     "scheme_from_name",
+    "bound_path",
     "canonical",
     "file_keys",
     "scheme_keys",
@@ -83,7 +99,9 @@ __all__ = [
     "sidecar_path",
 ]
 
-SIDECAR_FORMAT = "facesec-protect/1"
+SIDECAR_FORMAT = "facesec-protect/2"
+# Format 1 had no path; its sample id places it (see the module docstring).
+_OLD_FORMAT = "facesec-protect/1"
 _MAX_SIDECAR_BYTES = 65_536  # a sidecar is a few hundred bytes; refuse to parse anything big
 _MAX_PIXELS = 50_000_000  # decompression-bomb guard, as benchmark.data.imageio
 
@@ -146,20 +164,30 @@ def file_keys(app: AppKey, codec: str, label: str) -> tuple[bytes, bytes]:
     return app.derive(f"{codec}/aes/{label}"), app.derive(f"{codec}/mac/{label}")
 
 
-def _tag(mac_key: bytes, kind: bytes, sample_id: str, data: bytes) -> str:
-    sid = sample_id.encode("utf-8")
-    msg = kind + b"\x00" + len(sid).to_bytes(4, "big") + sid + data
-    return hmac.new(mac_key, msg, hashlib.sha256).hexdigest()
+def _tag(mac_key: bytes, kind: bytes, ids: tuple[str, ...], data: bytes) -> str:
+    msg = kind + b"\x00"
+    for text in ids:  # each length-prefixed: no two id lists share an encoding
+        raw = text.encode("utf-8")
+        msg += len(raw).to_bytes(4, "big") + raw
+    return hmac.new(mac_key, msg + data, hashlib.sha256).hexdigest()
 
 
-def codestream_tag(mac_key: bytes, sample_id: str, codestream: bytes) -> str:
-    """Keyed tag (HMAC-SHA256, hex) of a plaintext codestream of one sample."""
-    return _tag(mac_key, b"codestream", sample_id, codestream)
+def codestream_tag(mac_key: bytes, sample_id: str, codestream: bytes, *, path: str | None) -> str:
+    """Keyed tag (HMAC-SHA256, hex) of a plaintext codestream of one sample.
+
+    Args:
+        mac_key: The parameter set's MAC key.
+        sample_id: The sample id (the input's path below IN).
+        codestream: The plaintext codestream.
+        path: The protected file's path below the protected root; None only
+            to check a format-1 sidecar, whose tag did not cover it.
+    """
+    return _tag(mac_key, b"codestream", (sample_id,) if path is None else (sample_id, path), codestream)
 
 
 def input_tag(mac_key: bytes, sample_id: str, raw: bytes) -> str:
     """Keyed tag of an input file's bytes (to notice an edited input when resuming)."""
-    return _tag(mac_key, b"input", sample_id, raw)
+    return _tag(mac_key, b"input", (sample_id,), raw)
 
 
 def synthetic_nonce(app: AppKey, sample_id: str, tag: str) -> bytes:
@@ -210,8 +238,13 @@ def read_pixels(source: Path | bytes) -> np.ndarray:
     return arr
 
 
-def protect_codestream(plaintext: bytes, scheme: CodestreamScheme, app: AppKey, sample_id: str) -> tuple[bytes, str]:
+def protect_codestream(
+    plaintext: bytes, scheme: CodestreamScheme, app: AppKey, sample_id: str, path: str
+) -> tuple[bytes, str]:
     """Encrypt the scheme's window of a plaintext codestream with a synthetic nonce.
+
+    ``path`` is where the protected file goes, below the protected root (its
+    name for a single file): the tag covers it, binding the file to its place.
 
     Returns:
         (protected bytes, the codestream tag for the sidecar).
@@ -222,7 +255,7 @@ def protect_codestream(plaintext: bytes, scheme: CodestreamScheme, app: AppKey, 
             not give the plaintext back.
     """
     aes_key, mac_key = scheme_keys(app, scheme)
-    tag = codestream_tag(mac_key, sample_id, plaintext)
+    tag = codestream_tag(mac_key, sample_id, plaintext, path=path)
     nonce = synthetic_nonce(app, sample_id, tag)
     try:
         protected = scheme.encrypt(plaintext, aes_key, nonce)
@@ -241,13 +274,49 @@ def protect_codestream(plaintext: bytes, scheme: CodestreamScheme, app: AppKey, 
     return protected, tag
 
 
-def unprotect_codestream(protected: bytes, sidecar: dict[str, Any], app: AppKey) -> bytes:
-    """Decrypt a protected codestream with the parameters of its sidecar and check its tag.
+def bound_path(sidecar: dict[str, Any]) -> str | None:
+    """The path a (checked) sidecar's tag covers; None for format 1."""
+    return None if sidecar["format"] == _OLD_FORMAT else sidecar["path"]
+
+
+def check_place(sidecar: dict[str, Any], place: str) -> None:
+    """Refuse a protected file found at ``place`` when its sidecar binds it elsewhere.
+
+    Args:
+        sidecar: The file's (checked) sidecar; the tag, checked after
+            decrypting, vouches for its path and sample id.
+        place: The file's path below the folder given to ``unprotect`` (its
+            name for a single file), POSIX form.
 
     Raises:
-        ProtectError: malformed sidecar, wrong key, unparsable codestream, or
-            a tag mismatch (damaged or tampered file or sidecar).
+        ProtectError: the file was renamed, copied or moved within its tree.
     """
+    path = bound_path(sidecar)
+    if path is None:  # format 1: the file a folder protect wrote for its sample id
+        if posixpath.splitext(sidecar["sample_id"])[0] != posixpath.splitext(place)[0]:
+            raise ProtectError(
+                f"format-1 sidecar of sample {sidecar['sample_id']!r}, which does not place it at {place!r}: "
+                "renamed, copied or moved (refused; it would restore as another sample)"
+            )
+    elif path != place:
+        raise ProtectError(
+            f"protected as {path!r} below its protected folder, found as {place!r}: renamed, copied or moved "
+            "(refused; it would restore as another sample); unprotect the folder protect wrote"
+        )
+
+
+def unprotect_codestream(protected: bytes, sidecar: dict[str, Any], app: AppKey, *, place: str) -> bytes:
+    """Decrypt a protected codestream with the parameters of its sidecar and check its tag.
+
+    ``place`` is the file's path below the folder given to ``unprotect`` (its
+    name for a single file): see :func:`check_place`.
+
+    Raises:
+        ProtectError: malformed sidecar, wrong key, a file out of its place,
+            unparsable codestream, or a tag mismatch (damaged or tampered file
+            or sidecar).
+    """
+    check_place(sidecar, place)
     if app.key_id != sidecar["key_id"]:
         raise ProtectError(
             f"wrong key: protected with key id {sidecar['key_id']} (application {sidecar['app_id']!r}), "
@@ -260,7 +329,8 @@ def unprotect_codestream(protected: bytes, sidecar: dict[str, Any], app: AppKey)
         plaintext = scheme.decrypt(protected, aes_key, nonce)
     except ValueError as exc:
         raise ProtectError(f"cannot decrypt the codestream: {exc}") from None
-    if not hmac.compare_digest(codestream_tag(mac_key, sidecar["sample_id"], plaintext), sidecar["tag"]):
+    tag = codestream_tag(mac_key, sidecar["sample_id"], plaintext, path=bound_path(sidecar))
+    if not hmac.compare_digest(tag, sidecar["tag"]):
         raise ProtectError("integrity check failed: the file or its sidecar was altered or damaged")
     return plaintext
 
@@ -289,8 +359,8 @@ def sidecar_path(output: Path) -> Path:
     return output.with_name(output.name + ".json")
 
 
-def make_sidecar(scheme: CodestreamScheme, app: AppKey, sample_id: str, **fields: Any) -> dict[str, Any]:
-    """The sidecar of one sample; ``fields`` adds the tags and the size."""
+def make_sidecar(scheme: CodestreamScheme, app: AppKey, sample_id: str, path: str, **fields: Any) -> dict[str, Any]:
+    """The sidecar of one sample protected as ``path`` (below the protected root); ``fields`` adds the tags and size."""
     encoder = _encoder(scheme)
     return {
         "format": SIDECAR_FORMAT,
@@ -302,6 +372,7 @@ def make_sidecar(scheme: CodestreamScheme, app: AppKey, sample_id: str, **fields
         "encoder": encoder,
         "app_id": app.app_id,
         "sample_id": sample_id,
+        "path": path,
         "key_id": app.key_id,
         "facesec_version": __version__,
         **fields,
@@ -348,9 +419,10 @@ def read_sidecar(path: Path) -> dict[str, Any]:
         raise ProtectError(f"sidecar {path.name} unreadable: {one_line(exc)}") from None
     except RecursionError:
         raise ProtectError(f"sidecar {path.name} unreadable: nested too deeply") from None
-    if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
-        raise ProtectError(f"sidecar {path.name}: not a {SIDECAR_FORMAT} sidecar")
-    for key, types in _SIDECAR_KEYS.items():
+    if not isinstance(data, dict) or data.get("format") not in (SIDECAR_FORMAT, _OLD_FORMAT):
+        raise ProtectError(f"sidecar {path.name}: not a {SIDECAR_FORMAT} (or {_OLD_FORMAT}) sidecar")
+    required = {**_SIDECAR_KEYS, "path": str} if data["format"] == SIDECAR_FORMAT else _SIDECAR_KEYS
+    for key, types in required.items():
         if not isinstance(data.get(key), types) or isinstance(data.get(key), bool):
             raise ProtectError(f"sidecar {path.name}: field {key!r} missing or malformed")
     try:

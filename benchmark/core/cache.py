@@ -25,9 +25,13 @@ log = logging.getLogger("facesec.cache")
 
 #: File name ending of a cache entry.
 ENTRY_SUFFIX = ".entry"
-# An entry's trailer: SHA-256 of the npz bytes, then a format tag.
-_TAG = b"FSC1"
-_TRAILER = 32 + len(_TAG)
+# An entry's trailer: the stage and key it answers, their length (4 bytes), the
+# SHA-256 of length, stage, key and npz bytes, then a format tag. Binding the
+# digest to the stage and key makes a moved or swapped entry fail like a damaged
+# one; FSC1 entries (digest of the npz bytes alone) are never trusted.
+_TAG = b"FSC2"
+_OLD_TAGS = (b"FSC1",)
+_TRAILER = 4 + 32 + len(_TAG)
 _META = "__meta__"
 
 __all__ = [
@@ -132,15 +136,28 @@ def atomic_write_text(path: Path, text: str, *, shared: bool = False) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), shared=shared)
 
 
+def _binding(stage: str, key: str) -> bytes:
+    """What an entry answers: ``<stage>/<key>`` (both come from the code, never from a file)."""
+    return f"{stage}/{key}".encode()
+
+
+def _digest(bound: bytes, body: bytes) -> bytes:
+    # The binding's length first, so no split of bound + body can pass for another.
+    return hashlib.sha256(len(bound).to_bytes(4, "big") + bound + body).digest()
+
+
 class Cache:
     """Stage-result store: one self-checking file ``<root>/<stage>/<key>.entry`` per result.
 
     Artifacts are dicts of numpy arrays (numbers stay numbers) and a JSON
     ``meta`` dict. An entry is an ``.npz`` holding both, followed by the
-    SHA-256 of those bytes and a 4-byte tag: one file, written atomically, so
-    a run killed mid-write leaves no entry or a whole one, and a truncated or
-    bit-flipped entry fails its digest and is recomputed, never read as a
-    result. ``enabled=False`` turns the cache into a pass-through.
+    stage and key it answers, the SHA-256 of both and those bytes and a 4-byte
+    tag: one file, written atomically, so a run killed mid-write leaves no
+    entry or a whole one, and a truncated or bit-flipped entry fails its
+    digest and is recomputed, never read as a result; so is an intact entry
+    found under another stage or key (moved, copied or swapped), and an entry
+    of the older format that did not record its key. ``enabled=False`` turns
+    the cache into a pass-through.
     """
 
     def __init__(self, root: Path | None = None, *, enabled: bool = True):
@@ -173,9 +190,23 @@ class Cache:
         except OSError as exc:
             self._damaged(path, f"unreadable ({exc.strerror or type(exc).__name__})")
             return None
-        body, digest, tag = blob[:-_TRAILER], blob[-_TRAILER:-4], blob[-4:]
-        if len(blob) < _TRAILER or tag != _TAG or hashlib.sha256(body).digest() != digest:
+        tag = blob[-len(_TAG) :]
+        if len(blob) >= _TRAILER and tag in _OLD_TAGS:
+            # Written before entries were bound to their key: nothing proves it answers this one.
+            log.info("cache entry %s is of an older format (not bound to its key): recomputing it", path)
+            return None
+        size = int.from_bytes(blob[-_TRAILER : -_TRAILER + 4], "big") if len(blob) >= _TRAILER else -1
+        if tag != _TAG or not 0 <= size <= len(blob) - _TRAILER:
+            self._damaged(path, "truncated or corrupt (no valid trailer)")
+            return None
+        end = len(blob) - _TRAILER
+        body, bound = blob[: end - size], blob[end - size : end]
+        if _digest(bound, body) != blob[end + 4 : end + 36]:
             self._damaged(path, "truncated or corrupt (digest mismatch)")
+            return None
+        if bound != _binding(stage, key):
+            # Intact, but the answer to another question: moved, copied or swapped.
+            self._damaged(path, f"holds the entry of {bound[:200].decode('utf-8', 'replace')!r} (moved or swapped)")
             return None
         try:
             with np.load(io.BytesIO(body), allow_pickle=False) as npz:
@@ -200,7 +231,9 @@ class Cache:
         packed = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
         np.savez(buf, **arrays, **{_META: packed})  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
         body = buf.getvalue()
-        atomic_write_bytes(self._path(stage, key), body + hashlib.sha256(body).digest() + _TAG)
+        bound = _binding(stage, key)
+        trailer = len(bound).to_bytes(4, "big") + _digest(bound, body) + _TAG
+        atomic_write_bytes(self._path(stage, key), body + bound + trailer)
 
     def clear(self) -> int:
         """Remove every entry; returns the number of stage folders removed."""
