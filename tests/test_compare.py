@@ -163,7 +163,9 @@ def test_renamed_scheme_without_a_map_is_unmatched_not_ok(pipeline_runs, capsys)
     assert _cli(pipeline_runs["base"], pipeline_runs["new"]) == EXIT_UNMATCHED == 5
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith("**facesec compare: UNMATCHED: 2 row(s) on one side only (scheme lw8o0 in base only, lw1o0 in new only)")
+    assert first.startswith(
+        "**facesec compare: UNMATCHED: 2 row(s) on one side only (scheme lw8o0 in base only, lw1o0 in new only)"
+    )
     assert "pass --map-scheme lw8o0=lw1o0" in first and "nothing gated was compared" in first
     assert "only in base: lbp · lw8o0 · strength:naive" in out
     assert "only in new: lbp · lw1o0 · strength:naive" in out
@@ -417,7 +419,7 @@ def test_other_samples_or_protocol_are_refused_unless_allowed(fake, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith(f"error: runs not comparable: {what}"), err
         assert err.rstrip().endswith(f"pass {flag} if you mean it"), err
-        assert _cli(base, new, flag) == EXIT_OK, flag
+        assert _cli(base, new, flag, "--n-boot", "20") == EXIT_OK, flag
         out = capsys.readouterr().out
         assert f"- ⚠ {what}" in out, out
     # Both at once: one line naming both, and both flags.

@@ -17,12 +17,12 @@ How the interval is found, per row (the row's ``method``):
   cancels in the difference: an unchanged row gets the interval (0, 0).
 * ``unpaired``: other samples or other comparisons; each run is resampled
   on its own (independent draws) and the difference is taken per resample.
-* ``normal``: a score file is missing or unreadable, or does not reproduce
-  the value stored in results.json; the interval is the normal
-  approximation ``delta ± z * sqrt(se_base² + se_new²)`` with each
+* ``normal``: the run has no score (quality) files at all, or the row
+  records none; the interval is the normal approximation
+  ``delta ± z * sqrt(se_base² + se_new²)`` with each
   ``se = (ci_high - ci_low) / (2 z)`` read from the two rows' stored
   intervals. It ignores any pairing, so it is wide for paired data. Flagged
-  in the report.
+  in the report, with a warning at its top.
 * ``none``: not even stored intervals: the change alone, never a
   regression.
 
@@ -31,8 +31,18 @@ pipeline uses (:func:`~benchmark.metrics.verification.compute_all`, the
 operating threshold of :mod:`~benchmark.metrics.irreversibility`, the
 histogram estimator of :mod:`~benchmark.metrics.unlinkability` with the
 row's bins and prior, :func:`~benchmark.metrics.irreversibility.summarise_quality`),
-and the full-data value is checked against the stored one before a
-bootstrap is trusted.
+and the full-data value is checked against the stored one: a file that does
+not reproduce it (another run's file, an edited results.json), is
+unreadable, or is missing while the run has its other files is a
+:class:`CompareError`, never a fall back to the stored number.
+
+Two runs of other samples (dataset fingerprint) or whose protocols measure
+differently (``provenance.protocol_sections``: every section but the schemes
+and keys; the whole protocol file for older runs) are refused unless
+``allow_different_data`` / ``allow_different_protocol``. A comparison proves
+nothing (:attr:`Comparison.status` ``unmatched``) when no gated metric got a
+change and an interval, or, unless ``allow_unmatched``, a row is in one run
+only.
 
 Which direction is worse (security gets weaker), by view:
 
