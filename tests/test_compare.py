@@ -13,12 +13,20 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from benchmark.cli.compare import EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION, add_parser, compare_main
+from benchmark.cli.compare import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_REGRESSION,
+    EXIT_UNMATCHED,
+    add_parser,
+    compare_main,
+)
 from benchmark.core.cache import Cache
 from benchmark.engine.compare import CompareSettings, compare_runs, load_run, render_markdown
 from benchmark.engine.evaluate import EvalSettings, ViewScores, row_metrics
 from benchmark.engine.pipeline import RunOptions, run_protocol
 from benchmark.engine.protocol import load_protocol
+from benchmark.engine.provenance import EVALUATION_SECTIONS, protocol_sections
 from benchmark.engine.results import write_results
 from benchmark.engine.scores import ScoreSet, read_scores, write_scores
 from benchmark.engine.views import View
@@ -150,12 +158,44 @@ def test_window_8_to_3_is_unresolved_for_security_but_a_quality_regression(pipel
     assert first.startswith("REGRESSION:") and "image quality" in first
 
 
-def test_renamed_scheme_without_a_map_is_listed_one_sided_with_a_hint(pipeline_runs, capsys):
-    assert _cli(pipeline_runs["base"], pipeline_runs["new"]) == EXIT_OK
+def test_renamed_scheme_without_a_map_is_unmatched_not_ok(pipeline_runs, capsys):
+    # A weakening that changes the scheme's label leaves only the baseline row matched: never OK.
+    assert _cli(pipeline_runs["base"], pipeline_runs["new"]) == EXIT_UNMATCHED == 5
     out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith(
+        "**facesec compare: UNMATCHED: 2 row(s) on one side only (scheme lw8o0 in base only, lw1o0 in new only)"
+    )
+    assert "pass --map-scheme lw8o0=lw1o0" in first and "nothing gated was compared" in first
     assert "only in base: lbp · lw8o0 · strength:naive" in out
     assert "only in new: lbp · lw1o0 · strength:naive" in out
-    assert "--map-scheme lw8o0=lw1o0" in out
+    # Accepting the one-sided rows still leaves nothing gated: the baseline gates only with --performance.
+    assert _cli(pipeline_runs["base"], pipeline_runs["new"], "--allow-unmatched") == EXIT_UNMATCHED
+    assert "only with --performance" in capsys.readouterr().out.splitlines()[0]
+    assert _cli(pipeline_runs["base"], pipeline_runs["new"], "--allow-unmatched", "--performance") == EXIT_OK
+    assert "(accepted by --allow-unmatched)" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_score_or_quality_files_of_another_run_are_refused(pipeline_runs, tmp_path, capsys):
+    base, weak = pipeline_runs["base"], pipeline_runs["new"]
+    # The base run's results.json over the weakened run's quality file (renamed to the base's name).
+    swapped = tmp_path / "swapped-quality"
+    shutil.copytree(base, swapped)
+    [quality] = (swapped / "quality").glob("*.csv")
+    [other] = (weak / "quality").glob("*.csv")
+    shutil.copyfile(other, quality)
+    assert _cli(base, swapped) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {quality}: psnr ") and "does not reproduce" in err
+    # ... and over its strength score file.
+    swapped = tmp_path / "swapped-scores"
+    shutil.copytree(base, swapped)
+    [scores] = (swapped / "scores").glob("*lw8o0*")
+    [other] = (weak / "scores").glob("*lw1o0*")
+    shutil.copyfile(other, scores)
+    assert _cli(base, swapped) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {scores}") and str(swapped / "results.json") in err
 
 
 # --------------------------------------------------------------------------- synthetic score files
@@ -187,12 +227,15 @@ def _fake_run(
     pairs_seed: int = 0,
     drop_mated: int = 0,
     views: tuple[str, ...] = ("baseline", "strength:naive", "linkage:naive", "renewal"),
+    protocol_sha256: str = "0" * 64,
+    sections: str | None = "same",
 ) -> Path:
     """A run folder whose rows are computed by the pipeline's own row_metrics from Gaussian scores.
 
     Each view draws its scores from its own seed, so two runs differ only
     where their parameters do. ``drop_mated`` removes that many mated
-    comparisons from the strength view, as failures to acquire.
+    comparisons from the strength view, as failures to acquire. ``sections``
+    names the ``provenance.protocol_sections`` (None: a run from before them).
     """
     ids, subjects, probe, reference, mated = _comparisons(pairs_seed)
     codes = np.unique(subjects, return_inverse=True)[1]
@@ -250,8 +293,10 @@ def _fake_run(
         "protocol": {"name": "fake", "file": "fake.yaml", "notes": ""},
         "dataset": {"name": "synthetic", "demo": True},
         "rows": rows,
-        "provenance": {"dataset_fingerprint": fingerprint, "protocol_sha256": "0" * 64, "key": None},
+        "provenance": {"dataset_fingerprint": fingerprint, "protocol_sha256": protocol_sha256, "key": None},
     }
+    if sections is not None:
+        results["provenance"]["protocol_sections"] = {k: f"{k}-{sections}" for k in EVALUATION_SECTIONS}
     write_results(root / "results.json", results)  # type: ignore[arg-type]
     return root
 
@@ -296,7 +341,8 @@ def test_paired_when_same_samples_and_comparisons(fake):
 
 
 def test_unpaired_when_the_dataset_differs(fake):
-    same = compare_runs(load_run(fake()), load_run(fake(fingerprint="fp-copy")))
+    allow = CompareSettings(allow_different_data=True)
+    same = compare_runs(load_run(fake()), load_run(fake(fingerprint="fp-copy")), allow)
     assert any("dataset samples differ" in w for w in same.warnings)
     md = render_markdown(same)
     assert "dataset samples differ" in md.split("|")[0]  # stated above the table
@@ -332,14 +378,75 @@ def test_linkage_and_renewal_are_judged(fake):
     assert _metric(rows["linkage:naive"], "eer").worse == "down"
 
 
-def test_a_row_on_one_side_only_is_listed(fake, tmp_path):
+def test_a_row_on_one_side_only_is_listed_and_unmatched_unless_accepted(fake, tmp_path):
     base, new = fake(), fake(views=("baseline", "strength:naive", "linkage:naive"))
-    assert _cli(base, new, "--json", tmp_path / "c.json", "--markdown", tmp_path / "c.md") == EXIT_OK
+    assert _cli(base, new, "--json", tmp_path / "c.json", "--markdown", tmp_path / "c.md") == EXIT_UNMATCHED
     data = json.loads((tmp_path / "c.json").read_text())
     assert [(o["side"], o["view"]) for o in data["only_base"]] == [("base", "renewal")]
     assert data["only_new"] == []
     assert "only in base: lbp · x1 · renewal" in (tmp_path / "c.md").read_text()
-    assert "1 row(s) on one side only" in data["verdict_line"]
+    assert data["verdict"] == "unmatched" and data["n_regressions"] == 0
+    assert data["problems"] == ["1 row(s) on one side only: --allow-unmatched to accept them"]
+    assert data["verdict_line"] == "facesec compare: UNMATCHED: " + data["problems"][0]
+    assert _cli(base, new, "--allow-unmatched", "--json", tmp_path / "c.json") == EXIT_OK
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["verdict"] == "ok" and data["problems"] == [] and data["n_judged"] > 0
+    assert data["verdict_line"].endswith("1 row(s) on one side only (accepted by --allow-unmatched)")
+
+
+def test_only_baseline_rows_prove_nothing(fake, capsys):
+    run = fake(views=("baseline",))
+    assert _cli(run, run) == EXIT_UNMATCHED
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        "**facesec compare: UNMATCHED: nothing gated was compared: the 1 matched row(s) (baseline) have no gated "
+        "metric (baseline / preservation rows gate only with --performance)**"
+    )
+    assert _cli(run, run, "--allow-unmatched") == EXIT_UNMATCHED  # nothing one-sided to accept
+    assert _cli(run, run, "--performance") == EXIT_OK
+
+
+def test_other_samples_or_protocol_are_refused_unless_allowed(fake, capsys):
+    base = fake()
+    cases = [
+        (fake(fingerprint="fp-other"), "--allow-different-data", "dataset samples differ"),
+        (fake(sections="other"), "--allow-different-protocol", "protocol sections attacker, attacks, bootstrap"),
+        # Runs from before protocol_sections: the whole protocol file is checked.
+        (fake(sections=None, protocol_sha256="1" * 64), "--allow-different-protocol", "protocol files differ"),
+    ]
+    for new, flag, what in cases:
+        assert _cli(base, new) == EXIT_BAD_INPUT, flag
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"error: runs not comparable: {what}"), err
+        assert err.rstrip().endswith(f"pass {flag} if you mean it"), err
+        assert _cli(base, new, flag, "--n-boot", "20") == EXIT_OK, flag
+        out = capsys.readouterr().out
+        assert f"- ⚠ {what}" in out, out
+    # Both at once: one line naming both, and both flags.
+    assert _cli(base, fake(fingerprint="fp-other", sections="other")) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "dataset samples differ" in err and "protocol sections" in err
+    assert "pass --allow-different-data --allow-different-protocol if you mean it" in err
+
+
+def test_protocol_sections_ignore_schemes_and_paths_but_not_the_measurement(tmp_path):
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(PIPELINE_PROTOCOL.replace("WINDOW", "8"))
+    base = protocol_sections(load_protocol(protocol))
+    assert set(base) == set(EVALUATION_SECTIONS)
+    # A scheme's parameters are what a comparison is about; keys change protected samples only.
+    for same in (["schemes.0.params.window=1"], ["keys.random=true"], ["name=other", "examples=0"]):
+        assert protocol_sections(load_protocol(protocol, same)) == base, same
+    changed = {
+        "dataset.folds=4": "dataset",
+        "metrics=[eer]": "metrics",
+        "recognizers.0.params.radius=1": "recognizers",
+        "bootstrap.seed=1": "bootstrap",
+        "views=[strength, linkage]": "views",
+    }
+    for override, section in changed.items():
+        other = protocol_sections(load_protocol(protocol, [override]))
+        assert [k for k in base if base[k] != other[k]] == [section], override
 
 
 def test_tolerance_is_honoured(fake, capsys):
@@ -364,23 +471,49 @@ def test_performance_gates_only_when_asked(fake):
     assert _metric(_rows(on)["baseline"], "eer").verdict == "regression"
 
 
-def test_missing_score_file_falls_back_to_the_normal_approximation(fake, tmp_path, capsys):
+def test_a_missing_score_file_is_refused_when_the_run_has_others(fake, tmp_path, capsys):
     new = tmp_path / "new"
     shutil.copytree(fake(strength=1.5, strength_seed=11), new)
     (new / "scores" / "strength_naive.csv").unlink()
+    assert _cli(fake(), new) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"error: {new / 'scores' / 'strength_naive.csv'}: score file missing (the run's other score files are there)\n"
+    )
+
+
+def test_a_run_without_score_files_falls_back_to_the_normal_approximation(fake, tmp_path):
+    new = tmp_path / "new"
+    shutil.copytree(fake(strength=1.5, strength_seed=11), new)
+    shutil.rmtree(new / "scores")
     comparison = compare_runs(load_run(fake()), load_run(new))
     row = _rows(comparison)["strength:naive"]
     assert row.method == "normal"
     m = _metric(row, "eer")
-    assert m.method == "normal" and "score file missing" in m.note
+    assert m.method == "normal" and "no score files in this run" in m.note
     b, n = (json.loads((p / "results.json").read_text())["rows"][1]["metrics"] for p in (fake(), new))
     z = NormalDist().inv_cdf(0.975)
     half = z * math.hypot(*((x["eer_ci_high"] - x["eer_ci_low"]) / (2 * z) for x in (b, n)))
     assert (m.ci_low, m.ci_high) == pytest.approx((m.delta - half, m.delta + half))
     md = render_markdown(comparison)
     assert "normal approx. †" in md and "† normal approximation" in md
-    # The other rows still use their files.
-    assert _rows(comparison)["linkage:naive"].method == "paired"
+    assert "- ⚠ " in md and "use the normal approximation" in md and "unchecked: new run has no score files" in md
+
+
+def test_edited_results_json_is_refused_not_gated_on_stored_numbers(fake, tmp_path, capsys):
+    # The weakened run's results.json with the base's strength numbers pasted in.
+    new = tmp_path / "new"
+    shutil.copytree(fake(strength=1.5, strength_seed=11), new)
+    results = json.loads((new / "results.json").read_text())
+    base_rows = json.loads((fake() / "results.json").read_text())["rows"]
+    results["rows"][1]["metrics"] = base_rows[1]["metrics"]
+    (new / "results.json").write_text(json.dumps(results))
+    for extra in ([], ["--n-boot", "0"]):
+        assert _cli(fake(), new, *extra) == EXIT_BAD_INPUT, extra
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"error: {new / 'scores' / 'strength_naive.csv'}: eer "), err
+        assert "does not reproduce" in err and str(new / "results.json") in err and "strength:naive" in err
 
 
 def test_no_interval_at_all_is_never_a_regression(fake, tmp_path):

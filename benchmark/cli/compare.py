@@ -9,9 +9,12 @@ tolerance (:mod:`benchmark.engine.compare`). A Markdown summary goes to
 stdout.
 
 Exit codes: 0 no regression, 1 the comparison failed, 2 bad input (a
-missing or invalid file or option: one line naming it), 4 a regression was
-found: a security metric, or a performance / image-quality metric when
-``--performance`` / ``--quality`` lets it gate (3 is ``run --strict``'s).
+missing or invalid file or option, a score file that does not reproduce its
+row, runs of other samples or of a protocol that measures differently: one
+line naming it), 4 a regression was found: a security metric, or a
+performance / image-quality metric when ``--performance`` / ``--quality``
+lets it gate (3 is ``run --strict``'s), 5 nothing proven: no gated metric was
+compared, or a row is in one run only (``--allow-unmatched`` accepts that).
 """
 
 from __future__ import annotations
@@ -36,13 +39,23 @@ from benchmark.engine.compare import (
     write_comparison,
 )
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_REGRESSION", "add_parser", "compare_main"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_BAD_INPUT",
+    "EXIT_REGRESSION",
+    "EXIT_UNMATCHED",
+    "add_parser",
+    "compare_main",
+]
 
 # The first three are benchmark.cli.main's codes, repeated here because main imports this module.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 #: A regression was found: a security metric, or a metric that --performance / --quality lets gate
 #: (3 is ``run --strict``'s failed certification).
 EXIT_REGRESSION = 4
+#: Nothing proven: no gated metric was compared, or a row is in one run only (without --allow-unmatched).
+EXIT_UNMATCHED = 5
 
 _DESCRIPTION = """\
 Compare two runs of a protocol row by row (recognizer, scheme, attack, view):
@@ -51,8 +64,22 @@ each security metric's change NEW - BASE with a 95 % subject-bootstrap CI
 judged against a tolerance. Prints a Markdown summary."""
 
 _EPILOG = """\
-exit codes: 0 no regression, 1 failure, 2 bad input, 4 a regression was found (security;
-performance / image quality too with --performance / --quality).
+exit codes:
+  0  no regression, and at least one gated metric was compared
+  1  failure
+  2  bad input: a missing or invalid file or option; a score or quality file
+     that does not reproduce its row in results.json (or is missing while the
+     run has others); runs of other samples (dataset fingerprint) or of a
+     protocol that measures differently (dataset, recognizers, attacks,
+     attacker, metrics, views or bootstrap section; schemes and keys may
+     differ), unless --allow-different-data / --allow-different-protocol
+  4  a regression was found (security; performance / image quality too with
+     --performance / --quality)
+  5  nothing proven: no gated metric was compared, or a row is in one run only
+     (a scheme whose label changed needs --map-scheme; --allow-unmatched
+     accepts one-sided rows)
+A run without any score files is judged on its stored values with the normal
+approximation from its stored CIs, and the summary says so.
 
 {tolerances}
 A metric regresses when it moves the worse way by more than its tolerance and
@@ -108,6 +135,22 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "(a scheme whose parameters, hence label, changed; repeatable)",
     )
     p.add_argument(
+        "--allow-unmatched",
+        action="store_true",
+        help="accept rows present in one run only (otherwise exit 5)",
+    )
+    p.add_argument(
+        "--allow-different-data",
+        action="store_true",
+        help="compare runs of other samples (other dataset fingerprint; unpaired intervals) instead of refusing",
+    )
+    p.add_argument(
+        "--allow-different-protocol",
+        action="store_true",
+        help="compare runs whose protocols measure differently (other dataset / recognizers / attacks / metrics / "
+        "views / bootstrap settings) instead of refusing",
+    )
+    p.add_argument(
         "--n-boot",
         type=int,
         default=DEFAULT_N_BOOT,
@@ -134,6 +177,9 @@ def compare_main(args: argparse.Namespace) -> int:
             performance=args.performance,
             quality=args.quality,
             scheme_map=parse_scheme_map(args.map_scheme),
+            allow_unmatched=args.allow_unmatched,
+            allow_different_data=args.allow_different_data,
+            allow_different_protocol=args.allow_different_protocol,
         )
         base, new = load_run(args.base), load_run(args.new)
         comparison = compare_runs(base, new, settings)
@@ -146,4 +192,4 @@ def compare_main(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot write the comparison: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_REGRESSION if comparison.regressions else EXIT_OK
+    return {"regression": EXIT_REGRESSION, "unmatched": EXIT_UNMATCHED, "ok": EXIT_OK}[comparison.status]

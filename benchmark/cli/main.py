@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 the run failed, 2 bad input, 3 a certification
 criterion failed or could not be resolved (UNRESOLVED) under ``run --strict``,
-4 ``compare`` found a security regression.
+4 ``compare`` found a security regression, 5 ``compare`` proved nothing (no
+gated metric compared, or a row in one run only without ``--allow-unmatched``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from benchmark.cli.compare import EXIT_REGRESSION, compare_main
+from benchmark.cli.compare import EXIT_REGRESSION, EXIT_UNMATCHED, compare_main
 from benchmark.cli.compare import add_parser as add_compare_parser
 from benchmark.cli.leaderboard import add_parser as add_leaderboard_parser
 from benchmark.cli.leaderboard import leaderboard_main
@@ -37,6 +38,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_CERT_FAILED",
     "EXIT_REGRESSION",
+    "EXIT_UNMATCHED",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CERT_FAILED = 0, 1, 2, 3

@@ -17,12 +17,12 @@ How the interval is found, per row (the row's ``method``):
   cancels in the difference: an unchanged row gets the interval (0, 0).
 * ``unpaired``: other samples or other comparisons; each run is resampled
   on its own (independent draws) and the difference is taken per resample.
-* ``normal``: a score file is missing or unreadable, or does not reproduce
-  the value stored in results.json; the interval is the normal
-  approximation ``delta ± z * sqrt(se_base² + se_new²)`` with each
+* ``normal``: the run has no score (quality) files at all, or the row
+  records none; the interval is the normal approximation
+  ``delta ± z * sqrt(se_base² + se_new²)`` with each
   ``se = (ci_high - ci_low) / (2 z)`` read from the two rows' stored
   intervals. It ignores any pairing, so it is wide for paired data. Flagged
-  in the report.
+  in the report, with a warning at its top.
 * ``none``: not even stored intervals: the change alone, never a
   regression.
 
@@ -31,8 +31,18 @@ pipeline uses (:func:`~benchmark.metrics.verification.compute_all`, the
 operating threshold of :mod:`~benchmark.metrics.irreversibility`, the
 histogram estimator of :mod:`~benchmark.metrics.unlinkability` with the
 row's bins and prior, :func:`~benchmark.metrics.irreversibility.summarise_quality`),
-and the full-data value is checked against the stored one before a
-bootstrap is trusted.
+and the full-data value is checked against the stored one: a file that does
+not reproduce it (another run's file, an edited results.json), is
+unreadable, or is missing while the run has its other files is a
+:class:`CompareError`, never a fall back to the stored number.
+
+Two runs of other samples (dataset fingerprint) or whose protocols measure
+differently (``provenance.protocol_sections``: every section but the schemes
+and keys; the whole protocol file for older runs) are refused unless
+``allow_different_data`` / ``allow_different_protocol``. A comparison proves
+nothing (:attr:`Comparison.status` ``unmatched``) when no gated metric got a
+change and an interval, or, unless ``allow_unmatched``, a row is in one run
+only.
 
 Which direction is worse (security gets weaker), by view:
 
@@ -210,6 +220,10 @@ class CompareSettings:
         performance: Let recognition performance (baseline / preservation) gate.
         quality: Let the image quality of attack output (PSNR, SSIM) gate.
         scheme_map: Base scheme label -> new scheme label, for a scheme whose label changed.
+        allow_unmatched: Accept rows present in one run only (otherwise the comparison is ``unmatched``).
+        allow_different_data: Compare runs of other samples (other dataset fingerprint; unpaired).
+        allow_different_protocol: Compare runs whose protocols measure differently (other
+            ``provenance.protocol_sections``, or other protocol file for runs without them).
     """
 
     n_boot: int = DEFAULT_N_BOOT
@@ -218,6 +232,9 @@ class CompareSettings:
     performance: bool = False
     quality: bool = False
     scheme_map: dict[str, str] = field(default_factory=dict)
+    allow_unmatched: bool = False
+    allow_different_data: bool = False
+    allow_different_protocol: bool = False
 
     def tolerance(self, key: str, family: str) -> float:
         """The tolerance of a metric key: its own, else its family's, else the default."""
@@ -315,6 +332,56 @@ class Comparison:
         return [(r, m) for r in self.rows for m in r.metrics if m.verdict == "regression"]
 
     @property
+    def judged(self) -> list[tuple[RowDelta, MetricDelta]]:
+        """Every gated (row, metric) with a change and an interval: what an OK rests on."""
+        return [(r, m) for r in self.rows for m in r.metrics if m.gated and m.verdict not in ("no_ci", "undefined")]
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the comparison proves nothing (status ``unmatched``): nothing gated compared, or one-sided rows."""
+        out = []
+        one_sided = self.only_base + self.only_new
+        if one_sided and not self.settings.allow_unmatched:
+            text = f"{len(one_sided)} row(s) on one side only"
+            mapped = self.settings.scheme_map
+            schemes_b = {r.scheme_base for r in self.rows} | {o.scheme for o in self.only_base}
+            schemes_n = {r.scheme_new for r in self.rows} | {o.scheme for o in self.only_new}
+            lone_b = sorted(schemes_b - schemes_n - set(mapped))
+            lone_n = sorted(schemes_n - schemes_b - set(mapped.values()))
+            lone = [f"{', '.join(lone_b)} in base only"] if lone_b else []
+            lone += [f"{', '.join(lone_n)} in new only"] if lone_n else []
+            if lone:
+                text += f" (scheme {', '.join(lone)})"
+            suggested = _suggested_map(self.only_base, self.only_new)
+            fix = f"pass --map-scheme {suggested} if one replaces the other, or " if suggested else ""
+            out.append(f"{text}: {fix}--allow-unmatched to accept them")
+        if not self.judged:
+            out.append(self._nothing_judged())
+        return out
+
+    def _nothing_judged(self) -> str:
+        n_rows = len(self.rows)
+        if not n_rows:
+            return "no row matched"
+        gated = [m for r in self.rows for m in r.metrics if m.gated]
+        if gated:
+            return f"no gated metric of the {n_rows} matched row(s) has a value and a CI in both runs"
+        views = sorted({r.view.split(":", 1)[0] for r in self.rows})
+        why = (
+            " (baseline / preservation rows gate only with --performance)"
+            if set(views) <= {"baseline", "preservation"}
+            else ""
+        )
+        return f"nothing gated was compared: the {n_rows} matched row(s) ({', '.join(views)}) have no gated metric{why}"
+
+    @property
+    def status(self) -> Literal["regression", "unmatched", "ok"]:
+        """``regression`` (exit 4) wins over ``unmatched`` (exit 5: nothing proven) over ``ok``."""
+        if self.regressions:
+            return "regression"
+        return "unmatched" if self.problems else "ok"
+
+    @property
     def verdict_line(self) -> str:
         """One line for the top of a CI log."""
         n_rows = len(self.rows)
@@ -322,7 +389,14 @@ class Comparison:
         extra = f"; {one_sided} row(s) on one side only" if one_sided else ""
         regs = self.regressions
         if not regs:
-            return f"facesec compare: OK: no security regression in {n_rows} matched row(s){extra}"
+            problems = self.problems
+            if problems:
+                return "facesec compare: UNMATCHED: " + "; ".join(problems)
+            accepted = " (accepted by --allow-unmatched)" if one_sided else ""
+            return (
+                f"facesec compare: OK: no security regression in {n_rows} matched row(s), "
+                f"{len(self.judged)} gated metric(s) judged{extra}{accepted}"
+            )
         rows = len({id(r) for r, _ in regs})
         counts = {c: sum(m.category == c for _, m in regs) for c in ("security", "performance", "quality")}
         if counts["security"] == len(regs):
@@ -494,44 +568,80 @@ def _check_scheme_map(base: Run, new: Run, mapped: Mapping[str, str]) -> None:
 
 
 class _Files:
-    """The score and quality files of one run, each read at most once."""
+    """The score and quality files of one run, each read at most once.
+
+    A run without any of its score (quality) files is one whose results.json
+    travelled alone: its rows fall back to the stored intervals. A run that
+    has some of them but not a row's is refused (:class:`CompareError`), as
+    is an unreadable file: a missing file must not make a stored number stand.
+    """
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self._scores: dict[str, ScoreSet | str] = {}
         self._quality: dict[str, tuple[dict[str, np.ndarray], np.ndarray] | str] = {}
+        recorded = {r["score_file"] for r in run.results["rows"] if r.get("score_file")}
+        self.any_scores = any((run.root / rel).is_file() for rel in recorded)
+        quality = run.root / "quality"
+        self.any_quality = quality.is_dir() and any(quality.iterdir())
+
+    def score_path(self, row: Row) -> Path | None:
+        """Where the row's score file is (None when results.json records none)."""
+        rel = row.get("score_file")
+        return self.run.root / rel if rel else None
+
+    def quality_path(self, row: Row) -> Path:
+        """Where a strength row's quality file is."""
+        return self.run.root / "quality" / quality_file_name(row["scheme"], row["attack"], "strength")
 
     def scores(self, row: Row) -> ScoreSet | str:
-        """The row's score set, or why it is unavailable."""
-        rel = row.get("score_file")
-        if not rel:
+        """The row's score set, or why it is unavailable.
+
+        Raises:
+            CompareError: the file is unreadable, or missing while the run has other score files.
+        """
+        path = self.score_path(row)
+        if path is None:
             return "no score file recorded"
+        rel = str(row["score_file"])
         if rel not in self._scores:
-            path = self.run.root / rel
             try:
                 self._scores[rel] = read_scores(path)
             except FileNotFoundError:
-                self._scores[rel] = f"score file missing: {path}"
+                if self.any_scores:
+                    raise CompareError(f"{path}: score file missing (the run's other score files are there)") from None
+                self._scores[rel] = f"no score files in this run ({path} missing)"
             except (OSError, ValueError, KeyError) as exc:
-                self._scores[rel] = f"score file unreadable: {path}: {exc}"
+                raise CompareError(f"{path}: score file unreadable: {_one_line(exc)}") from None
         return self._scores[rel]
 
     def quality(self, row: Row) -> tuple[dict[str, np.ndarray], np.ndarray] | str:
-        """Per-sample PSNR/SSIM of a strength row's attack output and each sample's subject, or why unavailable."""
-        name = quality_file_name(row["scheme"], row["attack"], "strength")
-        if name not in self._quality:
-            path = self.run.root / "quality" / name
+        """Per-sample PSNR/SSIM of a strength row's attack output and each sample's subject, or why unavailable.
+
+        Raises:
+            CompareError: the file is unreadable, or missing while the run has other quality files.
+        """
+        path = self.quality_path(row)
+        if path.name not in self._quality:
             try:
                 values = read_quality(path)
                 # read_quality leaves the subject column out; it is the bootstrap's cluster.
                 with open(path, newline="") as fh:
                     subjects = np.array([r["subject"] for r in csv.DictReader(fh)])
-                self._quality[name] = (values, subjects)
+                self._quality[path.name] = (values, subjects)
             except FileNotFoundError:
-                self._quality[name] = f"quality file missing: {path}"
+                if self.any_quality:
+                    raise CompareError(
+                        f"{path}: quality file missing (the run's other quality files are there)"
+                    ) from None
+                self._quality[path.name] = f"no quality files in this run ({path} missing)"
             except (OSError, ValueError, KeyError) as exc:
-                self._quality[name] = f"quality file unreadable: {path}: {exc}"
-        return self._quality[name]
+                raise CompareError(f"{path}: quality file unreadable: {_one_line(exc)}") from None
+        return self._quality[path.name]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 # --------------------------------------------------------------------------- per-side statistics
@@ -764,12 +874,14 @@ def _failed_subjects(row_scores: ScoreSet, baseline: ScoreSet) -> np.ndarray:
 
 @dataclass
 class _SideSource:
-    """What one run offers for a row: its score sets and quality file, or why each is missing."""
+    """What one run offers for a row: its score sets and quality file, or why each is missing, and their paths."""
 
     row: Row
     scores: ScoreSet | str
     baseline: ScoreSet | str
     quality: tuple[dict[str, np.ndarray], np.ndarray] | str | None
+    results: Path
+    paths: dict[str, Path | None] = field(default_factory=dict)  # "scores", "baseline", "quality"
 
 
 def _needs(key: str, family: str, kind: str, src: _SideSource) -> str | None:
@@ -874,8 +986,8 @@ def _compare_row(
     why_not: dict[str, str] = {}
     for key, rule in specs:
         reason = _needs(key, rule.family, kind, b) or _needs(key, rule.family, kind, n)
-        if reason is not None or settings.n_boot == 0:
-            why_not[key] = reason or "--n-boot 0"
+        if reason is not None:
+            why_not[key] = reason
             continue
         if rule.family in ("eer", "fnmr_at_fmr"):
             plan.verification.append(key)
@@ -904,23 +1016,18 @@ def _compare_row(
         else:
             _bind([side_b])
             _bind([side_n])
-        # The stored values must come back from the files, or the files are not this row's.
-        full_b = side_b(np.ones(side_b.n_clusters, np.int64))
-        full_n = side_n(np.ones(side_n.n_clusters, np.int64))
-        keys = []
-        for key in plan.keys():
-            if key in why_not or key not in {k for k, _ in specs}:
-                continue
-            bad = [
-                f"{side} {key} {_fmt_num(stored)} vs {_fmt_num(full.get(key))} from the files"
-                for side, stored, full in (("base", mb.get(key), full_b), ("new", mn.get(key), full_n))
-                if not _reproduces(stored, full.get(key))
-            ]
-            if bad:
-                why_not[key] = "scores do not reproduce the stored value (" + "; ".join(bad) + ")"
-            else:
-                keys.append(key)
-        if keys and paired and side_b.same_data(side_n):
+        # The stored values must come back from the files, or the files are not this row's:
+        # refused, never judged on the stored numbers (checked with --n-boot 0 too).
+        spec_keys = {k for k, _ in specs}
+        keys = [k for k in plan.keys() if k in spec_keys]
+        for src, side, stored in ((b, side_b, mb), (n, side_n, mn)):
+            full = side(np.ones(side.n_clusters, np.int64))
+            for key in keys:
+                if key in stored and not _reproduces(stored[key], full.get(key)):
+                    raise CompareError(_not_reproduced(src, key, stored[key], full.get(key)))
+        if settings.n_boot == 0:
+            why_not.update({k: "--n-boot 0" for k in keys})
+        elif keys and paired and side_b.same_data(side_n):
             # Identical data: every paired resample gives the same value on both sides.
             boot = {k: (0.0, 0.0) for k in keys}
             notes.append("identical scores in both runs")
@@ -972,6 +1079,27 @@ def _compare_row(
     )
 
 
+def _files_of(key: str, src: _SideSource) -> list[Path]:
+    """The files a key is recomputed from on one side (the row's, plus the baseline's where it leans on it)."""
+    family = _family_of(key) or key
+    if family in ("psnr", "ssim"):
+        names = ["quality"]
+    elif family == "delta_eer" or family == "sar_at_fmr":
+        names = ["scores", "baseline"]
+    else:
+        names = ["scores"]
+    return [p for name in names if (p := src.paths.get(name)) is not None]
+
+
+def _not_reproduced(src: _SideSource, key: str, stored: Any, recomputed: float | None) -> str:
+    files = " with ".join(str(p) for p in _files_of(key, src)) or "the score files"
+    row = _label(src.row["recognizer"], src.row["scheme"], src.row["view"])
+    return (
+        f"{files}: {key} {_fmt_num(recomputed)} from the file does not reproduce {_fmt_num(stored)} in "
+        f"{src.results} ({row}): the file is another run's or results.json was edited"
+    )
+
+
 def _reproduces(stored: Any, recomputed: float | None) -> bool:
     value = _finite(stored)
     if value is None or recomputed is None:
@@ -992,6 +1120,7 @@ def _summary(run: Run) -> dict[str, Any]:
         "path": str(run.path),
         "protocol": protocol.get("name"),
         "protocol_sha256": prov.get("protocol_sha256"),
+        "protocol_sections": prov.get("protocol_sections"),
         "dataset": dataset.get("name"),
         "dataset_fingerprint": prov.get("dataset_fingerprint"),
         "demo": dataset.get("demo"),
@@ -1010,26 +1139,53 @@ def _short(value: Any, n: int = 12) -> str:
     return text if len(text) <= n else text[:n] + "…"
 
 
-def _run_notes(base: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _protocol_difference(base: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """How the two runs' protocols measure differently (None when they do not).
+
+    Runs with ``provenance.protocol_sections`` are compared section by section
+    (schemes and keys aside, see :data:`~benchmark.engine.provenance.EVALUATION_SECTIONS`);
+    older runs by the whole protocol file.
+    """
+    sec_b, sec_n = base.get("protocol_sections"), new.get("protocol_sections")
+    names = f"base {base['protocol']!r}, new {new['protocol']!r}"
+    if isinstance(sec_b, dict) and isinstance(sec_n, dict):
+        differ = sorted(k for k in set(sec_b) | set(sec_n) if sec_b.get(k) != sec_n.get(k))
+        return f"protocol sections {', '.join(differ)} differ ({names})" if differ else None
+    if base["protocol_sha256"] != new["protocol_sha256"] or not base["protocol_sha256"]:
+        return (
+            f"protocol files differ (sha256 {_short(base['protocol_sha256'])} vs {_short(new['protocol_sha256'])}, "
+            f"{names}; a run without provenance.protocol_sections is checked on its whole protocol file)"
+        )
+    return None
+
+
+def _run_notes(
+    base: dict[str, Any], new: dict[str, Any], settings: CompareSettings
+) -> tuple[list[str], list[str], list[str]]:
+    """Warnings, notes and refusals (what differs between the runs without an ``--allow-…`` flag)."""
     warnings: list[str] = []
     info: list[str] = []
-    if base["dataset"] != new["dataset"]:
-        warnings.append(f"dataset differs: base {base['dataset']!r}, new {new['dataset']!r}")
+    refusals: list[str] = []
     if base["dataset_fingerprint"] != new["dataset_fingerprint"] or not base["dataset_fingerprint"]:
-        warnings.append(
-            f"dataset samples differ (fingerprint {_short(base['dataset_fingerprint'])} vs "
-            f"{_short(new['dataset_fingerprint'])}): every interval is an unpaired bootstrap"
+        text = (
+            f"dataset samples differ (base {base['dataset']!r} fingerprint {_short(base['dataset_fingerprint'])}, "
+            f"new {new['dataset']!r} fingerprint {_short(new['dataset_fingerprint'])})"
         )
-    if base["protocol"] != new["protocol"]:
-        warnings.append(f"protocol differs: base {base['protocol']!r}, new {new['protocol']!r}")
+        if settings.allow_different_data:
+            warnings.append(f"{text}: every interval is an unpaired bootstrap")
+        else:
+            refusals.append(text)
+    protocol = _protocol_difference(base, new)
+    if protocol is not None:
+        (warnings if settings.allow_different_protocol else refusals).append(protocol)
     elif base["protocol_sha256"] != new["protocol_sha256"]:
-        info.append("the protocol file differs (same protocol name, other sha256)")
+        info.append("the protocol files differ outside the sections that fix the measurement (schemes, keys, …)")
     if base["key_id"] != new["key_id"] or base["key_id"] == "ephemeral":
         info.append(
             f"master keys differ (base {base['key_id']}, new {new['key_id']}): protected samples differ "
             "even for an unchanged scheme"
         )
-    return warnings, info
+    return warnings, info, refusals
 
 
 def compare_runs(base: Run, new: Run, settings: CompareSettings | None = None) -> Comparison:
@@ -1044,14 +1200,24 @@ def compare_runs(base: Run, new: Run, settings: CompareSettings | None = None) -
         The comparison, ready for :func:`render_markdown` / :func:`comparison_json`.
 
     Raises:
-        CompareError: on a duplicate row or a ``scheme_map`` naming an absent scheme.
+        CompareError: on a duplicate row, a ``scheme_map`` naming an absent scheme, runs of other
+            samples or of a protocol that measures differently (unless ``settings`` allows it), or a
+            score or quality file that is unreadable, missing while the run has others, or does not
+            reproduce its row's stored value.
     """
     settings = settings or CompareSettings()
     _check_scheme_map(base, new, settings.scheme_map)
     mapped_new = {v: v for v in settings.scheme_map.values()}
     keyed_b, keyed_n = _keyed(base, settings.scheme_map), _keyed(new, mapped_new)
     sum_b, sum_n = _summary(base), _summary(new)
-    warnings, info = _run_notes(sum_b, sum_n)
+    warnings, info, refusals = _run_notes(sum_b, sum_n, settings)
+    if refusals:
+        flags = []
+        if any(r.startswith("dataset") for r in refusals):
+            flags.append("--allow-different-data")
+        if any(r.startswith("protocol") for r in refusals):
+            flags.append("--allow-different-protocol")
+        raise CompareError(f"runs not comparable: {'; '.join(refusals)}; pass {' '.join(flags)} if you mean it")
     same_dataset = bool(sum_b["dataset_fingerprint"]) and sum_b["dataset_fingerprint"] == sum_n["dataset_fingerprint"]
     files_b, files_n = _Files(base), _Files(new)
     baselines_b = {
@@ -1068,8 +1234,14 @@ def compare_runs(base: Run, new: Run, settings: CompareSettings | None = None) -
     def source(row: Row, files: _Files, baselines: Mapping[tuple[str, str], Row]) -> _SideSource:
         base_row = baselines.get((row["recognizer"], _canon(row.get("recognizer_params") or {})))
         baseline: ScoreSet | str = "no baseline row" if base_row is None else files.scores(base_row)
-        quality = files.quality(row) if row["view"].startswith("strength:") and "psnr" in row["metrics"] else None
-        return _SideSource(row, files.scores(row), baseline, quality)
+        with_quality = row["view"].startswith("strength:") and "psnr" in row["metrics"]
+        quality = files.quality(row) if with_quality else None
+        paths = {
+            "scores": files.score_path(row),
+            "baseline": None if base_row is None else files.score_path(base_row),
+            "quality": files.quality_path(row) if with_quality else None,
+        }
+        return _SideSource(row, files.scores(row), baseline, quality, files.run.path, paths)
 
     matched = [k for k in keyed_b if k in keyed_n]
     rows: list[RowDelta] = []
@@ -1078,17 +1250,37 @@ def compare_runs(base: Run, new: Run, settings: CompareSettings | None = None) -
         delta = _compare_row(source(rb, files_b, baselines_b), source(rn, files_n, baselines_n), same_dataset, settings)
         log.info("compare %d/%d %s: %s, %.1f s", i, len(matched), delta.label, delta.method, delta.seconds)
         rows.append(delta)
+    normal = [(r, m) for r in rows for m in r.metrics if m.method == "normal"]
+    if normal:
+        without = [
+            f"{side} run has no score files" for side, f in (("base", files_b), ("new", files_n)) if not f.any_scores
+        ]
+        if without:
+            why = f"unchecked: {' and '.join(without)}"
+        elif settings.n_boot == 0:
+            why = "--n-boot 0; the stored values reproduce from the score files"
+        else:
+            why = "see the notes"
+        warnings.append(
+            f"{len(normal)} metric(s) in {len({id(r) for r, _ in normal})} row(s) use the normal approximation "
+            f"from the CIs stored in results.json ({why})"
+        )
     rows_b, rows_n = list(keyed_b.values()), list(keyed_n.values())
     only_base = [_one_sided("base", r, rows_n) for k, r in keyed_b.items() if k not in keyed_n]
     only_new = [_one_sided("new", r, rows_b) for k, r in keyed_n.items() if k not in keyed_b]
     hints = []
+    suggested = _suggested_map(only_base, only_new)
+    if suggested:
+        b, n = suggested.split("=", 1)
+        hints.append(f"to compare scheme {b} (base) with {n} (new), pass --map-scheme {suggested}")
+    return Comparison(sum_b, sum_n, warnings, info, rows, only_base, only_new, hints, settings)
+
+
+def _suggested_map(only_base: Sequence[OneSided], only_new: Sequence[OneSided]) -> str | None:
+    """``BASE=NEW`` when exactly one scheme is unmatched on each side (a scheme whose label changed)."""
     lone_b = sorted({o.scheme for o in only_base} - {"none"})
     lone_n = sorted({o.scheme for o in only_new} - {"none"})
-    if len(lone_b) == 1 and len(lone_n) == 1:
-        hints.append(
-            f"to compare scheme {lone_b[0]} (base) with {lone_n[0]} (new), pass --map-scheme {lone_b[0]}={lone_n[0]}"
-        )
-    return Comparison(sum_b, sum_n, warnings, info, rows, only_base, only_new, hints, settings)
+    return f"{lone_b[0]}={lone_n[0]}" if len(lone_b) == 1 and len(lone_n) == 1 else None
 
 
 # --------------------------------------------------------------------------- output
@@ -1180,9 +1372,11 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
     tolerances = {**DEFAULT_TOLERANCES, **s.tolerances}
     return jsonable(
         {
-            "verdict": "regression" if c.regressions else "ok",
+            "verdict": c.status,
             "verdict_line": c.verdict_line,
             "n_regressions": len(c.regressions),
+            "n_judged": len(c.judged),
+            "problems": c.problems,
             "base": c.base,
             "new": c.new,
             "warnings": c.warnings,
@@ -1194,6 +1388,9 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
                 "tolerances": tolerances,
                 "gates": ["security"] + (["performance"] if s.performance else []) + (["quality"] if s.quality else []),
                 "scheme_map": s.scheme_map,
+                "allow_unmatched": s.allow_unmatched,
+                "allow_different_data": s.allow_different_data,
+                "allow_different_protocol": s.allow_different_protocol,
             },
             "rows": [
                 {

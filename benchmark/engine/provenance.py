@@ -10,11 +10,26 @@ from pathlib import Path
 from typing import Any
 
 import benchmark
+from benchmark.core.cache import hash_file, hash_json
 from benchmark.core.keys import MasterKey
 from benchmark.engine.protocol import LoadedProtocol, set_text
 from benchmark.engine.results import KeyInfo, Provenance
 
-__all__ = ["provenance", "key_info", "package_versions", "git_commit", "COMPONENT_PACKAGES"]
+__all__ = [
+    "provenance",
+    "key_info",
+    "package_versions",
+    "git_commit",
+    "protocol_sections",
+    "COMPONENT_PACKAGES",
+    "EVALUATION_SECTIONS",
+]
+
+#: The protocol sections that fix how a row is measured, each hashed on its own into
+#: ``provenance.protocol_sections`` so that ``facesec compare`` can refuse two runs measured
+#: differently while a scheme's parameters (the point of a comparison) change freely. Left out:
+#: schemes, keys, name, notes, examples, face_quality, certify and execution.
+EVALUATION_SECTIONS = ("dataset", "recognizers", "attacks", "attacker", "metrics", "views", "bootstrap")
 
 COMPONENT_PACKAGES = (
     "numpy",
@@ -77,6 +92,37 @@ def key_info(master_key: MasterKey | None) -> KeyInfo | None:
     return {"key_id": master_key.key_id, "source": "file" if master_key.source == "file" else "env"}
 
 
+def protocol_sections(lp: LoadedProtocol) -> dict[str, str]:
+    """SHA-256 of each of :data:`EVALUATION_SECTIONS` as validated (``--set`` applied, defaults filled in).
+
+    Folder paths are left out (the samples are the dataset fingerprint's business, and the same
+    data sits at another path on another machine); a pairs file counts by its content.
+    """
+    m = lp.model
+    dataset = m.dataset.model_dump(mode="json", exclude={"root"})
+    if m.dataset.pairs is not None:
+        dataset["pairs"] = hash_file(Path(m.dataset.pairs).expanduser())
+    attacker = None
+    if m.attacker is not None:
+        attacker = m.attacker.model_dump(mode="json")
+        if attacker.get("dataset"):
+            attacker["dataset"].pop("root", None)
+
+    def components(kind: str) -> list[dict[str, Any]]:
+        return [{"name": i.name, "params": i.component.get_params()} for i in lp.instances(kind)]
+
+    parts: dict[str, Any] = {
+        "dataset": dataset,
+        "recognizers": components("recognizers"),
+        "attacks": components("attacks"),
+        "attacker": attacker,
+        "metrics": components("metrics"),
+        "views": m.views,
+        "bootstrap": m.bootstrap.model_dump(mode="json"),
+    }
+    return {name: hash_json(parts[name]) for name in EVALUATION_SECTIONS}
+
+
 def provenance(
     lp: LoadedProtocol,
     dataset_fingerprint: str,
@@ -89,6 +135,7 @@ def provenance(
     return {
         "key": key_info(master_key),
         "protocol_sha256": lp.sha256,
+        "protocol_sections": protocol_sections(lp),
         "overrides": [set_text(k, v, limit=None).removeprefix("--set ") for k, v in lp.overrides.items()],
         "dataset_fingerprint": dataset_fingerprint,
         "git_commit": git_commit(),

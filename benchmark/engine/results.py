@@ -141,6 +141,7 @@ class KeyInfo(TypedDict):
 class Provenance(TypedDict):
     key: KeyInfo | None
     protocol_sha256: str
+    protocol_sections: NotRequired[dict[str, str]]  # benchmark.engine.provenance.EVALUATION_SECTIONS
     overrides: list[str]
     dataset_fingerprint: str
     git_commit: str | None
