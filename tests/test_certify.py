@@ -124,11 +124,12 @@ def test_an_incompetent_recognizer_proves_nothing():
     only_lbp = Criterion(metric="sar_at_fmr_0.001", view="strength:*", recognizer="lbp", max=0.01)
     [v] = judge(rows, [only_lbp], n_boot=200, competence=_competence())
     assert v["verdict"] == "UNRESOLVED" and v["decided_by"] is None
-    assert v["reason"].startswith("no competent recognizer: lbp set aside, not competent: its baseline misses 56.0%")
+    assert v["reason"].startswith("no competent recognizer; not competent, so no evidence of a pass: lbp: its baseline")
     # An incompetent recognizer's failure still fails: the attack got through even so.
     rows[2] = _strength("lbp", 0.3)
     [v] = judge(rows, [SAR_MAX], n_boot=200, competence=_competence())
     assert v["verdict"] == "FAIL" and v["decided_by"] == "lbp" and "0.3 > 0.01" in v["reason"]
+    assert "not competent, so no evidence of a pass: lbp" in v["reason"]
     # competence None: every row counts (as before).
     [v] = judge(rows[:2] + [_strength("lbp", 0.0)], [only_lbp], n_boot=200, competence=None)
     assert v["verdict"] == "PASS" and v["not_competent"] == {}

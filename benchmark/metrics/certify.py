@@ -246,7 +246,6 @@ def judge(
         unresolved = [(r, why) for _, r, why in evidence if why is not None]
         pool = evidence if evidence and not failing else judged
         worst = (max if upper else min)(pool, key=lambda x: x[0], default=(None, None, None))
-        set_aside = "; ".join(f"{rec} set aside, not competent: {why}" for rec, why in void.items())
         if not matched:
             verdict, reason = "FAIL", "no row matches the criterion"
         elif missing:
@@ -258,12 +257,15 @@ def judge(
             b, r = (max if upper else min)(failing, key=lambda x: x[0])
             verdict, reason = "FAIL", f"{_name(r)}: {b:.6g} {'>' if upper else '<'} {limit:g}"
         elif not evidence:
-            verdict, reason = "UNRESOLVED", f"no competent recognizer: {set_aside}"
+            verdict, reason = "UNRESOLVED", "no competent recognizer"
         elif unresolved:
             r, why = unresolved[0]
-            verdict, reason = "UNRESOLVED", f"{_name(r)}: {why}" + (f"; {set_aside}" if set_aside else "")
+            verdict, reason = "UNRESOLVED", f"{_name(r)}: {why}"
         else:
-            verdict, reason = "PASS", set_aside
+            verdict, reason = "PASS", ""
+        if void:
+            set_aside = "not competent, so no evidence of a pass: " + "; ".join(f"{k}: {v}" for k, v in void.items())
+            reason = f"{reason}; {set_aside}" if reason else set_aside
         row = worst[1]
         entry = {
             "metric": crit.metric,
