@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.engine.protocol import Competence, Criterion
+from benchmark.engine.protocol import Criterion
 from benchmark.metrics.certify import judge, known_metric, needs_ci
 
 
@@ -87,7 +87,10 @@ def test_known_metric_names():
     assert not needs_ci("eer_ci_high")
 
 
-def _competence(max_fnmr: float = 0.1, fmr: float = 0.001) -> Competence:
+def _competence(max_fnmr: float = 0.1, fmr: float = 0.001):  # noqa: ANN202
+    """The protocol's competence block (imported here, so each test stands on its own)."""
+    from benchmark.engine.protocol import Competence
+
     return Competence(max_fnmr=max_fnmr, fmr=fmr)
 
 
