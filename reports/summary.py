@@ -122,7 +122,8 @@ _N_BOOT_UNKNOWN = -1
 class _Judgement:
     """The verdict of the criteria covering some rows: ``""`` when none covers them.
 
-    ``why``: the reasons a recognizer's rows were set aside as no evidence (not competent), shown in the cell.
+    ``why``: why a recognizer's rows are no evidence of a pass (not competent) where that keeps a criterion
+    from passing; shown in the cell.
     """
 
     verdict: str
@@ -163,7 +164,11 @@ def _judge(
         # A FAIL's reason names its row already.
         decided = f" (decided by {entry['decided_by']})" if entry["decided_by"] and entry["verdict"] != "FAIL" else ""
         notes.append(f"{crit.text} → {entry['verdict']}{decided}{reason}")
-        why += [f"{crit.metric}: {rec} is no evidence: {text}" for rec, text in entry["not_competent"].items()]
+        if entry["verdict"] != "FAIL":  # a failure stands whoever shows it
+            why += [
+                f"{crit.metric}: {rec} not competent, so no evidence of a pass: {t}"
+                for rec, t in entry["not_competent"].items()
+            ]
     worst = max(verdicts, key=lambda v: _VERDICT_RANK.get(v, 2), default="")
     return _Judgement(worst, tuple(notes), tuple(unique_in_order(why)))
 

@@ -140,7 +140,9 @@ def test_an_incompetent_recognizers_cell_is_unresolved_and_says_why():
         lbp, sface = build_context(_competence_results(competence))["summary"]["lines"]
         irr = lbp["cells"][1]
         assert (irr["badge"], irr["status"]) == ("UNRESOLVED", "unresolved")
-        assert irr["why"].startswith("sar_at_fmr_0.001: lbp is no evidence: its baseline misses 56.0% of genuine pairs")
+        assert irr["why"].startswith(
+            "sar_at_fmr_0.001: lbp not competent, so no evidence of a pass: its baseline misses 56.0%"
+        )
         assert "no competent recognizer" in irr["notes"]
         # sface is competent: its figure decides, and says so.
         assert sface["cells"][1]["badge"] == "PASS" and sface["cells"][1]["why"] == ""
@@ -154,5 +156,5 @@ def test_an_incompetent_recognizers_cell_is_unresolved_and_says_why():
 
 def test_the_report_shows_why_a_cell_is_unresolved():
     html = render_report(_competence_results())
-    assert "lbp is no evidence: its baseline misses 56.0% of genuine pairs at FMR 0.1%" in html
+    assert "lbp not competent, so no evidence of a pass: its baseline misses 56.0% of genuine pairs at FMR 0.1%" in html
     assert 'class="why"' in html
