@@ -23,8 +23,8 @@ def certification_context(entries: Sequence[Mapping[str, Any]] | None) -> dict |
 
     Returns:
         ``{"checks", "overall", "overall_class"}``; each check holds the
-        metric, view, relation, bound, judged value, verdict and reason as
-        display text.
+        metric, view, relation, bound, judged value, verdict, reason and the
+        deciding row as display text.
     """
     if entries is None:
         return None
@@ -46,6 +46,10 @@ def certification_context(entries: Sequence[Mapping[str, Any]] | None) -> dict |
                 "verdict": verdict,
                 "verdict_class": verdict.lower() if verdict in ("PASS", "FAIL", "UNRESOLVED") else "unknown",
                 "reason": str(entry.get("reason") or ""),
+                # The row whose figure decides (absent from results before competence); a FAIL's reason names it.
+                "decided_by": str(entry.get("worst_row") or "")
+                if entry.get("decided_by") and verdict != "FAIL"
+                else "",
             }
         )
     verdicts = {c["verdict"] for c in checks}

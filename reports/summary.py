@@ -6,7 +6,10 @@ certification criteria that cover those rows. A criterion is applied to the
 rows of the cell with the project's own judge
 (:func:`benchmark.metrics.certify.judge`: the worst row decides, on the CI
 bound), so a cell's verdict is exactly the criterion's verdict restricted
-to it.
+to it. The judge is given every recognizer's baseline and the competence
+the run required (the default for results that predate it), so a cell
+whose recognizer misses most genuine pairs on plain faces is UNRESOLVED,
+with the reason in the cell, never PASS.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from benchmark.engine.results import Results
-from benchmark.metrics.certify import judge
+from benchmark.metrics.certify import DEFAULT_COMPETENCE_FMR, DEFAULT_MAX_FNMR, judge
 from reports.export import Collector, Table
 from reports.formatting import (
     as_text,
@@ -39,6 +42,14 @@ __all__ = ["summary_context", "summary_table"]
 
 
 @dataclass
+class _Competence:
+    """The competence a run required (:class:`benchmark.metrics.certify.Competence`), read back from an entry."""
+
+    max_fnmr: float
+    fmr: float
+
+
+@dataclass
 class _Criterion:
     """A certification criterion read back from a ``results["certification"]`` entry.
 
@@ -52,6 +63,7 @@ class _Criterion:
     scheme: str
     max: float | None
     min: float | None
+    competence: _Competence | None
 
     @property
     def text(self) -> str:
@@ -79,6 +91,14 @@ def _criteria(entries: Any) -> list[_Criterion]:
         metric = as_text(entry.get("metric"))
         if not direction or bound is None or not metric:
             continue
+        # Results that predate competence get the default: a report never shows a PASS the run would now refuse.
+        recorded = entry.get("competence", {})
+        competence = None
+        if isinstance(recorded, Mapping):
+            competence = _Competence(
+                max_fnmr=or_default(optional_number(recorded.get("max_fnmr")), DEFAULT_MAX_FNMR),
+                fmr=or_default(optional_number(recorded.get("fmr")), DEFAULT_COMPETENCE_FMR),
+            )
         out.append(
             _Criterion(
                 metric=metric,
@@ -87,6 +107,7 @@ def _criteria(entries: Any) -> list[_Criterion]:
                 scheme=as_text(entry.get("scheme")) or "*",
                 max=bound if direction == "max" else None,
                 min=bound if direction == "min" else None,
+                competence=competence,
             )
         )
     return out
@@ -99,10 +120,15 @@ _N_BOOT_UNKNOWN = -1
 
 @dataclass(frozen=True)
 class _Judgement:
-    """The verdict of the criteria covering some rows: ``""`` when none covers them."""
+    """The verdict of the criteria covering some rows: ``""`` when none covers them.
+
+    ``why``: why a recognizer's rows are no evidence of a pass (not competent) where that keeps a criterion
+    from passing; shown in the cell.
+    """
 
     verdict: str
     notes: tuple[str, ...]
+    why: tuple[str, ...] = ()
 
 
 def _judgeable(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,21 +142,35 @@ def _judgeable(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _judge(rows: Sequence[Mapping[str, Any]], criteria: Sequence[_Criterion]) -> _Judgement:
-    """Apply every criterion that matches some of ``rows`` to those rows; the worst verdict decides."""
+def _judge(
+    rows: Sequence[Mapping[str, Any]],
+    criteria: Sequence[_Criterion],
+    baselines: Mapping[str, Mapping[str, Any]],
+) -> _Judgement:
+    """Apply every criterion that matches some of ``rows`` to those rows; the worst verdict decides.
+
+    ``baselines``: each recognizer's baseline metrics, which show whether it is competent.
+    """
     if not rows:
         return _Judgement("", ())
     plain = [_judgeable(r) for r in rows]
-    verdicts, notes = [], []
+    verdicts, notes, why = [], [], []
     for crit in criteria:
-        (entry,) = judge(plain, [crit], _N_BOOT_UNKNOWN)
+        (entry,) = judge(plain, [crit], _N_BOOT_UNKNOWN, crit.competence, baselines)
         if not entry["n_rows"]:
             continue
         verdicts.append(str(entry["verdict"]))
         reason = f": {entry['reason']}" if entry["reason"] else ""
-        notes.append(f"{crit.text} → {entry['verdict']}{reason}")
+        # A FAIL's reason names its row already.
+        decided = f" (decided by {entry['decided_by']})" if entry["decided_by"] and entry["verdict"] != "FAIL" else ""
+        notes.append(f"{crit.text} → {entry['verdict']}{decided}{reason}")
+        if entry["verdict"] != "FAIL":  # a failure stands whoever shows it
+            why += [
+                f"{crit.metric}: {rec} not competent, so no evidence of a pass: {t}"
+                for rec, t in entry["not_competent"].items()
+            ]
     worst = max(verdicts, key=lambda v: _VERDICT_RANK.get(v, 2), default="")
-    return _Judgement(worst, tuple(notes))
+    return _Judgement(worst, tuple(notes), tuple(unique_in_order(why)))
 
 
 # (key, heading, view kind) of each property, in the order of ISO/IEC 24745.
@@ -213,6 +253,7 @@ def _summary_lines(
 ) -> list[_SummaryLine]:
     """One line per (scheme, recognizer) of the protected rows, schemes and recognizers in first-seen order."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    baselines = {as_text(r.get("recognizer")): _judgeable(r)["metrics"] for r in rows if r.get("view") == "baseline"}
     for row in rows:
         if as_text(row.get("scheme")) not in (PLAIN, ""):
             groups.setdefault((as_text(row.get("scheme")), labels[id(row)]), []).append(row)
@@ -223,7 +264,7 @@ def _summary_lines(
         cells = {}
         for key, _, kind in _PROPERTIES:
             mine = tuple(r for r in members if view_kind(r.get("view")) == kind)
-            cells[key] = _PropertyCell(mine, _shown_row(kind, mine), _judge(mine, criteria))
+            cells[key] = _PropertyCell(mine, _shown_row(kind, mine), _judge(mine, criteria, baselines))
         params = format_params(members[0].get("scheme_params"))
         lines.append(_SummaryLine(scheme, params, recognizer, cells))
     return lines
@@ -303,6 +344,7 @@ def _property_context(key: str, cell: _PropertyCell, sar: str | None) -> dict[st
         "attack": _attack_note(key, cell),
         "lines": lines,
         "fact": _unlinkability_fact(cell.metrics) if key == "unlinkability" else "",
+        "why": "; ".join(cell.judgement.why),
         "notes": notes,
     }
 

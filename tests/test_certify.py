@@ -85,3 +85,103 @@ def test_known_metric_names():
     assert not known_metric("accuracy")
     assert needs_ci("psnr") and needs_ci("sar_at_fmr_0.001") and not needs_ci("key_space_bits")
     assert not needs_ci("eer_ci_high")
+
+
+def _competence(max_fnmr: float = 0.1, fmr: float = 0.001):  # noqa: ANN202
+    """The protocol's competence block (imported here, so each test stands on its own)."""
+    from benchmark.engine.protocol import Competence
+
+    return Competence(max_fnmr=max_fnmr, fmr=fmr)
+
+
+def _baseline(recognizer: str, fnmr: tuple[float, float, float], key: str = "fnmr_at_fmr_0.001") -> dict:
+    value, low, high = fnmr
+    metrics = {key: value, f"{key}_ci_low": low, f"{key}_ci_high": high, "n_impostor": 100_000}
+    return _row("baseline", metrics, recognizer=recognizer, scheme="none")
+
+
+def _strength(recognizer: str, sar: float) -> dict:
+    metrics = {"sar_at_fmr_0.001": sar, "sar_at_fmr_0.001_ci_low": sar, "sar_at_fmr_0.001_ci_high": sar}
+    return _row("strength:naive", {**metrics, "n_sar_impostor": 100_000}, recognizer=recognizer)
+
+
+SAR_MAX = Criterion(metric="sar_at_fmr_0.001", view="strength:*", max=0.01)
+
+
+def test_an_incompetent_recognizer_proves_nothing():
+    # lbp misses 56% of genuine pairs at FMR 0.1% on plain faces: its SAR of 0 shows nothing about the attack.
+    rows = [
+        _baseline("lbp", (0.56, 0.50, 0.62)),
+        _baseline("sface", (0.01, 0.0, 0.03)),
+        _strength("lbp", 0.0),
+        _strength("sface", 0.004),
+    ]
+    [v] = judge(rows, [SAR_MAX], n_boot=200, competence=_competence())
+    assert v["verdict"] == "PASS" and v["decided_by"] == "sface" and v["value"] == 0.004
+    assert set(v["not_competent"]) == {"lbp"}
+    assert (
+        "56.0% of genuine pairs at FMR 0.1%" in v["not_competent"]["lbp"]
+        and "62.0% > competence.max_fnmr 10%" in (v["reason"])
+    )
+    # Without a competent recognizer the criterion is never PASS.
+    only_lbp = Criterion(metric="sar_at_fmr_0.001", view="strength:*", recognizer="lbp", max=0.01)
+    [v] = judge(rows, [only_lbp], n_boot=200, competence=_competence())
+    assert v["verdict"] == "UNRESOLVED" and v["decided_by"] is None
+    assert v["reason"].startswith("no competent recognizer; not competent, so no evidence of a pass: lbp: its baseline")
+    # An incompetent recognizer's failure still fails: the attack got through even so.
+    rows[2] = _strength("lbp", 0.3)
+    [v] = judge(rows, [SAR_MAX], n_boot=200, competence=_competence())
+    assert v["verdict"] == "FAIL" and v["decided_by"] == "lbp" and "0.3 > 0.01" in v["reason"]
+    assert "not competent, so no evidence of a pass: lbp" in v["reason"]
+    # competence None: every row counts (as before).
+    [v] = judge(rows[:2] + [_strength("lbp", 0.0)], [only_lbp], n_boot=200, competence=None)
+    assert v["verdict"] == "PASS" and v["not_competent"] == {}
+
+
+def test_competence_is_judged_on_the_upper_ci_bound():
+    # A point FNMR of 8% whose CI reaches 12% does not show an FNMR of at most 10%.
+    rows = [_baseline("lbp", (0.08, 0.05, 0.12)), _strength("lbp", 0.0)]
+    [v] = judge(rows, [SAR_MAX], n_boot=200, competence=_competence(max_fnmr=0.1))
+    assert v["verdict"] == "UNRESOLVED" and "CI upper bound 12.0% > competence.max_fnmr 10%" in v["reason"]
+    [v] = judge(rows, [SAR_MAX], n_boot=200, competence=_competence(max_fnmr=0.15))
+    assert v["verdict"] == "PASS" and v["decided_by"] == "lbp"
+    # Without a CI on the baseline FNMR competence cannot be shown.
+    for key in ("fnmr_at_fmr_0.001_ci_low", "fnmr_at_fmr_0.001_ci_high"):
+        del rows[0]["metrics"][key]
+    [v] = judge(rows, [SAR_MAX], n_boot=0, competence=_competence(max_fnmr=0.15))
+    assert v["verdict"] == "UNRESOLVED" and "lbp" in v["not_competent"] and "n_boot is 0" in v["reason"]
+
+
+def test_competence_at_the_criterions_fmr_or_the_declared_default():
+    # The SAR criterion at FMR 1e-4 needs the baseline FNMR at FMR 1e-4, which this baseline lacks.
+    rows = [_baseline("sface", (0.01, 0.0, 0.02)), _strength("sface", 0.0)]
+    sar4 = Criterion(metric="sar_at_fmr_0.0001", view="strength:*", max=0.01)
+    rows[1]["metrics"].update({"sar_at_fmr_0.0001": 0.0, "sar_at_fmr_0.0001_ci_low": 0.0})
+    rows[1]["metrics"]["sar_at_fmr_0.0001_ci_high"] = 0.0
+    [v] = judge(rows, [sar4], n_boot=200, competence=_competence())
+    assert v["verdict"] == "UNRESOLVED" and "has no fnmr_at_fmr_0.0001" in v["reason"]
+    # D<->sys is at no FMR: competence is read at competence.fmr.
+    linkage = _row("linkage:naive", {"d_sys": 0.02, "d_sys_ci_low": 0.0, "d_sys_ci_high": 0.05}, recognizer="sface")
+    baseline = _baseline("sface", (0.3, 0.25, 0.35))  # poor at FMR 0.1% ...
+    baseline["metrics"].update({"fnmr_at_fmr_0.01": 0.02, "fnmr_at_fmr_0.01_ci_low": 0.0})
+    baseline["metrics"]["fnmr_at_fmr_0.01_ci_high"] = 0.04  # ... good at FMR 1%
+    d_sys = Criterion(metric="d_sys", view="linkage:*", max=0.1)
+    [v] = judge([baseline, linkage], [d_sys], n_boot=200, competence=_competence())
+    assert v["verdict"] == "UNRESOLVED" and "at FMR 0.1%" in v["reason"]
+    [v] = judge([baseline, linkage], [d_sys], n_boot=200, competence=_competence(fmr=0.01))
+    assert v["verdict"] == "PASS" and v["decided_by"] == "sface"
+
+
+def test_competence_only_voids_security_evidence_from_scores():
+    # Preservation (the recognizer's own performance under the scheme) and image metrics do not need competence.
+    rows = [
+        _baseline("lbp", (0.56, 0.50, 0.62)),
+        _row("preservation", {"delta_eer": 0.0, "delta_eer_ci_low": -0.01, "delta_eer_ci_high": 0.005}, "lbp"),
+        _row("strength:naive", {"psnr": 12.0, "psnr_ci_low": 11.0, "psnr_ci_high": 13.0}, "lbp"),
+    ]
+    criteria = [
+        Criterion(metric="delta_eer", view="preservation", max=0.01),
+        Criterion(metric="psnr", view="strength:*", max=20.0),
+    ]
+    for v in judge(rows, criteria, n_boot=200, competence=_competence()):
+        assert v["verdict"] == "PASS" and v["not_competent"] == {}, v

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.render import build_context
+from reports.render import build_context, render_report
 from reports.summary import summary_table
 
 
@@ -118,3 +118,43 @@ def test_summary_table_holds_the_raw_figures():
     assert header.index("max. linkability (bits)") == header.index("D↔sys") + 1
     assert [lbp[header.index(h)] for h in ("Irreversibility", "Renewability")] == ["FAIL", "no criterion"]
     assert sface[header.index("Unlinkability")] == "not measured"
+
+
+def _competence_results(competence: object = "absent") -> dict:
+    """lbp misses 56% of genuine pairs at FMR 0.1% on plain faces, sface 1%; both show a SAR of 0 under the attack."""
+    sar, fnmr = "sar_at_fmr_0.001", "fnmr_at_fmr_0.001"
+    rows = [
+        _summary_row("lbp", "baseline", eer=(0.05, 0.03, 0.07), n_impostor=50_000, **{fnmr: (0.56, 0.5, 0.62)}),
+        _summary_row("sface", "baseline", eer=(0.0, 0.0, 0.01), n_impostor=50_000, **{fnmr: (0.01, 0.0, 0.03)}),
+        _summary_row("lbp", "strength:naive", eer=(0.5, 0.45, 0.55), n_sar_impostor=50_000, **{sar: (0.0, 0.0, 0.0)}),
+        _summary_row("sface", "strength:naive", eer=(0.4, 0.35, 0.45), n_sar_impostor=50_000, **{sar: (0.0, 0.0, 0.0)}),
+    ]
+    entry = {"metric": sar, "view": "strength:*", "recognizer": "*", "scheme": "*", "max": 0.01, "verdict": "PASS"}
+    if competence != "absent":
+        entry["competence"] = competence
+    return {"protocol": {"name": "c"}, "dataset": {"name": "d"}, "rows": rows, "certification": [entry]}
+
+
+def test_an_incompetent_recognizers_cell_is_unresolved_and_says_why():
+    for competence in ({"max_fnmr": 0.1, "fmr": 0.001}, "absent"):  # results before competence: the default
+        lbp, sface = build_context(_competence_results(competence))["summary"]["lines"]
+        irr = lbp["cells"][1]
+        assert (irr["badge"], irr["status"]) == ("UNRESOLVED", "unresolved")
+        assert irr["why"].startswith(
+            "sar_at_fmr_0.001: lbp not competent, so no evidence of a pass: its baseline misses 56.0%"
+        )
+        assert "no competent recognizer" in irr["notes"]
+        # sface is competent: its figure decides, and says so.
+        assert sface["cells"][1]["badge"] == "PASS" and sface["cells"][1]["why"] == ""
+        assert "→ PASS (decided by sface)" in sface["cells"][1]["notes"]
+    table = summary_table(_competence_results())
+    assert [r[table.header.index("Irreversibility")] for r in table.rows] == ["UNRESOLVED", "PASS"]
+    # A protocol that sets competence: null counts every recognizer.
+    lbp, _ = build_context(_competence_results(None))["summary"]["lines"]
+    assert lbp["cells"][1]["badge"] == "PASS"
+
+
+def test_the_report_shows_why_a_cell_is_unresolved():
+    html = render_report(_competence_results())
+    assert "lbp not competent, so no evidence of a pass: its baseline misses 56.0% of genuine pairs at FMR 0.1%" in html
+    assert 'class="why"' in html

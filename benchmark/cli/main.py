@@ -279,6 +279,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # An UNRESOLVED criterion is not a pass: the data could not show that it holds.
     failed = [c for c in result.results.get("certification", []) if c["verdict"] != "PASS"]
     if failed and args.strict:
+        for c in failed:
+            print(f"strict: certify {c['metric']} [{c['view']}] is {c['verdict']}: {c['reason']}", file=sys.stderr)
         return EXIT_CERT_FAILED
     return EXIT_OK
 
@@ -305,7 +307,11 @@ def _print_summary(result: RunOutput, report: Path | None, seconds: float, expor
     for c in result.results.get("certification", []):
         bound = f"<= {c['max']}" if "max" in c else f">= {c['min']}"
         reason = f"; {c['reason']}" if c.get("reason") else ""
-        print(f"certify {c['metric']} [{c['view']}] {bound}: {c['verdict']} (judged value {c['value']}{reason})")
+        # A FAIL's reason names its row already.
+        decided = f"; decided by {c['worst_row']}" if c.get("decided_by") and c["verdict"] != "FAIL" else ""
+        print(
+            f"certify {c['metric']} [{c['view']}] {bound}: {c['verdict']} (judged value {c['value']}{decided}{reason})"
+        )
     s = result.engine.summary()
     print(f"results: {result.results_path}")
     if report is not None:

@@ -585,7 +585,7 @@ def _run(lp: LoadedProtocol, opts: RunOptions, engine: Engine) -> RunOutput:
         picked = pick_examples(data.subjects, data.victims, lp.model.examples, lp.model.dataset.seed)
         out["examples"] = example_sets(views, plain, data.ids, data.subjects, picked)
     if lp.model.certify:
-        out["certification"] = judge(rows, lp.model.certify, lp.model.bootstrap.n_boot)
+        out["certification"] = judge(rows, lp.model.certify, lp.model.bootstrap.n_boot, lp.model.competence)
     schemes_used = {label: _scheme_provenance(s) for label, s in schemes.items()}
     out["provenance"] = provenance(lp, data.fingerprint, engine.summary(), master_key, schemes_used)
     results: Results = jsonable(out)

@@ -56,7 +56,7 @@ from benchmark.core.strict_yaml import (
     shown,
     validate,
 )
-from benchmark.metrics.certify import KNOWN_METRICS, known_metric
+from benchmark.metrics.certify import DEFAULT_COMPETENCE_FMR, DEFAULT_MAX_FNMR, KNOWN_METRICS, known_metric
 
 __all__ = [
     "MAX_GRID_SETTINGS",
@@ -67,6 +67,7 @@ __all__ = [
     "AttackerSpec",
     "AttackerDataset",
     "Criterion",
+    "Competence",
     "Protocol",
     "LoadedProtocol",
     "load_protocol",
@@ -249,6 +250,20 @@ class Criterion(_Strict):
         return self
 
 
+class Competence(_Strict):
+    """What a recognizer's own baseline must show before its security rows count as evidence for a criterion.
+
+    A recognizer that misses most genuine pairs at the operating point shows
+    a low SAR and an unlinkable score under any scheme: its passing rows
+    prove nothing. Competent: the upper CI bound of the baseline FNMR, at the
+    criterion's own FMR (``*_at_fmr_<t>``) or else at ``fmr``, is at most
+    ``max_fnmr``.
+    """
+
+    max_fnmr: float = Field(DEFAULT_MAX_FNMR, ge=0.0, le=1.0)
+    fmr: float = Field(DEFAULT_COMPETENCE_FMR, gt=0.0, lt=1.0)
+
+
 class Bootstrap(_Strict):
     """Subject-resampling bootstrap for confidence intervals."""
 
@@ -289,6 +304,8 @@ class Protocol(_Strict):
     attacker: AttackerSpec | None = None
     bootstrap: Bootstrap = Field(default_factory=lambda: Bootstrap.model_validate({}))
     certify: list[Criterion] = Field(default_factory=list)
+    #: null: every recognizer's rows count, competent or not.
+    competence: Competence | None = Field(default_factory=lambda: Competence.model_validate({}))
     execution: Execution = Field(default_factory=lambda: Execution.model_validate({}))
 
     @field_validator("recognizers", "schemes", "attacks", "metrics", "face_quality", mode="before")

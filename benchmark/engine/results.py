@@ -128,6 +128,12 @@ class CertificationEntry(TypedDict):
     n_undefined: int
     verdict: Verdict
     reason: str
+    #: The recognizer of the deciding row; None when none decides (no competent recognizer). Absent from older results.
+    decided_by: NotRequired[str | None]
+    #: Recognizers whose rows were no evidence (their baseline not competent), with why.
+    not_competent: NotRequired[dict[str, str]]
+    #: The competence required (``max_fnmr``, ``fmr``); None: not required.
+    competence: NotRequired[dict[str, float] | None]
 
 
 class KeyInfo(TypedDict):

@@ -13,6 +13,16 @@ Every row matching the criterion's patterns must pass:
   threshold can then show an FMR of ``t``; the figure is only "FMR 0");
 * PASS otherwise.
 
+A recognizer that cannot recognize proves nothing: in a security view
+(``strength``, ``linkage``, ``renewal``), a row's score metric is evidence
+that the criterion holds only when the row's recognizer is *competent*: its
+own baseline row (plain faces) shows an FNMR of at most
+``competence.max_fnmr`` on the upper CI bound, at the criterion's own FMR
+(``*_at_fmr_<t>``) or else at ``competence.fmr``. Rows of a recognizer not
+shown competent are set aside (named, with the reason, in the entry); a
+failing one still fails the criterion (the attack got through even so), and
+a criterion left without competent rows is UNRESOLVED, never PASS.
+
 Metrics without a sampling distribution (``key_space_bits``, counts,
 ``d_sys_null``, ``linkability_max_null``) are judged on their value.
 """
@@ -24,7 +34,18 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["judge", "KNOWN_METRICS", "CI_METRICS", "known_metric", "needs_ci"]
+__all__ = [
+    "judge",
+    "KNOWN_METRICS",
+    "CI_METRICS",
+    "SCORE_METRICS",
+    "SECURITY_VIEWS",
+    "DEFAULT_MAX_FNMR",
+    "DEFAULT_COMPETENCE_FMR",
+    "known_metric",
+    "needs_ci",
+    "competence_key",
+]
 
 # Metric keys a criterion may name (fnmatch patterns).
 KNOWN_METRICS = (
@@ -57,6 +78,24 @@ CI_METRICS = (
     "psnr",
     "ssim",
 )
+# Metrics read off a recognizer's comparison scores: only these depend on its competence (PSNR, key space do not).
+SCORE_METRICS = (
+    "eer",
+    "fnmr_at_fmr_*",
+    "d_prime",
+    "delta_eer",
+    "d_sys",
+    "d_sys_null*",
+    "linkability_max",
+    "linkability_max_null*",
+    "sar_at_fmr_*",
+)
+# View kinds where passing means "the attacker fails": there a recognizer that misses genuine pairs passes for free.
+SECURITY_VIEWS = ("strength", "linkage", "renewal")
+#: Default ``competence.max_fnmr``: the baseline may miss at most 10 % of genuine pairs.
+DEFAULT_MAX_FNMR = 0.1
+#: Default ``competence.fmr``: the operating point for criteria not at an FMR (0.1 %, as the default SAR).
+DEFAULT_COMPETENCE_FMR = 0.001
 _AT_FMR = re.compile(r"^(fnmr|sar)_at_fmr_(?P<t>[0-9.e+-]+)$")
 
 
@@ -67,6 +106,11 @@ class Criterion(Protocol):
     scheme: str
     max: float | None
     min: float | None
+
+
+class Competence(Protocol):
+    max_fnmr: float
+    fmr: float
 
 
 def _base(name: str) -> str:
@@ -90,6 +134,44 @@ def _matches(row: Mapping[str, Any], crit: Criterion) -> bool:
     )
 
 
+def competence_key(metric: str, fmr: float) -> str:
+    """The baseline metric that shows a recognizer competent for a criterion on ``metric``.
+
+    The FNMR at the criterion's own FMR for an ``*_at_fmr_<t>`` metric (the
+    operating point whose threshold the criterion uses), else at ``fmr``.
+    """
+    m = _AT_FMR.match(_base(metric))
+    return f"fnmr_at_fmr_{m['t'] if m else repr(float(fmr))}"
+
+
+def _needs_competence(row: Mapping[str, Any], metric: str) -> bool:
+    kind = str(row["view"]).partition(":")[0]
+    return kind in SECURITY_VIEWS and any(fnmatch.fnmatchcase(_base(metric), pat) for pat in SCORE_METRICS)
+
+
+def _incompetent(baseline: Mapping[str, Any] | None, key: str, comp: Competence, n_boot: int) -> str | None:
+    """Why a recognizer with this baseline row's metrics is not shown competent at ``key``, or None.
+
+    Judged on the upper CI bound: competent only where the data show it.
+    """
+    if baseline is None:
+        return "it has no baseline row"
+    value = baseline.get(key)
+    if value is None:
+        return f"its baseline row has no {key} (add fnmr_at_fmr with that target to metrics)"
+    why = _unresolved(baseline, key, n_boot)
+    if why is not None:
+        return f"its baseline cannot show it: {why}"
+    high = baseline[f"{key}_ci_high"]
+    if high > comp.max_fnmr:
+        fmr = float(key.removeprefix("fnmr_at_fmr_"))
+        return (
+            f"its baseline misses {value:.1%} of genuine pairs at FMR {100 * fmr:g}% "
+            f"(CI upper bound {high:.1%} > competence.max_fnmr {100 * comp.max_fnmr:g}%)"
+        )
+    return None
+
+
 def _unresolved(metrics: Mapping[str, Any], metric: str, n_boot: int) -> str | None:
     """Why ``metric`` cannot be judged in a row with these metrics, or None."""
     m = _AT_FMR.match(metric)
@@ -109,21 +191,38 @@ def _unresolved(metrics: Mapping[str, Any], metric: str, n_boot: int) -> str | N
     return None
 
 
-def judge(rows: Sequence[Mapping[str, Any]], criteria: Sequence[Criterion], n_boot: int) -> list[dict[str, Any]]:
+def judge(
+    rows: Sequence[Mapping[str, Any]],
+    criteria: Sequence[Criterion],
+    n_boot: int,
+    competence: Competence | None = None,
+    baselines: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """One verdict entry per criterion (the worst matching row decides).
 
     Args:
         rows: Result rows.
         criteria: The protocol's criteria.
         n_boot: The protocol's bootstrap resamples (to say why a CI is missing).
+        competence: What a recognizer's baseline must show for its security
+            rows to count as evidence; None: every row counts.
+        baselines: Baseline metrics per recognizer; None: read off the
+            ``baseline`` rows of ``rows``.
+
+    Returns:
+        The entries; besides the verdict and its reason, ``decided_by`` (the
+        recognizer of the deciding row) and ``not_competent`` (recognizer:
+        why its rows were set aside).
     """
+    if baselines is None:
+        baselines = {str(r["recognizer"]): r["metrics"] for r in rows if r["view"] == "baseline"}
     out = []
     for crit in criteria:
         upper = crit.max is not None
         limit = crit.max if upper else crit.min
         assert limit is not None
         matched = [r for r in rows if _matches(r, crit)]
-        judged, unresolved, missing = [], [], []
+        judged, missing = [], []
         for r in matched:
             metrics = r["metrics"]
             if metrics.get(crit.metric) is None:
@@ -133,8 +232,20 @@ def judge(rows: Sequence[Mapping[str, Any]], criteria: Sequence[Criterion], n_bo
             bound = metrics.get(f"{crit.metric}_{'ci_high' if upper else 'ci_low'}") if needs_ci(crit.metric) else None
             judged.append((metrics[crit.metric] if bound is None else bound, r, reason))
         failing = [(b, r) for b, r, _ in judged if (b > limit if upper else b < limit)]
-        unresolved = [(r, why) for _, r, why in judged if why is not None]
-        worst = (max if upper else min)(judged, key=lambda x: x[0], default=(None, None, None))
+        # Rows of a recognizer not shown competent are no evidence that the criterion holds; a failing one still fails it.
+        void: dict[str, str] = {}
+        if competence is not None:
+            key = competence_key(crit.metric, competence.fmr)
+            for _, r, _ in judged:
+                rec = str(r["recognizer"])
+                if rec not in void and _needs_competence(r, crit.metric):
+                    why = _incompetent(baselines.get(rec), key, competence, n_boot)
+                    if why is not None:
+                        void[rec] = why
+        evidence = [j for j in judged if str(j[1]["recognizer"]) not in void]
+        unresolved = [(r, why) for _, r, why in evidence if why is not None]
+        pool = evidence if evidence and not failing else judged
+        worst = (max if upper else min)(pool, key=lambda x: x[0], default=(None, None, None))
         if not matched:
             verdict, reason = "FAIL", "no row matches the criterion"
         elif missing:
@@ -145,11 +256,16 @@ def judge(rows: Sequence[Mapping[str, Any]], criteria: Sequence[Criterion], n_bo
         elif failing:
             b, r = (max if upper else min)(failing, key=lambda x: x[0])
             verdict, reason = "FAIL", f"{_name(r)}: {b:.6g} {'>' if upper else '<'} {limit:g}"
+        elif not evidence:
+            verdict, reason = "UNRESOLVED", "no competent recognizer"
         elif unresolved:
             r, why = unresolved[0]
             verdict, reason = "UNRESOLVED", f"{_name(r)}: {why}"
         else:
             verdict, reason = "PASS", ""
+        if void:
+            set_aside = "not competent, so no evidence of a pass: " + "; ".join(f"{k}: {v}" for k, v in void.items())
+            reason = f"{reason}; {set_aside}" if reason else set_aside
         row = worst[1]
         entry = {
             "metric": crit.metric,
@@ -160,10 +276,13 @@ def judge(rows: Sequence[Mapping[str, Any]], criteria: Sequence[Criterion], n_bo
             "value": worst[0],
             "point": None if row is None else row["metrics"].get(crit.metric),
             "worst_row": None if row is None else _name(row),
+            "decided_by": None if row is None or not evidence and not failing else str(row["recognizer"]),
             "n_rows": len(matched),
             "n_undefined": len(missing),
             "verdict": verdict,
             "reason": reason,
+            "not_competent": void,
+            "competence": None if competence is None else {"max_fnmr": competence.max_fnmr, "fmr": competence.fmr},
         }
         out.append(entry)
     return out
