@@ -173,6 +173,22 @@ def test_shipped_protocols_validate():
             (),
             r"p\.yaml:9: schemes\[0\]\.params\.window: 60 plus offset 50 exceeds 100",
         ),
+        # 30 a competence requirement out of range or misspelt
+        (
+            GOOD + "competence: {max_fnmr: 1.5}\n",
+            (),
+            r"p\.yaml:9: competence\.max_fnmr: .*1",
+        ),
+        (
+            GOOD + "competence: {fmr: 0}\n",
+            (),
+            r"p\.yaml:9: competence\.fmr: ",
+        ),
+        (
+            GOOD + "competence: {max_fnrm: 0.1}\n",
+            (),
+            r"p\.yaml:9: competence\.max_fnrm: unknown key; did you mean 'max_fnmr'",
+        ),
         # 20 duplicate component
         (
             GOOD.replace("metrics:", "  - lbp\nmetrics:").replace(
@@ -266,3 +282,12 @@ def test_a_set_value_that_is_not_yaml_is_taken_as_text(tmp_path):
 def test_long_set_values_are_cut_in_messages(tmp_path):
     msg = error_of(tmp_path, GOOD, ["dataset.foldz=" + "y" * 1000])
     assert "y" * 100 not in msg and "..." in msg
+
+
+def test_competence_defaults_and_can_be_switched_off(tmp_path):
+    lp = load_protocol(write(tmp_path, GOOD))
+    assert lp.model.competence is not None
+    assert (lp.model.competence.max_fnmr, lp.model.competence.fmr) == (0.1, 0.001)
+    assert load_protocol(write(tmp_path, GOOD + "competence: null\n")).model.competence is None
+    tuned = load_protocol(write(tmp_path, GOOD), ["competence.max_fnmr=0.05"]).model.competence
+    assert tuned is not None and tuned.max_fnmr == 0.05
