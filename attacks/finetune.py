@@ -27,11 +27,14 @@ them (insightface's training code, pytorch-metric-learning) bring training
 frameworks this project does not otherwise need.
 
 Validation: whole attacker subjects are held out (the attacker block's
-``validation``); after every epoch the verification EER over all pairs of
-their protected faces is measured, and the weights of the best epoch are
-kept, epoch 0 (the pretrained model) included: a fine-tune that does not
-help on held-out identities leaves the pretrained recognizer, and its
-history says so.
+``validation``); after every epoch the verification EER of the comparisons
+the model is judged on is measured: a protected probe of one held-out face
+against the plain reference of every *other* held-out face (never a face with
+itself), both sides embedded by the model being trained, as the harness's
+strength view does with the victims (:func:`probe_reference_eer`). The
+weights of the best epoch are kept, epoch 0 (the pretrained model) included:
+a fine-tune that does not help on held-out identities leaves the pretrained
+recognizer, and its history says so.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from benchmark.recognizers.sface_torch import SFACE_STAGES, load_sface_torch
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["FineTuneAttack", "margin_logits", "pair_eer"]
+__all__ = ["FineTuneAttack", "margin_logits", "pair_eer", "probe_reference_eer"]
 
 log = logging.getLogger("facesec.progress")
 
@@ -117,6 +120,26 @@ def pair_eer(features: np.ndarray, labels: np.ndarray) -> float | None:
     if not mated.any() or mated.all():
         return None
     return float(eer(scores[mated], scores[~mated]))
+
+
+def probe_reference_eer(probes: np.ndarray, references: np.ndarray, labels: np.ndarray) -> float | None:
+    """Verification EER of probe ``i`` against reference ``j`` for every ``i != j`` (unit-norm features).
+
+    ``probes[i]`` and ``references[i]`` are two renderings of the same face
+    (protected and plain); the diagonal would compare a face with itself and
+    is left out. None without a mated and a non-mated pair.
+    """
+    n = len(probes)
+    if n < 2 or len(references) != n or len(labels) != n:
+        return None
+    scores = probes @ references.T
+    labels = np.asarray(labels)
+    off = ~np.eye(n, dtype=bool)
+    mated = (labels[:, None] == labels[None, :]) & off
+    nonmated = (labels[:, None] != labels[None, :]) & off
+    if not mated.any() or not nonmated.any():
+        return None
+    return float(eer(scores[mated], scores[nonmated]))
 
 
 @ATTACKS.register("finetune")
@@ -299,14 +322,23 @@ class FineTuneAttack(RecognizerAttack):
         *,
         val_inputs: np.ndarray | None = None,
         val_labels: np.ndarray | None = None,
+        val_references: np.ndarray | None = None,
         desc: str = "",
     ) -> Self:
-        """Fine-tune on (input-attack output, subject label) pairs; keep the epoch with the best validation EER."""
+        """Fine-tune on (input-attack output, subject label) pairs; keep the epoch with the best validation EER.
+
+        The validation EER compares each protected face of ``val_inputs``
+        with the plain faces ``val_references`` of the other validation faces
+        (:func:`probe_reference_eer`).
+        """
         import torch
 
         labels = np.asarray(labels)
         if len(inputs) != len(labels) or len(inputs) < 2:
             raise ValueError(f"need as many labels as inputs, at least two: got {len(inputs)} and {len(labels)}")
+        if val_inputs is not None and (val_references is None or len(val_references) != len(val_inputs)):
+            got = "none" if val_references is None else len(val_references)
+            raise ValueError(f"val_references: need one plain face per validation input ({len(val_inputs)}), got {got}")
         classes, y_all = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise ValueError("need at least two subjects to learn identities")
@@ -316,10 +348,14 @@ class FineTuneAttack(RecognizerAttack):
         net: Any = load_sface_torch().to(device)  # an SFaceNet (trunk/rest/stages)
         name = desc or self.registry_name
         trunk = self._trunk(net, inputs, device)
-        val: tuple[np.ndarray, np.ndarray] | None = None
-        if val_inputs is not None and val_labels is not None and len(val_inputs) > 2:
+        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if val_inputs is not None and val_labels is not None and val_references is not None and len(val_inputs) > 2:
             keep = np.sort(rng.permutation(len(val_inputs))[:_MAX_VAL_FACES])
-            val = (self._trunk(net, np.asarray(val_inputs)[keep], device), np.asarray(val_labels)[keep])
+            val = (
+                self._trunk(net, np.asarray(val_inputs)[keep], device),
+                self._trunk(net, np.asarray(val_references)[keep], device),
+                np.asarray(val_labels)[keep],
+            )
 
         # Class centres start at the pretrained model's mean embedding of each
         # subject: the head begins where the backbone already is, so the first
@@ -341,7 +377,10 @@ class FineTuneAttack(RecognizerAttack):
         optimiser = torch.optim.Adam(groups, lr=self.learning_rate)
 
         def val_eer() -> float | None:
-            return pair_eer(self._rest(net, val[0], device), val[1]) if val is not None else None
+            # Both sides through the model being trained: the attacker evaluates with it on both.
+            if val is None:
+                return None
+            return probe_reference_eer(self._rest(net, val[0], device), self._rest(net, val[1], device), val[2])
 
         def snapshot() -> dict[str, torch.Tensor]:
             return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}

@@ -53,6 +53,10 @@ _CI_SUFFIXES = ("_ci_low", "_ci_high")
 # Error/success rates (and their differences) are shown as percentages; other numbers as they are.
 _RATE_RE = re.compile(r"^(delta_)?(eer|fmr|fnmr|far|frr|sar|fpir|fnir|apcer|bpcer|acer|iar|gar|tar)(_|$)|_rate(_|$)")
 _COUNT_RE = re.compile(r"^n_")
+# Scores, not rates, whatever their prefix (``sar_threshold_at_fmr_<t>``: the threshold a SAR was taken at).
+_SCORE_RE = re.compile(r"threshold_at_fmr_")
+# Names of targeted metrics (``<name>_at_fmr_<t>``) that the rule of their prefix would spell badly.
+_TARGETED_NAMES = {"sar_threshold": "SAR threshold", "sar_threshold_fmr": "FMR of the SAR threshold"}
 #: What the page shows for a missing or undefined value.
 DASH = "—"
 _HEADERS: dict[str, str] = {
@@ -207,7 +211,7 @@ def format_metric(key: str, value: Any) -> str:
     if not math.isfinite(value):
         return DASH
     base = _strip_ci(key)
-    if _RATE_RE.search(base):
+    if _RATE_RE.search(base) and not _SCORE_RE.search(base):
         return _format_percent(value)
     if _COUNT_RE.search(base):
         return f"{int(round(value)):,}"
@@ -262,7 +266,10 @@ def metric_header(key: str) -> str:
     match = re.fullmatch(r"(\w+?)_at_fmr_([0-9.e-]+)", key)
     if match:
         name = match.group(1)
-        name = name.upper() if _RATE_RE.search(name) else name.replace("_", " ")
+        if name in _TARGETED_NAMES:
+            name = _TARGETED_NAMES[name]
+        else:
+            name = name.upper() if _RATE_RE.search(name) else name.replace("_", " ")
         return f"{name} @ FMR {float(match.group(2)) * 100:g}%"
     return _HEADERS.get(key, key)
 

@@ -44,6 +44,7 @@ def table_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> li
             "view": row.get("view", ""),
             "cells": [metric_cell(c, row.get("metrics") or {}) for c in columns],
             "score_file": row.get("score_file") or "",
+            "threshold_source": row.get("threshold_source") or "",
         }
         for row in rows
     ]

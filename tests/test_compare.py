@@ -229,6 +229,7 @@ def _fake_run(
     views: tuple[str, ...] = ("baseline", "strength:naive", "linkage:naive", "renewal"),
     protocol_sha256: str = "0" * 64,
     sections: str | None = "same",
+    own_baseline: bool = False,
 ) -> Path:
     """A run folder whose rows are computed by the pipeline's own row_metrics from Gaussian scores.
 
@@ -236,6 +237,9 @@ def _fake_run(
     where their parameters do. ``drop_mated`` removes that many mated
     comparisons from the strength view, as failures to acquire. ``sections``
     names the ``provenance.protocol_sections`` (None: a run from before them).
+    With ``own_baseline`` the attacked views are a fine-tuned recognizer's:
+    their SAR thresholds and ΔEER come from a baseline of its own, on another
+    score scale, written to ``baseline_score_file``.
     """
     ids, subjects, probe, reference, mated = _comparisons(pairs_seed)
     codes = np.unique(subjects, return_inverse=True)[1]
@@ -243,6 +247,19 @@ def _fake_run(
     seeds = {"baseline": 1, "strength:naive": strength_seed, "linkage:naive": 3, "renewal": 4}
     rows = []
     baseline_row: tuple[ViewScores, dict] | None = None  # what later views compare with (ΔEER, SAR thresholds)
+    tuned: tuple[ViewScores, dict] | None = None
+    if own_baseline:
+        rng = np.random.default_rng(5)
+        scores = 0.3 * np.where(mated, rng.normal(baseline, 1.0, mated.size), rng.normal(0.0, 1.0, mated.size)) + 0.5
+        index = np.arange(mated.size)
+        vs = ViewScores(scores, mated, codes[probe], index, 0, codes[probe[:0]])
+        view = View("baseline:naive", "baseline", "x1", {}, "naive", [])
+        tuned = (vs, row_metrics(view, vs, None, _METRICS, EvalSettings(50, 0), {})[0])
+        names = ([ids[i] for i in probe], [ids[i] for i in reference])
+        subj = ([subjects[i] for i in probe], [subjects[i] for i in reference])
+        write_scores(
+            root / "scores" / "own_baseline.csv", ScoreSet(*names, *subj, "lbp", "x1", "naive", view.name, scores)
+        )
     for name in views:
         rng = np.random.default_rng(seeds[name])
         scores = np.where(mated, rng.normal(means[name], 1.0, mated.size), rng.normal(0.0, 1.0, mated.size))
@@ -256,7 +273,8 @@ def _fake_run(
         scheme = "none" if kind == "baseline" else "x1"
         attack = "naive" if ":" in name else "none"
         view = View(name, kind, scheme, {}, attack, [])  # type: ignore[arg-type]
-        values, _ = row_metrics(view, vs, baseline_row, _METRICS, EvalSettings(50, 0), {})
+        system = tuned if tuned is not None and kind in ("strength", "linkage") else baseline_row
+        values, _ = row_metrics(view, vs, system, _METRICS, EvalSettings(50, 0), {})
         if kind == "baseline":
             baseline_row = (vs, values)
         score_file = f"scores/{name.replace(':', '_')}.csv"
@@ -286,6 +304,7 @@ def _fake_run(
                 "metrics": values,
                 "curves": {},
                 "score_file": score_file,
+                **({"baseline_score_file": "scores/own_baseline.csv"} if tuned is not None and system is tuned else {}),
             }
         )
     results = {
@@ -338,6 +357,20 @@ def test_paired_when_same_samples_and_comparisons(fake):
     assert (m.ci_low, m.ci_high) == pytest.approx(expected, abs=1e-12)
     assert m.ci_high < -0.01 and m.verdict == "regression"
     assert not comparison.warnings
+
+
+def test_fine_tuned_rows_are_recomputed_against_their_own_baseline(fake):
+    """The SAR of a row with a ``baseline_score_file`` reproduces from that file, not from the recognizer's baseline."""
+    run = fake(own_baseline=True)
+    strength = _rows(compare_runs(load_run(run), load_run(run)))["strength:naive"]
+    keys = [m.metric for m in strength.metrics if m.metric.startswith("sar_at_fmr_")]
+    assert len(keys) == 2
+    for key in keys:
+        m = _metric(strength, key)
+        assert (m.method, m.note, m.ci_low, m.ci_high) == ("paired", "", 0.0, 0.0), (key, m)
+    # Against an ordinary run's row, the change of threshold system is said.
+    mixed = _rows(compare_runs(load_run(fake()), load_run(run)))["strength:naive"]
+    assert any("SAR thresholds and ΔEER from other systems" in n for n in mixed.notes)
 
 
 def test_unpaired_when_the_dataset_differs(fake):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attacks.finetune import FineTuneAttack, margin_logits, pair_eer
+from attacks.finetune import FineTuneAttack, margin_logits, pair_eer, probe_reference_eer
 from benchmark.core.cache import Cache
 from benchmark.core.component import ParamError, RecognizerAttack
 from benchmark.core.keys import MasterKey
@@ -17,6 +17,9 @@ from benchmark.core.registry import ATTACKS, SCHEMES
 from benchmark.data.datasets.synthetic import SyntheticFaces
 from benchmark.engine.pipeline import RunOptions, run_protocol
 from benchmark.engine.protocol import ProtocolError, load_protocol
+from benchmark.engine.scores import read_scores
+from benchmark.metrics.irreversibility import SAR_TARGETS, operating_threshold
+from benchmark.metrics.verification import eer, target_key
 from benchmark.recognizers.onnx import SFaceRecognizer
 from benchmark.recognizers.sface_torch import SFaceTorchRecognizer
 
@@ -60,6 +63,19 @@ def test_pair_eer():
     assert pair_eer(feats, np.array([0, 0, 1, 1])) == 0.0
     assert pair_eer(feats, np.array([0, 1, 2, 3])) is None  # no mated pair
     assert pair_eer(feats[:2], np.array([0, 0])) is None
+
+
+def test_probe_reference_eer_never_compares_a_face_with_itself():
+    """Probe i and reference i are the same face: only i != j pairs count, mated or not."""
+    feats = np.eye(4, dtype=np.float32)  # every face scores 1 with itself, 0 with any other
+    labels = np.array([0, 0, 1, 1])
+    # Off the diagonal all 12 scores are 0 (4 mated, 8 non-mated): chance level.
+    assert probe_reference_eer(feats, feats, labels) == eer(np.zeros(4), np.zeros(8))
+    # A protected probe close to other faces of its subject only, and to no plain face of another.
+    probes = np.array([[0.6, 0.8], [0.6, 0.8], [0.8, 0.6], [0.8, 0.6]], np.float32)
+    refs = np.array([[0, 1], [0, 1], [1, 0], [1, 0]], np.float32)
+    assert probe_reference_eer(probes, refs, labels) == 0.0
+    assert probe_reference_eer(probes, refs, np.array([0, 1, 2, 3])) is None  # no mated pair
 
 
 # --------------------------------------------------------------------------- parameters
@@ -114,7 +130,7 @@ def test_unfitted_embed_is_refused():
 def _protected_split():
     """Generated faces of 24 subjects, lightly encrypted (lw1o0) under an attacker key and decoded naively.
 
-    Subjects 0-17 train, 18-23 are held out.
+    Subjects 0-17 train, 18-23 are held out; the plain faces come last.
     """
     samples = SyntheticFaces(n_subjects=24, n_images=5, seed=1).load()
     images = np.asarray(samples.images)
@@ -123,7 +139,7 @@ def _protected_split():
     decoded = ATTACKS.get("naive")().attack(scheme.protect(images, key, samples.ids, samples.subjects), scheme).images
     codes = np.unique(np.asarray(samples.subjects), return_inverse=True)[1]
     held = codes >= 18
-    return decoded, codes, held
+    return decoded, codes, held, images
 
 
 @pytest.fixture(scope="module")
@@ -133,14 +149,14 @@ def split():
 
 @pytest.fixture(scope="module")
 def fitted(split):
-    x, y, held = split
+    x, y, held, _ = split
     return FineTuneAttack(device="cpu", epochs=3).fit(x[~held], y[~held])
 
 
 @needs_sface
 def test_fine_tuning_separates_held_out_protected_identities_better(split, fitted):
     """No validation: the last epoch is kept, and held-out subjects (never trained on) judge it."""
-    x, y, held = split
+    x, y, held, _ = split
     tuned = pair_eer(fitted.embed(x[held]), y[held])
     pretrained = pair_eer(SFaceTorchRecognizer(device="cpu").transform(x[held]), y[held])
     assert tuned is not None and pretrained is not None
@@ -153,7 +169,7 @@ def test_fine_tuning_separates_held_out_protected_identities_better(split, fitte
 @needs_sface
 def test_training_is_deterministic_and_state_round_trips(split):
     """Same seed, same thread count: the same weights, bit for bit."""
-    x, y, held = split
+    x, y, held, _ = split
     one = FineTuneAttack(device="cpu", epochs=1).fit(x[~held], y[~held])
     two = FineTuneAttack(device="cpu", epochs=1).fit(x[~held], y[~held])
     state = one.state_arrays()
@@ -166,13 +182,23 @@ def test_training_is_deterministic_and_state_round_trips(split):
 
 @needs_sface
 def test_validation_keeps_the_best_epoch_including_the_pretrained_model(split):
-    x, y, held = split
-    attack = FineTuneAttack(device="cpu", epochs=2).fit(x[~held], y[~held], val_inputs=x[held], val_labels=y[held])
+    x, y, held, plain = split
+    attack = FineTuneAttack(device="cpu", epochs=2).fit(
+        x[~held], y[~held], val_inputs=x[held], val_labels=y[held], val_references=plain[held]
+    )
     history = attack.history_
     assert history[0]["epoch"] == 0 and history[0]["loss"] is None
     kept = [h for h in history if h["kept"]]
     assert len(kept) == 1
     assert kept[0]["val_eer"] == min(h["val_eer"] for h in history)
+    # Selected on what the model is judged on: protected probes vs plain references of other faces,
+    # both embedded by the model (the kept epoch's weights are the fitted model's).
+    probes, refs = attack.embed(x[held]), attack.embed(plain[held])
+    judged = probe_reference_eer(probes, refs, y[held])
+    assert kept[0]["val_eer"] == pytest.approx(judged, abs=1e-9)
+    assert judged != pytest.approx(pair_eer(probes, y[held]), abs=1e-9)  # not protected vs protected
+    with pytest.raises(ValueError, match="val_references"):
+        FineTuneAttack(device="cpu", epochs=1).fit(x[~held], y[~held], val_inputs=x[held], val_labels=y[held])
 
 
 # --------------------------------------------------------------------------- in a protocol
@@ -213,8 +239,13 @@ def _run(tmp_path: Path, text: str = PROTOCOL) -> dict:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("finetune"))
+def run_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("finetune")
+
+
+@pytest.fixture(scope="module")
+def results(run_dir):
+    return _run(run_dir)
 
 
 @needs_sface
@@ -241,6 +272,51 @@ def test_trained_models_are_declared_and_disjoint_from_the_victims(results):
     assert all(m["n_train_subjects"] <= 9 for m in models.values())
     # Its images are naive's: no quality columns or example column of its own.
     assert results["examples"][0]["columns"] == ["original", "protected (naive decode)"]
+
+
+@needs_sface
+def test_fine_tuned_rows_are_measured_at_their_own_baselines_thresholds(results, run_dir):
+    """SAR thresholds and ΔEER of a fine-tuned recognizer's rows come from plain vs plain through *that* model."""
+    rows = {(r["recognizer"], r["view"]): r for r in results["rows"]}
+    assert rows[("sface", "strength:naive")]["threshold_source"] == "baseline of sface"
+    assert rows[("lbp", "strength:naive")]["threshold_source"] == "baseline of lbp"
+    assert "baseline_score_file" not in rows[("sface", "strength:naive")]
+    pretrained = read_scores(run_dir / "out" / rows[("sface", "baseline")]["score_file"])
+    for attack in ("finetune", "finetune[lw2o0,lw2o2]"):
+        row = rows[("sface", f"strength:{attack}")]
+        assert row["threshold_source"] == f"baseline of {attack} (plain vs plain through the fine-tuned model)"
+        own = read_scores(run_dir / "out" / row["baseline_score_file"])
+        assert rows[("sface", f"linkage:{attack}")]["baseline_score_file"] == row["baseline_score_file"]
+        assert own.probe == pretrained.probe and own.reference == pretrained.reference
+        assert not np.allclose(own.score, pretrained.score)  # another model's scores
+        attacked = read_scores(run_dir / "out" / row["score_file"])
+        m = row["metrics"]
+        for t in SAR_TARGETS:
+            threshold = operating_threshold(own.genuine(), own.impostor(), t)
+            assert m[f"sar_threshold_at_fmr_{target_key(t)}"] == threshold
+            assert m[f"sar_threshold_fmr_at_fmr_{target_key(t)}"] == np.mean(own.impostor() >= threshold) <= t
+            assert m[f"sar_at_fmr_{target_key(t)}"] == np.mean(attacked.genuine() >= threshold)
+        assert m["delta_eer"] == pytest.approx(m["eer"] - eer(own.genuine(), own.impostor()), abs=1e-12)
+
+
+@needs_sface
+def test_fine_tuned_baseline_is_scored_with_the_fine_tuned_features(results, run_dir):
+    """The own baseline's scores are cosines of the fitted model's embeddings, not the pretrained model's."""
+    model = next(m for m in results["trained_models"] if m["attack"] == "finetune")
+    loaded = Cache(run_dir / "cache").load("train", model["model_key"])
+    assert loaded is not None
+    arrays, meta = loaded
+    tuned = FineTuneAttack.from_params(model["params"]).load_state(arrays, meta["history"])
+    samples = SyntheticFaces(n_subjects=12, n_images=3, seed=2).load()
+    index = {sid: i for i, sid in enumerate(samples.ids)}
+    row = next(r for r in results["rows"] if r["view"] == "strength:finetune")
+    own = read_scores(run_dir / "out" / row["baseline_score_file"])
+    images = np.asarray(samples.images)
+    probe, ref = [np.array([index[s] for s in ids]) for ids in (own.probe, own.reference)]
+    feats = tuned.embed(images)
+    np.testing.assert_allclose(own.score, np.einsum("ij,ij->i", feats[probe], feats[ref]), atol=1e-5)
+    pretrained = SFaceRecognizer().transform(images)
+    assert not np.allclose(own.score, np.einsum("ij,ij->i", pretrained[probe], pretrained[ref]), atol=1e-3)
 
 
 def test_protocol_without_the_base_recognizer_is_refused(tmp_path):

@@ -518,6 +518,27 @@ def test_outputs_written_with_relative_links(tmp_path, capsys):
     assert lw["scheme_rank"] == "2"
 
 
+def test_threshold_source_of_a_strength_row_is_shown_and_exported(tmp_path):
+    """A fine-tuned recognizer's SAR is at its own baseline's thresholds: the board says whose."""
+    own = "baseline of finetune (plain vs plain through the fine-tuned model)"
+    rows = [
+        _row("none", "none", "baseline", _metrics(0.01)),
+        {**_strength("lw4o6", "naive", 0.30), "threshold_source": "baseline of sface"},
+        {**_strength("lw4o6", "finetune", 0.10), "threshold_source": own},
+        _linkage("lw4o6", "finetune", 0.60),
+    ]
+    board = _board(tmp_path, _results(rows))
+    lines = {line.attack: line for line in _only_group(board).schemes[0].lines}
+    assert lines["finetune"].threshold_source == own and lines["naive"].threshold_source == "baseline of sface"
+    out = tmp_path / "out"
+    assert f"SAR thresholds: {own}" in render_html(board, out)
+    exported = list(csv.DictReader(io.StringIO(render_csv(board, out))))
+    assert {r["attack"]: r["threshold_source"] for r in exported if r["line"] == "attack"} == {
+        "naive": "baseline of sface",
+        "finetune": own,
+    }
+
+
 def test_render_is_deterministic(tmp_path):
     board = _board(tmp_path, _results(_basic_rows()), entries=[SHIPPED_REPORTED_DIR])
     out = tmp_path / "out"

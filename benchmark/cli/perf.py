@@ -519,6 +519,7 @@ def finetune_training(
         labels[:n_faces],
         val_inputs=faces[n_faces:] if n_val else None,
         val_labels=labels[n_faces:] if n_val else None,
+        val_references=faces[n_faces:] if n_val else None,
     )
     train_s = time.perf_counter() - start
     epochs_s = sum(h["seconds"] for h in attack.history_)

@@ -686,9 +686,15 @@ class RecognizerAttack(LearnedAttack):
         *,
         val_inputs: np.ndarray | None = None,
         val_labels: np.ndarray | None = None,
+        val_references: np.ndarray | None = None,
         desc: str = "",
     ) -> Self:
         """Learn identities from input-attack outputs, uint8 (N, H, W, 3), and integer subject labels (N,).
+
+        Validation faces (held-out subjects) come as the input attack's
+        output ``val_inputs`` and, row for row, the same faces unprotected
+        (``val_references``), so that a model is selected on what it is judged
+        on: protected probes against plain references of other faces.
 
         Sets ``history_``: one dict per epoch (``epoch``, ``loss``, ``val_eer``, ``seconds``).
         """

@@ -228,8 +228,9 @@ class Attacker:
             return np.concatenate(xs), np.concatenate(ys), np.concatenate(ls)
 
         x, y, lab = pairs(group.train, inputs)
-        # A recognizer is validated on one protected copy per face, so that no
-        # validation pair compares a face with itself under another key.
+        # A recognizer is validated on one protected copy per face (the probe)
+        # against the plain faces (vy, the references) of the other validation
+        # faces: one copy, so that no pair compares a face with itself.
         vx, vy, vlab = pairs(group.val, inputs[:1] if recognizer else inputs)
         key = hash_json(
             {

@@ -11,7 +11,10 @@ How the interval is found, per row (the row's ``method``):
 * ``paired``: both runs used the same samples (same dataset fingerprint in
   provenance) and the row's score files list the very same (probe,
   reference) comparisons, as do the baseline score files the row's
-  metrics lean on (SAR thresholds, ΔEER). Each bootstrap resample draws
+  metrics lean on (SAR thresholds, ΔEER: the recognizer's baseline row, or
+  for a fine-tuned recognizer's row the file of its own baseline,
+  ``baseline_score_file``; a row whose ``threshold_source`` differs between
+  the runs is noted). Each bootstrap resample draws
   probe subjects (the clusters of :mod:`benchmark.metrics.bootstrap`) once and
   applies the draw to both runs, so the sampling noise the two runs share
   cancels in the difference: an unchanged row gets the interval (0, 0).
@@ -585,25 +588,25 @@ class _Files:
         quality = run.root / "quality"
         self.any_quality = quality.is_dir() and any(quality.iterdir())
 
-    def score_path(self, row: Row) -> Path | None:
-        """Where the row's score file is (None when results.json records none)."""
-        rel = row.get("score_file")
-        return self.run.root / rel if rel else None
+    def score_path(self, row: Row, field: str = "score_file") -> Path | None:
+        """Where the row's score file (or the one its ``field`` names) is (None when results.json records none)."""
+        rel = row.get(field)
+        return self.run.root / rel if isinstance(rel, str) and rel else None
 
     def quality_path(self, row: Row) -> Path:
         """Where a strength row's quality file is."""
         return self.run.root / "quality" / quality_file_name(row["scheme"], row["attack"], "strength")
 
-    def scores(self, row: Row) -> ScoreSet | str:
-        """The row's score set, or why it is unavailable.
+    def scores(self, row: Row, field: str = "score_file") -> ScoreSet | str:
+        """The row's score set (or the one its ``field`` names), or why it is unavailable.
 
         Raises:
             CompareError: the file is unreadable, or missing while the run has other score files.
         """
-        path = self.score_path(row)
+        path = self.score_path(row, field)
         if path is None:
             return "no score file recorded"
-        rel = str(row["score_file"])
+        rel = str(row[field])
         if rel not in self._scores:
             try:
                 self._scores[rel] = read_scores(path)
@@ -976,6 +979,12 @@ def _compare_row(
     kind = row_b["view"].split(":", 1)[0]
     mb, mn = row_b["metrics"], row_n["metrics"]
     notes: list[str] = []
+    sources = [row.get("threshold_source") for row in (row_b, row_n)]
+    own_base = ["baseline_score_file" in row for row in (row_b, row_n)]
+    if own_base[0] != own_base[1] or (None not in sources and sources[0] != sources[1]):
+        # e.g. a fine-tuned row of a run from before its own baseline set its thresholds.
+        shown = [x or "the recognizer's baseline (not recorded)" for x in sources]
+        notes.append(f"SAR thresholds and ΔEER from other systems: {shown[0]} → {shown[1]}")
     if row_b["scheme"] != row_n["scheme"] or _canon(row_b.get("scheme_params")) != _canon(row_n.get("scheme_params")):
         diff = _params_diff(row_b.get("scheme_params") or {}, row_n.get("scheme_params") or {})
         notes.append(f"scheme {row_b['scheme']} → {row_n['scheme']} (--map-scheme){': ' + diff if diff else ''}")
@@ -1234,11 +1243,16 @@ def compare_runs(base: Run, new: Run, settings: CompareSettings | None = None) -
     def source(row: Row, files: _Files, baselines: Mapping[tuple[str, str], Row]) -> _SideSource:
         base_row = baselines.get((row["recognizer"], _canon(row.get("recognizer_params") or {})))
         baseline: ScoreSet | str = "no baseline row" if base_row is None else files.scores(base_row)
+        baseline_path = None if base_row is None else files.score_path(base_row)
+        if "baseline_score_file" in row:
+            # A fine-tuned recognizer's row: its own baseline set its thresholds and ΔEER, never the recognizer's.
+            baseline = files.scores(row, "baseline_score_file")
+            baseline_path = files.score_path(row, "baseline_score_file")
         with_quality = row["view"].startswith("strength:") and "psnr" in row["metrics"]
         quality = files.quality(row) if with_quality else None
         paths = {
             "scores": files.score_path(row),
-            "baseline": None if base_row is None else files.score_path(base_row),
+            "baseline": baseline_path,
             "quality": files.quality_path(row) if with_quality else None,
         }
         return _SideSource(row, files.scores(row), baseline, quality, files.run.path, paths)

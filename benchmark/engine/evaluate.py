@@ -4,7 +4,10 @@ Performance metrics get subject-resampling bootstrap CIs; linkability
 metrics (:class:`~benchmark.core.component.LinkageMetric`) compute theirs
 with the probe subjects; every protected view adds ΔEER against the baseline
 of the same recognizer. Strength views add the success attack rate (SAR) at
-the baseline's thresholds, and the renewal view the SAR of a revoked
+the baseline's thresholds (a fine-tuned recognizer's views, those of a
+recognizer attack, are measured against *its* baseline: plain vs plain
+through the fine-tuned model, never the pretrained model's thresholds on
+another model's scores), and the renewal view the SAR of a revoked
 template against the renewed system's own thresholds, both with CIs; the
 image quality of an attack's output (PSNR, SSIM, with CIs) is per view
 (:func:`quality_metrics`).
@@ -155,7 +158,9 @@ def _sar(vs: ViewScores, system: ViewScores | None, settings: EvalSettings) -> d
     With ``system`` the baseline (strength views), its exact thresholds are
     used (the baseline row's ``threshold_at_fmr_<t>``); on the view's own
     impostors (renewal), the most lenient threshold meeting each FMR target,
-    which gives the largest SAR any such threshold allows.
+    which gives the largest SAR any such threshold allows. Each target also
+    records the threshold (``sar_threshold_at_fmr_<t>``) and the FMR it gives
+    on those impostors (``sar_threshold_fmr_at_fmr_<t>``, at most ``t``).
     """
     attacked = vs.genuine()
     # The system whose impostors set the threshold, and its mated scores when they fix the grid.
@@ -168,6 +173,10 @@ def _sar(vs: ViewScores, system: ViewScores | None, settings: EvalSettings) -> d
     for t in SAR_TARGETS:
         res = sar(attacked, impostor, t, baseline_mated_scores=grid, n_failed=vs.n_fta_mated)
         out[f"sar_at_fmr_{target_key(t)}"] = res["sar"]
+        # The threshold and the FMR it gives on the impostors that set it: a
+        # check that "SAR at FMR t" is at FMR t for the scores it was set on.
+        out[f"sar_threshold_at_fmr_{target_key(t)}"] = res["threshold"]
+        out[f"sar_threshold_fmr_at_fmr_{target_key(t)}"] = float(np.mean(impostor >= res["threshold"]))
     out["n_sar_impostor"] = int(impostor.size)
     if settings.n_boot > 0:
         cis = sar_ci(
@@ -218,7 +227,10 @@ def row_metrics(
     Args:
         view: The view scored.
         vs: Its scores.
-        baseline: The baseline row of the same recognizer (scores and metrics), None for the baseline itself.
+        baseline: The baseline row of the system that scores the view (scores and metrics), None for the
+            baseline itself: the recognizer's, or for a fine-tuned recognizer's view (``view.model``) its own
+            baseline, plain vs plain through the fine-tuned model, so that its SAR thresholds and ΔEER come
+            from scores on its own scale.
         metrics: The protocol's metric components.
         settings: Bootstrap settings.
         extras: Per-view values computed once for all recognizers (image quality, key space...).

@@ -7,6 +7,7 @@ caller's choice (the command line does it, see :mod:`benchmark.cli.main`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
@@ -445,42 +446,72 @@ class _Evaluator:
 
         return score_view(view, features, score, c.probe, c.reference, c.mated, self.data.subject_codes)
 
+    def _model_baseline(self, inst: Instance, view: View, features, out: Path):  # noqa: ANN001, ANN202
+        """A fine-tuned recognizer's own baseline: plain vs plain through it, its scores and metrics.
+
+        Its impostor scores set the SAR thresholds of the model's strength
+        rows and its EER their ΔEER: the pretrained model's thresholds on
+        another model's scores would not be at the FMR they name. The scores
+        are written like any row's (the row's ``baseline_score_file``).
+        """
+        base = baseline_view(self.plain, len(self.data.comparisons))
+        base = dataclasses.replace(
+            base, name=f"baseline:{view.attack}", scheme=view.scheme, attack=view.attack, model=view.model
+        )
+        vs = self.scores(inst, base, features)
+        label = f"{inst.label}|{view.scheme}|{base.name}"
+        values, _ = metrics_stage(self.engine, label, base, vs, None, self.metrics, self.settings, {})
+        name = score_file_name(inst.label, view.scheme, view.attack, base.name)
+        write_scores(out / "scores" / name, _score_set(self.data, inst.label, base, vs))
+        return (vs, values), f"scores/{name}"
+
     def rows(self, inst: Instance, views: Sequence[View], extras: Sequence[dict[str, Any]], out: Path) -> list[Row]:
         own = self._features(inst)
         tuned: dict[str, Any] = {}
+        tuned_baselines: dict[str, Any] = {}
         rows: list[Row] = []
         baseline: tuple[ViewScores, dict[str, Any]] | None = None
         for view, extra in zip(views, extras):
             features = own
+            system, source, base_file = baseline, f"baseline of {inst.label}", None
             if view.model is not None:
                 # A fine-tuned recognizer's rows stand beside the recognizer it started from only.
                 if inst.name not in view.model.recognizers:
                     continue
                 key = view.model.attack + "|" + view.scheme
                 features = tuned.setdefault(key, self._model_features(inst, view.model))
+                if key not in tuned_baselines:
+                    tuned_baselines[key] = self._model_baseline(inst, view, features, out)
+                system, base_file = tuned_baselines[key]
+                source = f"baseline of {view.model.attack} (plain vs plain through the fine-tuned model)"
+            if view.kind == "renewal":
+                source = "the renewed system's own non-mated comparisons"
             vs = self.scores(inst, view, features)
             if not vs.mated.any() or vs.mated.all():
                 log.warning("%s / %s: no mated or no non-mated comparison left", inst.label, view.name)
             label = f"{inst.label}|{view.scheme}|{view.name}"
-            values, curves = metrics_stage(self.engine, label, view, vs, baseline, self.metrics, self.settings, extra)
+            values, curves = metrics_stage(self.engine, label, view, vs, system, self.metrics, self.settings, extra)
             if view.kind == "baseline":
                 baseline = (vs, values)
             name = score_file_name(inst.label, view.scheme, view.attack, view.name)
             write_scores(out / "scores" / name, _score_set(self.data, inst.label, view, vs))
-            rows.append(
-                {
-                    "recognizer": inst.label,
-                    "recognizer_params": jsonable(inst.component.get_params()),
-                    "scheme": view.scheme,
-                    "scheme_params": view.scheme_params,
-                    "attack": view.attack,
-                    "view": view.name,
-                    "attacker_knowledge": view.knowledge,
-                    "metrics": values,
-                    "curves": curves,
-                    "score_file": f"scores/{name}",
-                }
-            )
+            row: Row = {
+                "recognizer": inst.label,
+                "recognizer_params": jsonable(inst.component.get_params()),
+                "scheme": view.scheme,
+                "scheme_params": view.scheme_params,
+                "attack": view.attack,
+                "view": view.name,
+                "attacker_knowledge": view.knowledge,
+                "metrics": values,
+                "curves": curves,
+                "score_file": f"scores/{name}",
+            }
+            if any(k.startswith("sar_at_fmr_") for k in values):
+                row["threshold_source"] = source
+            if base_file is not None:
+                row["baseline_score_file"] = base_file
+            rows.append(row)
         return rows
 
 

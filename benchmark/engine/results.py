@@ -100,6 +100,11 @@ class Row(TypedDict):
     metrics: dict[str, Number]
     curves: dict[str, Any]
     score_file: str
+    #: Rows with a SAR: whose impostor scores set its thresholds (``baseline of <recognizer>``, for a
+    #: fine-tuned recognizer ``baseline of <attack> (...)``, for renewal the renewed system's).
+    threshold_source: NotRequired[str]
+    #: A fine-tuned recognizer's rows: the score file of its own baseline (SAR thresholds, ΔEER).
+    baseline_score_file: NotRequired[str]
 
 
 class Sweep(TypedDict):

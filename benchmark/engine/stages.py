@@ -668,6 +668,7 @@ def train_stage(engine: Engine, label: str, attack: LearnedAttack, data: Trainin
                 data.labels,
                 val_inputs=data.val_inputs if has_val else None,
                 val_labels=data.val_labels if has_val else None,
+                val_references=data.val_originals if has_val else None,
                 desc=label,
             )
         else:

@@ -77,6 +77,8 @@ class Line:
     run: Run | None = None
     entries: tuple[EntryFile, ...] = ()
     rank: int | None = None
+    #: Whose impostor scores set the strength row's SAR thresholds (measured lines that record it).
+    threshold_source: str | None = None
 
     @property
     def reported(self) -> bool:
@@ -325,6 +327,7 @@ class _Slot:
     strength: Metrics | None = None
     linkage: Metrics | None = None
     conventions: Conventions | None = None
+    threshold_source: str | None = None
 
 
 @dataclass
@@ -396,6 +399,8 @@ def _measured_groups(runs: Sequence[tuple[Run, Results]]) -> list[Group]:
             slot = _place(board[3], (id(acc), *scheme_key, row["attack"]), index, kind)
             slot.run = run
             slot.knowledge = slot.knowledge or optional_text(row.get("attacker_knowledge"))
+            if kind == "strength":
+                slot.threshold_source = optional_text(row.get("threshold_source"))
             setattr(slot, kind, metrics)
     return [_finish(acc) for acc in accs.values()]
 
@@ -457,6 +462,7 @@ def _line(slot: _Slot) -> Line:
         knowledge=slot.knowledge,
         run=slot.run,
         entries=tuple(slot.entries),
+        threshold_source=slot.threshold_source,
     )
 
 

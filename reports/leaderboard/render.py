@@ -558,6 +558,7 @@ def render_csv(board: Leaderboard, out_dir: Path) -> str:
         *_QUALITY,
         *(f"linkage_{k}" for k in _LINKAGE),
         "attacker_knowledge",
+        "threshold_source",
         *_PROVENANCE_HEADER,
     ]
     sar = board.sar_key
@@ -583,6 +584,7 @@ def render_csv(board: Leaderboard, out_dir: Path) -> str:
                     *(_csv_number(_get(s, key)) for key in _QUALITY),
                     *(_csv_number(_get(k, key)) for key in _LINKAGE),
                     line.knowledge or "",
+                    line.threshold_source or "",
                     *_provenance_columns(line, links),
                 ]
             )
