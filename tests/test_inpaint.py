@@ -42,20 +42,31 @@ def split():
     return faces, held
 
 
-def test_learning_brings_held_out_faces_closer_to_the_originals(split):
-    faces, held = split
+def test_learning_beats_the_input_attack_on_held_out_subjects():
+    """Whole subjects held out: the network's output is closer to their originals than its input is.
+
+    The protection is a keyed corruption (``_encrypt_like``: 40% of the pixels
+    replaced by keystream noise); what the input attack (a viewer, as ``naive``
+    is for such a scheme) shows is the corrupted face itself. The attacker
+    trains under two keys of its own; the held-out victims' faces are corrupted
+    under a third. Images are 24x24 to keep this in the default suite.
+    """
+    faces, subjects = _small_faces(24)
+    held = np.isin(subjects, np.unique(subjects)[-6:])
     train = ~held
-    # The attacker's own keys: two keys per face, none of them used on the held-out faces.
     x = np.concatenate([_encrypt_like(faces[train], 1), _encrypt_like(faces[train], 2)])
     y = np.concatenate([faces[train], faces[train]])
-    attack = InpaintAttack(depth=2, width=8, epochs=4, batch_size=16, device="cpu").fit(x, y)
+    attack = InpaintAttack(depth=1, width=8, epochs=3, batch_size=16, device="cpu").fit(x, y)
     probe = _encrypt_like(faces[held], 99)
-    before = _mse(probe, faces[held])
-    after = _mse(attack.reconstruct(probe), faces[held])
-    # Measured 3,089 -> 502 on this data; a network that only copies its input stays at "before".
-    assert after < 0.5 * before, (before, after)
-    assert [h["epoch"] for h in attack.history_] == [1, 2, 3, 4]
-    assert attack.history_[-1]["loss"] < attack.history_[0]["loss"]
+    input_error = _mse(probe, faces[held])
+    learned_error = _mse(attack.reconstruct(probe), faces[held])
+    # The margin is a baseline, not a number: beating the input alone could be
+    # done by ignoring it and drawing the attacker's mean face, which holds no
+    # victim information; the network must beat that too, so it reads its input.
+    mean_face = np.broadcast_to(np.rint(faces[train].mean(axis=0)).astype(np.uint8), probe.shape)
+    mean_error = _mse(mean_face, faces[held])
+    assert learned_error < min(input_error, mean_error), (learned_error, input_error, mean_error)
+    assert [h["epoch"] for h in attack.history_] == [1, 2, 3]
 
 
 def test_training_is_deterministic_for_a_seed(split):
@@ -73,16 +84,37 @@ def test_training_is_deterministic_for_a_seed(split):
     assert not all(np.array_equal(a[k], c[k]) for k in a)
 
 
-def test_validation_loss_picks_the_best_epoch_and_state_round_trips(split):
+def test_validation_loss_picks_the_best_epoch_and_state_round_trips(split, monkeypatch):
+    """The kept weights are those of the epoch with the lowest validation loss, neither the first nor the last.
+
+    The per-epoch validation is replaced by a scripted, non-monotone sequence
+    (best at epoch 2 of 3) that also snapshots the weights it is asked about:
+    real validation losses of a short run fall monotonically, which a
+    keep-the-last-epoch fit would pass too.
+    """
+    import torch
+
     faces, held = split
     x, y = _encrypt_like(faces[~held], 1), faces[~held]
     vx, vy = _encrypt_like(faces[held], 2), faces[held]
-    attack = InpaintAttack(depth=1, width=4, epochs=2, batch_size=16, device="cpu")
+    scripted = [0.3, 0.1, 0.2]
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def loss(self, net, inputs, originals):
+        assert inputs is vx and originals is vy
+        snapshots.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+        return scripted[len(snapshots) - 1]
+
+    monkeypatch.setattr(InpaintAttack, "_loss", loss)
+    attack = InpaintAttack(depth=1, width=4, epochs=3, batch_size=16, device="cpu")
     attack.fit(x, y, val_inputs=vx, val_originals=vy)
-    assert all(h["val_loss"] is not None for h in attack.history_)
-    best = min(h["val_loss"] for h in attack.history_)
+    assert [h["val_loss"] for h in attack.history_] == scripted
+    kept = attack.net_.state_dict()
+    assert all(torch.equal(kept[k], snapshots[1][k]) for k in kept)
+    # The epochs' weights differ, so the check above tells epoch 2 from the others.
+    assert not all(torch.equal(kept[k], snapshots[2][k]) for k in kept)
+    assert not all(torch.equal(kept[k], snapshots[0][k]) for k in kept)
     out = attack.reconstruct(vx)
-    assert _mse(out, vy) / 255.0**2 == pytest.approx(best, rel=0.05)  # uint8 rounding only
     clone = InpaintAttack(**attack.get_params()).load_state(attack.state_arrays(), attack.history_)
     assert np.array_equal(clone.reconstruct(vx), out)
 
