@@ -21,7 +21,6 @@ from benchmark.engine.scores import read_scores
 from benchmark.metrics.irreversibility import SAR_TARGETS, operating_threshold
 from benchmark.metrics.verification import eer, target_key
 from benchmark.recognizers.onnx import SFaceRecognizer
-from benchmark.recognizers.sface_torch import SFaceTorchRecognizer
 
 needs_sface = pytest.mark.skipif(SFaceRecognizer().available() is not None, reason="SFace model not installed")
 
@@ -145,25 +144,6 @@ def _protected_split():
 @pytest.fixture(scope="module")
 def split():
     return _protected_split()
-
-
-@pytest.fixture(scope="module")
-def fitted(split):
-    x, y, held, _ = split
-    return FineTuneAttack(device="cpu", epochs=3).fit(x[~held], y[~held])
-
-
-@needs_sface
-def test_fine_tuning_separates_held_out_protected_identities_better(split, fitted):
-    """No validation: the last epoch is kept, and held-out subjects (never trained on) judge it."""
-    x, y, held, _ = split
-    tuned = pair_eer(fitted.embed(x[held]), y[held])
-    pretrained = pair_eer(SFaceTorchRecognizer(device="cpu").transform(x[held]), y[held])
-    assert tuned is not None and pretrained is not None
-    assert tuned < pretrained, (tuned, pretrained)
-    assert [h["epoch"] for h in fitted.history_] == [0, 1, 2, 3] and fitted.history_[-1]["kept"]
-    losses = [h["loss"] for h in fitted.history_[1:]]
-    assert losses[-1] < losses[0]
 
 
 @needs_sface

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 
-from attacks.finetune import FineTuneAttack
+from attacks.finetune import FineTuneAttack, probe_reference_eer
 from attacks.learned import keyless_input
 from benchmark.core.component import LearnedAttack, ParamError
 from benchmark.core.keys import MasterKey
 from benchmark.core.registry import ATTACKS, SCHEMES
 from benchmark.data.datasets.synthetic import SyntheticFaces
-from benchmark.metrics.verification import eer
 from benchmark.recognizers.onnx import SFaceRecognizer
 from benchmark.recognizers.sface_torch import load_sface_torch
 
@@ -35,12 +32,6 @@ def test_learned_or_unknown_inputs_are_refused(name, what):
 # --------------------------------------------------------------------------- finetune: best epoch, learning
 
 needs_sface = pytest.mark.skipif(SFaceRecognizer().available() is not None, reason="SFace model not installed")
-
-
-def _fit_with_validation(attack: FineTuneAttack, x, y, vx, vy) -> FineTuneAttack:
-    """``fit`` with validation faces; their plain references too where ``fit`` takes them (protected-vs-plain EER)."""
-    extra = {"val_references": vx} if "val_references" in inspect.signature(attack.fit).parameters else {}
-    return attack.fit(x, y, val_inputs=vx, val_labels=vy, **extra)
 
 
 @needs_sface
@@ -73,7 +64,8 @@ def test_finetune_keeps_the_epoch_of_the_lowest_validation_eer(faces, monkeypatc
     labels = np.unique(np.asarray(subjects), return_inverse=True)[1]
     train = labels < 3
     attack = FineTuneAttack(device="cpu", epochs=3, batch_size=6)
-    _fit_with_validation(attack, images[train], labels[train], images[~train], labels[~train])
+    vx, vy = images[~train], labels[~train]
+    attack.fit(images[train], labels[train], val_inputs=vx, val_labels=vy, val_references=vx)
     assert len(snapshots) == 4, "one validation EER per epoch, epoch 0 included"
     assert [h["val_eer"] for h in attack.history_] == scripted
     assert [h["kept"] for h in attack.history_] == [e == best for e in range(4)]
@@ -81,14 +73,6 @@ def test_finetune_keeps_the_epoch_of_the_lowest_validation_eer(faces, monkeypatc
     for epoch, snap in enumerate(snapshots):
         same = all(torch.equal(kept[k], snap[k]) for k in kept)
         assert same == (epoch == best), epoch  # every epoch's weights differ, so only the best one matches
-
-
-def _probe_reference_eer(probes: np.ndarray, references: np.ndarray, labels: np.ndarray) -> float:
-    """EER of protected probe ``i`` against plain reference ``j != i`` (a face is never compared with itself)."""
-    scores = probes @ references.T
-    other = ~np.eye(len(labels), dtype=bool)
-    mated = labels[:, None] == labels[None, :]
-    return eer(scores[mated & other], scores[~mated & other])
 
 
 @needs_sface
@@ -116,9 +100,11 @@ def test_finetune_beats_the_pretrained_recognizer_on_held_out_subjects():
     y = np.concatenate([labels[~held], labels[~held]])
     probes, plain, victims = protect(held, 2), images[held], labels[held]
     tuned = FineTuneAttack(device="cpu", epochs=3).fit(x, y)
+    # Without validation faces the last epoch is kept.
+    assert [h["epoch"] for h in tuned.history_] == [0, 1, 2, 3] and tuned.history_[-1]["kept"]
     pretrained = SFaceRecognizer()
-    after = _probe_reference_eer(tuned.embed(probes), tuned.embed(plain), victims)
-    before = _probe_reference_eer(pretrained.transform(probes), pretrained.transform(plain), victims)
+    after = probe_reference_eer(tuned.embed(probes), tuned.embed(plain), victims)
+    before = probe_reference_eer(pretrained.transform(probes), pretrained.transform(plain), victims)
     # Margin: one mated comparison's share of the EER (8 subjects x 4 x 3 = 96 pairs), so a
     # difference within the resolution of this small set does not count as learning.
     n_mated = 8 * 4 * 3
