@@ -227,6 +227,20 @@ def test_a_victim_under_another_name_is_refused_with_overlap_refuse(tmp_path, ov
     assert "'other-s007' -> 's006'" in message
 
 
+def test_the_report_names_the_matched_subjects(overlap_run, first_run):
+    from reports.render import render_report
+
+    html = render_report(overlap_run)
+    section = html[html.index('<section id="attacker-overlap">') :]
+    section = section[: section.index("</section>")]
+    assert "2 attacker subject(s) matched a victim subject by face" in section
+    assert "the victims&#39; 27 impostor scores (too few for that FMR: their maximum)" in section
+    assert "7 of their faces dropped before training" in section
+    assert "<td>renamed</td><td>s005</td>" in section and "<td>other-s007</td><td>s006</td>" in section
+    # The evaluation dataset's own folds need no face check: no section.
+    assert 'id="attacker-overlap"' not in render_report(first_run[1])
+
+
 def test_identical_faces_without_a_recognizer():
     found = find_overlap(
         None,

@@ -46,7 +46,7 @@ from benchmark.core.component import (
 from benchmark.core.keys import MasterKey
 from benchmark.core.registry import DATASETS, SCHEMES
 from benchmark.data.datasets.folder import DatasetError
-from benchmark.engine.protocol import AttackerSpec, LoadedProtocol
+from benchmark.engine.protocol import AttackerSpec, Instance, LoadedProtocol
 from benchmark.engine.stages import (
     Engine,
     ImageSet,
@@ -160,7 +160,8 @@ class Attacker:
             f"attacker's faces: {self.faces.description}; {per}"
             f"{'/'.join(str(n) for n in n_train)} training faces per model, {spec.keys_per_face} own random key(s) "
             f"per face (a new key every {spec.faces_per_key} faces), {val}; "
-            "no victim subject in any training set (checked)"
+            "no victim subject in any training set (checked"
+            + (" by name and by face)" if self.overlap is not None else ")")
         )
 
     def info(self) -> dict[str, Any]:
@@ -548,7 +549,7 @@ def find_overlap(
     return out
 
 
-def _overlap_recognizer(lp: LoadedProtocol) -> Any:
+def _overlap_recognizer(lp: LoadedProtocol) -> Instance | None:
     """The protocol's recognizer instance for the face check (:data:`OVERLAP_RECOGNIZERS`), or None."""
     usable = [i for i in lp.instances("recognizers") if not isinstance(i.component, FittedRecognizer)]
     for name in OVERLAP_RECOGNIZERS:
@@ -576,10 +577,12 @@ def _check_overlap(
     inst = _overlap_recognizer(lp)
     v_idx = np.flatnonzero(victims)
     v_subjects = [subjects[int(i)] for i in v_idx]
-    recognizer = inst.component if inst is not None else None
+    recognizer: Recognizer | None = None
     v_key = a_key = None
     v_feats = a_feats = None
     if inst is not None:
+        assert isinstance(inst.component, Recognizer)
+        recognizer = inst.component
         # Keyed like the evaluation's own features of the originals: the run reuses them.
         v_key, v_all = embed_stage(engine, inst.label, recognizer, plain.content(), lambda: plain.images)
         a_key, a_feats = embed_stage(
