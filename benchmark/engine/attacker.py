@@ -646,7 +646,8 @@ def _apply_overlap(
     overlap.update(policy=spec.overlap, n_subjects_dropped=0, n_faces_dropped=0)
     if not matches:
         return plain, ids, subjects, desc
-    first = matches[0]
+    # The example named is the surest match: identical faces first, then the highest score.
+    first = max(matches, key=lambda m: (m["n_identical"], -np.inf if m["score"] is None else m["score"]))
     if spec.overlap == "refuse":
         what = f"score {first['score']:.6g}" if first["score"] is not None else ""
         if first["n_identical"]:
