@@ -62,7 +62,7 @@ from reports.tables import (
     strength_exports,
     table_lines,
 )
-from reports.training import trained_models, trained_models_export
+from reports.training import attacker_overlap, trained_models, trained_models_export
 
 __all__ = [
     "render_report",
@@ -181,7 +181,8 @@ def _attacker_context(run: _Run, out: Collector) -> dict[str, Any]:
     models_table = trained_models_export(trained, models)
     if models_table is not None:
         out.table("trained-models", models_table)
-    return {"generalisation": generalisation, "trained_models": models, "face_quality": quality}
+    overlap = attacker_overlap(run.blocks.get("attacker"))
+    return {"generalisation": generalisation, "trained_models": models, "face_quality": quality, "overlap": overlap}
 
 
 def build_context(results: Results, collector: Collector | None = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from reports.formatting import (
 )
 from reports.plots import recognizer_training_figure, training_curve_figure
 
-__all__ = ["is_recognizer_model", "trained_models", "trained_models_export"]
+__all__ = ["attacker_overlap", "is_recognizer_model", "trained_models", "trained_models_export"]
 
 
 def _format_duration(seconds: Any) -> str:
@@ -216,3 +216,47 @@ def trained_models_export(block: Any, lines: Sequence[Mapping[str, Any]]) -> Tab
     ]
     keys = ["", "", "", "n_group", "n_train", "n_subjects", "n_val", "n_keys", "n_pairs"]
     return Table("Trained models", header, rows, keys)
+
+
+def attacker_overlap(block: Any) -> dict[str, Any] | None:
+    """What the face check of a separate attacker dataset found (``results["attacker"]["overlap"]``).
+
+    Args:
+        block: ``results["attacker"]``; files written before the check, or with
+            ``source: folds``, have no ``overlap`` (None then).
+
+    Returns:
+        ``summary`` (one sentence: the rule and what was done) and ``matches``
+        (attacker subject, victim subject, score, identical faces), or None.
+    """
+    overlap = block.get("overlap") if isinstance(block, Mapping) else None
+    if not isinstance(overlap, Mapping):
+        return None
+    matches = mappings(overlap.get("matches"))
+    threshold = optional_number(overlap.get("threshold"))
+    recognizer = as_text(overlap.get("recognizer"))
+    if threshold is None:
+        rule = "identical faces only (no recognizer compared faces)"
+    else:
+        fmr = optional_number(overlap.get("fmr"))
+        rule = (
+            f"median {recognizer} score of a subject pair above {format_plain(threshold)}, the threshold at FMR "
+            f"{'—' if fmr is None else f'{fmr:g}'} of the victims' {format_count(overlap.get('n_impostor'))} "
+            "impostor scores"
+        )
+        if overlap.get("fmr_supported") is False:
+            rule += " (too few for that FMR: their maximum)"
+        rule += ", or an identical face"
+    dropped = overlap.get("policy") == "drop" and matches
+    done = f"; {format_count(overlap.get('n_faces_dropped'))} of their faces dropped before training" if dropped else ""
+    summary = f"{len(matches)} attacker subject(s) matched a victim subject by face: {rule}{done}."
+    lines = [
+        {
+            "attacker": as_text(m.get("attacker_subject")),
+            "victim": as_text(m.get("victim_subject")),
+            "score": DASH if optional_number(m.get("score")) is None else format_plain(float(m["score"])),
+            "identical": format_count(m.get("n_identical")),
+        }
+        for m in matches
+    ]
+    return {"summary": summary, "matches": lines}

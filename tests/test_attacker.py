@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,15 @@ import pytest
 from benchmark.core.cache import Cache
 from benchmark.core.keys import MasterKey
 from benchmark.data.datasets.synthetic import SyntheticFaces
-from benchmark.engine.attacker import Attacker, AttackerFaces, Group, LeakError, _split
+from benchmark.engine.attacker import (
+    Attacker,
+    AttackerFaces,
+    Group,
+    LeakError,
+    _split,
+    find_overlap,
+    impostor_threshold,
+)
 from benchmark.engine.pipeline import RunOptions, run_protocol
 from benchmark.engine.protocol import AttackerSpec, ProtocolError, load_protocol
 from benchmark.engine.stages import Engine, ImageSet
@@ -135,6 +144,128 @@ def test_separate_attacker_dataset(tmp_path):
     results = _run(_write(tmp_path, text), tmp_path)
     assert results["attacker"]["source"] == "dataset" and results["attacker"]["n_faces"] == 27
     assert str(root) in results["attacker"]["description"]
+
+
+def _save(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+# The victims: fold 0 of 12 synthetic subjects (seed 2) in 4 folds, s005, s006 and s009, as image
+# files like the attacker's, so that both sides are aligned alike (an identical file, identically).
+_VICTIMS = SyntheticFaces(n_subjects=12, n_images=3, seed=2)
+
+
+@pytest.fixture(scope="module")
+def overlap_data(tmp_path_factory):
+    """Victim files, and an attacker of eight strangers (three faces each) with two victims under other names.
+
+    ``renamed`` holds victim s005's faces re-encoded as JPEG: no identical face, only the
+    recognizer can tell. ``other-s007`` is a stranger whose folder also holds a copy of one
+    file of victim s006's: most of its scores are a stranger's, only the content can tell.
+    """
+    from PIL import Image
+
+    tmp = tmp_path_factory.mktemp("overlap")
+    root = _face_folder(tmp / "attacker", 8, 3)
+    s = _VICTIMS.load()
+    for image, sid in zip(s.images, s.ids):
+        _save(tmp / "victims" / f"{sid}.png", image)
+        if sid.startswith("s005/"):
+            (root / "renamed").mkdir(exist_ok=True)
+            Image.fromarray(image).save(root / "renamed" / f"{sid[5:]}.jpg", quality=90)
+    shutil.copy(tmp / "victims" / "s006" / "01.png", root / "other-s007" / "copy.png")
+    return tmp / "victims", root
+
+
+def _dataset_protocol(data: tuple[Path, Path], overlap: str = "") -> str:
+    victims, root = data
+    block = f"  source: dataset\n  dataset: {{name: folder, root: {root}}}\n" + (
+        f"  overlap: {overlap}\n" if overlap else ""
+    )
+    text = PROTOCOL.replace("  source: folds\n", block).replace("views: [strength, linkage]\n", "views: [strength]\n")
+    text = text.replace("face_quality: [detector]\nexamples: 2\n", "")
+    return text.replace(
+        "  name: synthetic\n  params: {n_subjects: 12, n_images: 3, seed: 2}\n", f"  name: folder\n  root: {victims}\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def overlap_run(tmp_path_factory, overlap_data):
+    tmp = tmp_path_factory.mktemp("overlap-run")
+    return _run(_write(tmp, _dataset_protocol(overlap_data)), tmp)
+
+
+def test_a_victim_under_another_name_is_dropped_by_face(overlap_run):
+    attacker = overlap_run["attacker"]
+    overlap = attacker["overlap"]
+    assert overlap["policy"] == "drop" and overlap["recognizer"] == "lbp"
+    matches = {m["attacker_subject"]: m for m in overlap["matches"]}
+    assert set(matches) == {"renamed", "other-s007"}
+    assert matches["renamed"]["victim_subject"] == "s005" and matches["renamed"]["n_identical"] == 0
+    assert matches["renamed"]["score"] > overlap["threshold"]
+    # Three victims of three faces: 27 impostor scores, too few for FMR 1e-4, so their maximum.
+    assert overlap["n_impostor"] == 27 and not overlap["fmr_supported"]
+    assert overlap["n_subjects_dropped"] == 2 and overlap["n_faces_dropped"] == 3 + 4
+    assert attacker["n_faces"] == 21 and attacker["n_subjects"] == 7
+    assert "2 subject(s) (7 faces) dropped" in attacker["description"]
+    (model,) = overlap_run["trained_models"]
+    assert model["n_train_faces"] + model["n_val_faces"] == 21
+
+
+def test_identical_faces_under_other_names_are_found(overlap_run):
+    """A stranger's folder holding one file of a victim's: found by content, whatever the recognizer scores."""
+    (match,) = [m for m in overlap_run["attacker"]["overlap"]["matches"] if m["attacker_subject"] == "other-s007"]
+    assert match["victim_subject"] == "s006" and match["n_identical"] == 1
+
+
+def test_a_victim_under_another_name_is_refused_with_overlap_refuse(tmp_path, overlap_data):
+    message = _error(tmp_path, _dataset_protocol(overlap_data, "refuse"))
+    assert "attacker.overlap: 2 attacker subject(s) match a victim subject by face" in message
+    assert "'other-s007' -> 's006'" in message
+
+
+def test_the_report_names_the_matched_subjects(overlap_run, first_run):
+    from reports.render import render_report
+
+    html = render_report(overlap_run)
+    section = html[html.index('<section id="attacker-overlap">') :]
+    section = section[: section.index("</section>")]
+    assert "2 attacker subject(s) matched a victim subject by face" in section
+    assert "the victims&#39; 27 impostor scores (too few for that FMR: their maximum)" in section
+    assert "7 of their faces dropped before training" in section
+    assert "<td>renamed</td><td>s005</td>" in section and "<td>other-s007</td><td>s006</td>" in section
+    # The evaluation dataset's own folds need no face check: no section.
+    assert 'id="attacker-overlap"' not in render_report(first_run[1])
+
+
+def test_identical_faces_without_a_recognizer():
+    found = find_overlap(
+        None,
+        victim_features=None,
+        victim_subjects=["v1", "v1", "v2", "v2", "v3"],
+        victim_hashes=[f"h{i}" for i in range(5)],
+        attacker_features=None,
+        attacker_subjects=["a", "a", "b", "c"],
+        attacker_hashes=["x", "h2", "h4", "y"],
+    )
+    assert found["threshold"] is None
+    assert [(m["attacker_subject"], m["victim_subject"], m["score"], m["n_identical"]) for m in found["matches"]] == [
+        ("a", "v2", None, 1),
+        ("b", "v3", None, 1),
+    ]
+
+
+def test_impostor_threshold_at_an_fmr_and_below_what_the_data_supports():
+    scores = np.random.default_rng(0).permutation(20_000).astype(float)
+    # 20,000 impostor scores at FMR 1e-4: two may lie above the threshold.
+    assert impostor_threshold(scores, 20_000, 1e-4) == (19_997.0, True)
+    assert impostor_threshold(scores[-5:], 20_000, 1e-4) == (float(np.sort(scores[-5:])[-3]), True)
+    assert impostor_threshold(scores[:10_000], 10_000, 1e-4)[1]
+    # 100 scores cannot show a rate of 1e-4: the strictest threshold they support is their maximum.
+    assert impostor_threshold(scores[:100], 100, 1e-4) == (float(scores[:100].max()), False)
 
 
 # --------------------------------------------------------------------------- errors: one located line

@@ -12,12 +12,18 @@ training data. The protocol's ``attacker:`` block declares it
   trains on (input, original) pairs;
 * every model is a cached artifact (:func:`~benchmark.engine.stages.train_stage`),
   and :meth:`Attacker.check_disjoint` refuses any training set that holds a
-  face of a subject the model will attack.
+  face of a subject the model will attack;
+* a separate dataset is checked by face, not only by subject name
+  (:func:`find_overlap`): an attacker subject whose faces a recognizer
+  matches with a victim subject's, or that holds an exact copy of a victim's
+  face, is dropped before training (or the protocol refused).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +32,12 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.cache import hash_array, hash_json
+from benchmark.core.codeversion import code_version
 from benchmark.core.component import (
+    FittedRecognizer,
     LearnedAttack,
     Protected,
+    Recognizer,
     RecognizerAttack,
     ReconstructionAttack,
     Samples,
@@ -37,7 +46,7 @@ from benchmark.core.component import (
 from benchmark.core.keys import MasterKey
 from benchmark.core.registry import DATASETS, SCHEMES
 from benchmark.data.datasets.folder import DatasetError
-from benchmark.engine.protocol import AttackerSpec, LoadedProtocol
+from benchmark.engine.protocol import AttackerSpec, Instance, LoadedProtocol
 from benchmark.engine.stages import (
     Engine,
     ImageSet,
@@ -46,15 +55,36 @@ from benchmark.engine.stages import (
     align_stage,
     attack_stage,
     dataset_fingerprint,
+    embed_stage,
     load_stage,
     protect_stage,
     reconstruct_stage,
     train_stage,
 )
 
-__all__ = ["Attacker", "Group", "AttackerFaces", "LeakError", "build_attacker", "trained_on"]
+__all__ = [
+    "OVERLAP_FMR",
+    "OVERLAP_RECOGNIZERS",
+    "Attacker",
+    "AttackerFaces",
+    "Group",
+    "LeakError",
+    "build_attacker",
+    "find_overlap",
+    "impostor_threshold",
+    "trained_on",
+]
 
 log = logging.getLogger(__name__)
+
+#: Recognizers the face check of an attacker dataset prefers, strongest first; a protocol without
+#: any of them uses its first recognizer that needs no fitting. A fixed order, not the lowest
+#: baseline EER: no score exists yet when the check runs (before any training).
+OVERLAP_RECOGNIZERS = ("sface", "sface-torch", "dlib", "onnx")
+#: The share of the victims' own impostor scores above the threshold of a mated-like score.
+OVERLAP_FMR = 1e-4
+# Feature values gathered per side and block of comparisons (64 MB of float32).
+_BLOCK_ELEMENTS = 1 << 24
 
 
 class LeakError(RuntimeError):
@@ -97,6 +127,7 @@ class Attacker:
     faces: AttackerFaces
     groups: list[Group]
     victim_subjects: Sequence[str]
+    overlap: dict[str, Any] | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
     _inputs: dict[tuple[str, str], list[ImageSet]] = field(default_factory=dict, repr=False)
     _trained: dict[tuple[str, str], list[Trained]] = field(default_factory=dict, repr=False)
@@ -129,7 +160,8 @@ class Attacker:
             f"attacker's faces: {self.faces.description}; {per}"
             f"{'/'.join(str(n) for n in n_train)} training faces per model, {spec.keys_per_face} own random key(s) "
             f"per face (a new key every {spec.faces_per_key} faces), {val}; "
-            "no victim subject in any training set (checked)"
+            "no victim subject in any training set (checked"
+            + (" by name and by face)" if self.overlap is not None else ")")
         )
 
     def info(self) -> dict[str, Any]:
@@ -147,6 +179,7 @@ class Attacker:
             "seed": self.spec.seed,
             "n_models_per_attack": len(self.groups),
             "subject_disjoint": True,
+            **({"overlap": self.overlap} if self.overlap is not None else {}),
         }
 
     # ----------------------------------------------------------------- training
@@ -386,6 +419,256 @@ def _dataset_faces(
     return plain, ids, subjects, desc
 
 
+# --------------------------------------------------------------------------- identity overlap
+
+
+def impostor_threshold(top: np.ndarray, n_impostor: int, fmr: float) -> tuple[float, bool]:
+    """The threshold that at most ``fmr`` of the impostor scores exceed (strictly).
+
+    Args:
+        top: The highest impostor scores: at least ``floor(fmr * n_impostor) + 1`` of them (all will do).
+        n_impostor: How many impostor scores there are (> 0).
+        fmr: The share of them allowed above the threshold.
+
+    Returns:
+        ``(threshold, supported)``: the ``(k + 1)``-th highest score with ``k = floor(fmr * n_impostor)``,
+        so that at most ``k`` scores lie above it. With fewer than ``1 / fmr`` impostor scores
+        (``k = 0``) it is the largest one, the strictest threshold the data supports, and
+        ``supported`` is False.
+    """
+    k = int(np.floor(fmr * n_impostor + 1e-9))  # 1e-4 * 10_000 must give 1, whatever the rounding
+    return float(np.sort(np.asarray(top, np.float64))[::-1][k]), k > 0
+
+
+def _cross(recognizer: Recognizer, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Scores of every row of ``a`` against every row of ``b`` by the recognizer's own ``compare``: (len(a), len(b))."""
+    probe = np.repeat(a, len(b), axis=0)
+    reference = np.tile(b, (len(a),) + (1,) * (b.ndim - 1))
+    return np.asarray(recognizer.compare(probe, reference), np.float64).reshape(len(a), len(b))
+
+
+def _rows_per_block(features: np.ndarray, n_cols: int) -> int:
+    dims = int(np.prod(features.shape[1:])) if features.ndim > 1 else 1
+    return max(1, _BLOCK_ELEMENTS // max(1, n_cols * dims))
+
+
+def _victim_threshold(recognizer: Recognizer, feats: np.ndarray, codes: np.ndarray, fmr: float) -> dict[str, Any]:
+    """Threshold at ``fmr`` of every victim-vs-victim non-mated score (each unordered pair once)."""
+    n = len(codes)
+    n_impostor = (n * n - int((np.bincount(codes) ** 2).sum())) // 2
+    if n_impostor == 0:
+        return {"threshold": None, "fmr_supported": False, "n_impostor": 0}
+    keep = int(np.floor(fmr * n_impostor + 1e-9)) + 1  # only the highest scores set the threshold
+    tops = []
+    step = _rows_per_block(feats, n)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        scores = _cross(recognizer, feats[start:stop], feats[start:])
+        upper = np.arange(start, n)[None, :] > np.arange(start, stop)[:, None]
+        values = scores[upper & (codes[start:stop, None] != codes[None, start:])]
+        if values.size > keep:
+            values = np.partition(values, values.size - keep)[values.size - keep :]
+        tops.append(values)
+    threshold, supported = impostor_threshold(np.concatenate(tops), n_impostor, fmr)
+    return {"threshold": threshold, "fmr_supported": supported, "n_impostor": n_impostor}
+
+
+def find_overlap(
+    recognizer: Recognizer | None,
+    *,
+    victim_features: np.ndarray | None,
+    victim_subjects: Sequence[str],
+    victim_hashes: Sequence[str],
+    attacker_features: np.ndarray | None,
+    attacker_subjects: Sequence[str],
+    attacker_hashes: Sequence[str],
+    fmr: float = OVERLAP_FMR,
+) -> dict[str, Any]:
+    """Attacker subjects that are victim subjects under another name: by face, or by an identical face.
+
+    A cross-set score is mated-like when it exceeds the threshold at ``fmr`` of
+    the victims' own impostor scores (:func:`impostor_threshold`). An attacker
+    subject matches a victim subject when the **median** of the scores of all
+    its faces against all of theirs is mated-like: one person under two names
+    has most such scores mated, while a stranger needs half of them to be
+    ``fmr``-rare events, so a single lookalike face or a mislabelled image
+    does not drop a subject (the maximum would: with thousands of victim faces,
+    some impostor score of almost every face passes a 1e-4 threshold). It also
+    matches when one of its aligned faces is byte-identical to a victim's
+    (``*_hashes``), whatever the recognizer scores (a weak one might not).
+
+    Args:
+        recognizer: Scores faces (None: identical faces only).
+        victim_features: Features of the victims' faces (None without a recognizer).
+        victim_subjects: Subject of each victim face.
+        victim_hashes: Content hash of each victim face.
+        attacker_features: Features of the attacker's faces (None without a recognizer).
+        attacker_subjects: Subject of each attacker face.
+        attacker_hashes: Content hash of each attacker face.
+        fmr: The victims' impostor share above the threshold.
+
+    Returns:
+        ``fmr``, ``threshold`` (None without a recognizer or victim impostor pair), ``fmr_supported``,
+        ``n_impostor`` and ``matches``: per matched attacker subject its best victim subject
+        (``attacker_subject``, ``victim_subject``, ``score`` the median, ``n_identical`` faces), by name.
+    """
+    v_names, v_codes = np.unique(np.asarray(victim_subjects, dtype=str), return_inverse=True)
+    a_names, a_codes = np.unique(np.asarray(attacker_subjects, dtype=str), return_inverse=True)
+    v_codes, a_codes = v_codes.reshape(-1), a_codes.reshape(-1)
+    by_hash = {h: int(c) for h, c in zip(victim_hashes, v_codes)}
+    identical: dict[tuple[int, int], int] = {}
+    for h, c in zip(attacker_hashes, a_codes):
+        if h in by_hash:
+            identical[(int(c), by_hash[h])] = identical.get((int(c), by_hash[h]), 0) + 1
+    out: dict[str, Any] = {"fmr": fmr, "threshold": None, "fmr_supported": False, "n_impostor": 0}
+    candidates = set(identical)
+    if recognizer is not None and victim_features is not None and attacker_features is not None and len(v_codes):
+        out.update(_victim_threshold(recognizer, victim_features, v_codes, fmr))
+    threshold = out["threshold"]
+    if threshold is not None:
+        assert recognizer is not None and victim_features is not None and attacker_features is not None
+        step = _rows_per_block(attacker_features, len(v_codes))
+        for start in range(0, len(a_codes), step):
+            rows, cols = np.nonzero(
+                _cross(recognizer, attacker_features[start : start + step], victim_features) > threshold
+            )
+            candidates.update(zip(a_codes[start + rows].tolist(), v_codes[cols].tolist()))
+    best: dict[int, tuple[tuple[int, float], dict[str, Any]]] = {}
+    for a, v in sorted(candidates):
+        score = None
+        if threshold is not None:
+            assert recognizer is not None and victim_features is not None and attacker_features is not None
+            score = float(np.median(_cross(recognizer, attacker_features[a_codes == a], victim_features[v_codes == v])))
+        n_identical = identical.get((a, v), 0)
+        if not n_identical and (score is None or threshold is None or not score > threshold):
+            continue
+        rank = (n_identical, -np.inf if score is None else score)
+        if a not in best or rank > best[a][0]:
+            entry = {"attacker_subject": str(a_names[a]), "victim_subject": str(v_names[v])}
+            best[a] = (rank, {**entry, "score": score, "n_identical": n_identical})
+    out["matches"] = [best[a][1] for a in sorted(best)]
+    return out
+
+
+def _overlap_recognizer(lp: LoadedProtocol) -> Instance | None:
+    """The protocol's recognizer instance for the face check (:data:`OVERLAP_RECOGNIZERS`), or None."""
+    usable = [i for i in lp.instances("recognizers") if not isinstance(i.component, FittedRecognizer)]
+    for name in OVERLAP_RECOGNIZERS:
+        for inst in usable:
+            if inst.name == name:
+                return inst
+    return usable[0] if usable else None
+
+
+def _face_hashes(images: np.ndarray, idx: np.ndarray) -> list[str]:
+    """Content hash of each aligned face ``images[i]``, ``i`` in ``idx`` (an identical file aligns identically)."""
+    return [hashlib.blake2b(np.ascontiguousarray(images[i]).tobytes(), digest_size=16).hexdigest() for i in idx]
+
+
+def _check_overlap(
+    lp: LoadedProtocol,
+    engine: Engine,
+    plain: ImageSet,
+    victims: np.ndarray,
+    subjects: Sequence[str],
+    faces: ImageSet,
+    attacker_subjects: Sequence[str],
+) -> dict[str, Any]:
+    """Run :func:`find_overlap` on the victims and the attacker's faces (a cached stage; features by the embed stage)."""
+    inst = _overlap_recognizer(lp)
+    v_idx = np.flatnonzero(victims)
+    v_subjects = [subjects[int(i)] for i in v_idx]
+    recognizer: Recognizer | None = None
+    v_key = a_key = None
+    v_feats = a_feats = None
+    if inst is not None:
+        assert isinstance(inst.component, Recognizer)
+        recognizer = inst.component
+        # Keyed like the evaluation's own features of the originals: the run reuses them.
+        v_key, v_all = embed_stage(engine, inst.label, recognizer, plain.content(), lambda: plain.images)
+        a_key, a_feats = embed_stage(
+            engine, f"{inst.label}@attacker", recognizer, faces.content(), lambda: faces.images
+        )
+        v_feats = v_all[v_idx]
+
+    def compute() -> tuple[dict[str, np.ndarray], dict]:
+        found = find_overlap(
+            recognizer,
+            victim_features=v_feats,
+            victim_subjects=v_subjects,
+            victim_hashes=_face_hashes(plain.images, v_idx),
+            attacker_features=a_feats,
+            attacker_subjects=attacker_subjects,
+            attacker_hashes=_face_hashes(faces.images, np.arange(len(attacker_subjects))),
+        )
+        return {}, found
+
+    params = {"fmr": OVERLAP_FMR, "recognizer": inst.label if inst is not None else None}
+    inputs = [
+        plain.content(),
+        faces.content(),
+        str(v_key),
+        str(a_key),
+        hash_json({"victims": v_subjects, "attacker": list(attacker_subjects)}),
+    ]
+    code = code_version(sys.modules[__name__], *([type(recognizer)] if recognizer is not None else []))
+    _, _, found = engine.run("overlap", "attacker overlap", params, inputs, code, compute)
+    return {"recognizer": params["recognizer"], **found}
+
+
+def _apply_overlap(
+    lp: LoadedProtocol,
+    spec: AttackerSpec,
+    overlap: dict[str, Any],
+    plain: ImageSet,
+    ids: list[str],
+    subjects: list[str],
+    desc: str,
+) -> tuple[ImageSet, list[str], list[str], str]:
+    """Log the matched subjects, then drop their faces (``overlap: drop``) or refuse the protocol (``refuse``)."""
+    matches = overlap["matches"]
+    how = (
+        f"median score above {overlap['threshold']:.6g}, the threshold at FMR {overlap['fmr']:g} of the victims' "
+        f"{overlap['n_impostor']} impostor scores under {overlap['recognizer']}"
+        + ("" if overlap["fmr_supported"] else " (too few for that FMR: their maximum)")
+        if overlap["threshold"] is not None
+        else "identical faces only (no recognizer to compare faces)"
+    )
+    log.info("attacker overlap: %d attacker subject(s) match a victim subject (%s)", len(matches), how)
+    for m in matches:
+        score = "-" if m["score"] is None else f"{m['score']:.6g}"
+        log.warning(
+            "attacker subject %r matches victim subject %r: score %s, %d identical face(s)",
+            m["attacker_subject"],
+            m["victim_subject"],
+            score,
+            m["n_identical"],
+        )
+    overlap.update(policy=spec.overlap, n_subjects_dropped=0, n_faces_dropped=0)
+    if not matches:
+        return plain, ids, subjects, desc
+    # The example named is the surest match: identical faces first, then the highest score.
+    first = max(matches, key=lambda m: (m["n_identical"], -np.inf if m["score"] is None else m["score"]))
+    if spec.overlap == "refuse":
+        what = f"score {first['score']:.6g}" if first["score"] is not None else ""
+        if first["n_identical"]:
+            what += (", " if what else "") + f"{first['n_identical']} identical face(s)"
+        raise lp.error(
+            ("attacker", "overlap"),
+            f"{len(matches)} attacker subject(s) match a victim subject by face, e.g. {first['attacker_subject']!r} "
+            f"-> {first['victim_subject']!r} ({what}; {how}); overlap: drop drops them",
+        )
+    dropped = {m["attacker_subject"] for m in matches}
+    keep = np.flatnonzero([s not in dropped for s in subjects])
+    overlap.update(n_subjects_dropped=len(dropped), n_faces_dropped=len(subjects) - int(keep.size))
+    ids, subjects = [ids[i] for i in keep], [subjects[i] for i in keep]
+    desc += (
+        f"; {len(dropped)} subject(s) ({overlap['n_faces_dropped']} faces) dropped as victims under other names, "
+        f"{len(ids)} faces of {len(set(subjects))} subjects left"
+    )
+    return _subset(plain, keep, "attacker"), ids, subjects, desc
+
+
 def build_attacker(
     lp: LoadedProtocol,
     engine: Engine,
@@ -416,6 +699,7 @@ def build_attacker(
     n = len(ids)
     victims = np.isin(folds, test) if folds is not None else np.ones(n, bool)
     seed = spec.seed
+    overlap: dict[str, Any] = {}
     if spec.source == "folds":
         assert folds is not None
         trains: list[tuple[np.ndarray, np.ndarray, int | None]]
@@ -449,6 +733,8 @@ def build_attacker(
                 f"shares {len(shared)} subject(s) with the victims (e.g. {min(shared)!r}): "
                 "an attacker's faces must be subject-disjoint from the victims'",
             )
+        overlap = _check_overlap(lp, engine, plain, victims, subjects, a_plain, a_subjects)
+        a_plain, a_ids, a_subjects, desc = _apply_overlap(lp, spec, overlap, a_plain, a_ids, a_subjects, desc)
         fit, val = _split(a_subjects, np.arange(len(a_ids)), spec.validation, seed)
         groups = [Group(fit, val, victims, None)]
         faces = AttackerFaces(a_plain, a_ids, a_subjects, desc)
@@ -460,4 +746,4 @@ def build_attacker(
                 f"the learned attacks need at least {min_faces}",
             )
     log.info("attacker: %s", faces.description)
-    return Attacker(engine, spec, faces, groups, list(subjects))
+    return Attacker(engine, spec, faces, groups, list(subjects), overlap if spec.source == "dataset" else None)

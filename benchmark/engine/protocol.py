@@ -205,7 +205,9 @@ class AttackerSpec(_Strict):
     from the victims': ``source: folds`` takes the evaluation dataset's folds
     that are not under test (``rotate: true`` trains one model per test fold
     on all other folds and pools the scores); ``source: dataset`` takes a
-    separate dataset.
+    separate dataset. With ``source: dataset`` subjects are compared by face,
+    not only by name: ``overlap`` says what to do with an attacker subject whose
+    faces match a victim subject's (``drop`` it, or ``refuse`` the protocol).
     """
 
     source: Literal["folds", "dataset"]
@@ -216,6 +218,7 @@ class AttackerSpec(_Strict):
     validation: float = Field(0.1, ge=0, lt=0.5)
     rotate: bool = False
     seed: int = Field(0, ge=0)
+    overlap: Literal["drop", "refuse"] = "drop"
 
     @model_validator(mode="after")
     def _source_fields(self) -> AttackerSpec:

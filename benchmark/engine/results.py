@@ -35,6 +35,8 @@ __all__ = [
     "KeyInfo",
     "Provenance",
     "AttackerInfo",
+    "OverlapInfo",
+    "OverlapMatch",
     "TrainedModelInfo",
     "FaceQualityInfo",
     "ExampleSet",
@@ -166,6 +168,29 @@ class Provenance(TypedDict):
     schemes: dict[str, dict[str, Any]]
 
 
+class OverlapMatch(TypedDict):
+    """An attacker subject found to be a victim subject: its best victim, median score, identical faces."""
+
+    attacker_subject: str
+    victim_subject: str
+    score: float | None
+    n_identical: int
+
+
+class OverlapInfo(TypedDict):
+    """The face check of a separate attacker dataset against the victims (``source: dataset``)."""
+
+    recognizer: str | None
+    fmr: float
+    threshold: float | None
+    fmr_supported: bool
+    n_impostor: int
+    matches: list[OverlapMatch]
+    policy: Literal["drop", "refuse"]
+    n_subjects_dropped: int
+    n_faces_dropped: int
+
+
 class AttackerInfo(TypedDict):
     """The declared attacker of learned attacks (no key material: its keys are public, per seed)."""
 
@@ -181,6 +206,7 @@ class AttackerInfo(TypedDict):
     seed: int
     n_models_per_attack: int
     subject_disjoint: bool
+    overlap: NotRequired[OverlapInfo]
 
 
 class EpochInfo(TypedDict):
