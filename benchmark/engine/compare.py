@@ -588,7 +588,7 @@ class _Files:
         quality = run.root / "quality"
         self.any_quality = quality.is_dir() and any(quality.iterdir())
 
-    def score_path(self, row: Row, field: str = "score_file") -> Path | None:
+    def score_path(self, row: Row, field: Literal["score_file", "baseline_score_file"] = "score_file") -> Path | None:
         """Where the row's score file (or the one its ``field`` names) is (None when results.json records none)."""
         rel = row.get(field)
         return self.run.root / rel if isinstance(rel, str) and rel else None
@@ -597,7 +597,7 @@ class _Files:
         """Where a strength row's quality file is."""
         return self.run.root / "quality" / quality_file_name(row["scheme"], row["attack"], "strength")
 
-    def scores(self, row: Row, field: str = "score_file") -> ScoreSet | str:
+    def scores(self, row: Row, field: Literal["score_file", "baseline_score_file"] = "score_file") -> ScoreSet | str:
         """The row's score set (or the one its ``field`` names), or why it is unavailable.
 
         Raises:
@@ -606,7 +606,7 @@ class _Files:
         path = self.score_path(row, field)
         if path is None:
             return "no score file recorded"
-        rel = str(row[field])
+        rel = str(row.get(field))
         if rel not in self._scores:
             try:
                 self._scores[rel] = read_scores(path)
