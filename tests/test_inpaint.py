@@ -205,3 +205,139 @@ bootstrap: {{n_boot: 0}}
     }
     assert rows["inpaint"]["psnr"] > rows["naive"]["psnr"], rows
     assert rows["inpaint"]["ssim"] > rows["naive"]["ssim"], rows
+
+
+# ----------------------------------------------------------------- identity-aware loss (loss: mse+identity)
+
+
+def _sface_missing() -> str | None:
+    from benchmark.recognizers.sface_torch import SFaceTorchRecognizer
+
+    return SFaceTorchRecognizer().available()
+
+
+needs_sface = pytest.mark.skipif(_sface_missing() is not None, reason="SFace model not installed")
+
+
+@pytest.fixture(scope="module")
+def faces112():
+    """Four synthetic 112x112 faces of two subjects (SFace's input size)."""
+    s = SyntheticFaces(n_subjects=2, n_images=2, seed=7).load()
+    assert s.images.shape[1:3] == (112, 112)
+    return s.images
+
+
+@pytest.fixture(scope="module")
+def sface():
+    """SFace in torch, loaded once (reading and dequantising the file takes seconds)."""
+    from benchmark.recognizers.sface_torch import load_sface_torch
+
+    return load_sface_torch().requires_grad_(False)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: SFace's small batches run several times faster so on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@needs_sface
+@pytest.mark.parametrize("grey", [True, False])
+def test_identity_loss_is_zero_for_the_same_faces_and_positive_for_others(faces112, sface, one_thread, grey):
+    import torch
+
+    from attacks.inpaint import identity_loss
+
+    target = torch.from_numpy(to_planes(faces112, grey))
+    assert float(identity_loss(sface, target.clone(), target)) == pytest.approx(0, abs=1e-5)
+    other = torch.from_numpy(to_planes(np.roll(faces112, 1, axis=0), grey)).requires_grad_(True)
+    loss = identity_loss(sface, other, target)
+    assert 0 < float(loss.detach()) <= 2
+    loss.backward()
+    # The gradient reaches the reconstruction, not the frozen recognizer.
+    assert other.grad is not None and float(other.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in sface.parameters())
+
+
+@needs_sface
+def test_identity_loss_refuses_faces_sface_cannot_take(sface):
+    import torch
+
+    from attacks.inpaint import identity_loss
+
+    planes = torch.rand(2, 1, 32, 32)
+    with pytest.raises(ValueError, match="112x112"):
+        identity_loss(sface, planes, planes)
+
+
+@needs_sface
+def test_identity_fit_trains_the_unet_through_a_frozen_sface(faces112, sface, one_thread, monkeypatch):
+    """The identity term changes what the UNet learns; SFace's weights and statistics stay those of the file."""
+    import copy
+
+    import torch
+
+    import benchmark.recognizers.sface_torch as sface_torch
+
+    loaded: list[torch.nn.Module] = []
+
+    def spy(model=None):
+        # A trainable copy in train mode: fit itself must freeze it.
+        loaded.append(copy.deepcopy(sface).train().requires_grad_(True))
+        return loaded[-1]
+
+    monkeypatch.setattr(sface_torch, "load_sface_torch", spy)
+    x, y = _encrypt_like(faces112, 1), faces112
+
+    def fit(loss: str) -> dict[str, np.ndarray]:
+        params = dict(depth=1, width=4, epochs=1, batch_size=2, device="cpu", loss=loss, identity_weight=1.0)
+        return InpaintAttack(**params).fit(x, y).state_arrays()
+
+    plain, identity = fit("mse"), fit("mse+identity")
+    assert len(loaded) == 1  # only the identity loss loads SFace
+    assert not all(np.array_equal(plain[k], identity[k]) for k in plain)
+    used = loaded[0]
+    assert not used.training and not any(p.requires_grad for p in used.parameters())
+    fresh = sface.state_dict()
+    assert all(torch.equal(v, fresh[k]) for k, v in used.state_dict().items())
+
+
+def test_loss_is_a_parameter_of_the_model_and_of_the_knowledge():
+    mse, identity = InpaintAttack(), InpaintAttack(loss="mse+identity")
+    # get_params keys the cached model and rebuilds the attack in the training stage.
+    assert mse.get_params()["loss"] == "mse" and identity.get_params()["loss"] == "mse+identity"
+    assert InpaintAttack(**identity.get_params()).loss == "mse+identity"
+    assert InpaintAttack(identity_weight=0.5).get_params() != mse.get_params()
+    assert "SFace" not in mse.describe_knowledge()
+    assert identity.describe_knowledge().startswith(InpaintAttack.knowledge)
+    assert "public pretrained recognizer (SFace) for an identity loss" in identity.describe_knowledge()
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"loss": "identity"}, r"loss: 'identity' is not one of \{'mse', 'mse\+identity'\}"),
+        ({"loss": "MSE"}, "loss: 'MSE' is not one of"),
+        ({"identity_weight": 0.0}, r"identity_weight: 0.0 is not in \(0, 100\]"),
+        ({"identity_weight": -1.0}, "identity_weight: -1.0 is not in"),
+        ({"identity_weight": "0.1"}, "identity_weight: '0.1' is not a finite number"),
+        ({"identity_weight": float("nan")}, "identity_weight: nan is not a finite number"),
+    ],
+)
+def test_bad_loss_parameters_are_refused(params, problem):
+    with pytest.raises(ParamError, match=problem):
+        InpaintAttack.from_params(params)
+
+
+def test_the_identity_loss_is_refused_without_sface(monkeypatch):
+    from benchmark.recognizers.sface_torch import SFaceTorchRecognizer
+
+    monkeypatch.setattr(SFaceTorchRecognizer, "available", lambda self: "SFace file missing")
+    with pytest.raises(ParamError, match="SFace file missing"):
+        InpaintAttack.from_params({"loss": "mse+identity"})
+    assert InpaintAttack.from_params({"loss": "mse"}).loss == "mse"

@@ -553,6 +553,10 @@ class Attack(Component):
     counters: ClassVar[tuple[str, ...]] = ()
     reference: ClassVar[bool] = False
 
+    def describe_knowledge(self) -> str:
+        """What this instance's attacker knows: ``knowledge``, unless a parameter adds to it."""
+        return self.knowledge
+
     def incompatibility(self, scheme: Scheme) -> str | None:
         """None when this attack can attack ``scheme``, else why not (one line)."""
         if not isinstance(scheme, self.requires):

@@ -156,7 +156,7 @@ class Attacker:
         val = f"{spec.validation:.0%} of its subjects held out for validation" if spec.validation else "no validation"
         base = f"base model {getattr(attack, 'base', '?')}; " if isinstance(attack, RecognizerAttack) else ""
         return (
-            f"{attack.knowledge}; {base}trained under {trained_on(attack)}; "
+            f"{attack.describe_knowledge()}; {base}trained under {trained_on(attack)}; "
             f"attacker's faces: {self.faces.description}; {per}"
             f"{'/'.join(str(n) for n in n_train)} training faces per model, {spec.keys_per_face} own random key(s) "
             f"per face (a new key every {spec.faces_per_key} faces), {val}; "

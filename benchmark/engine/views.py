@@ -201,7 +201,7 @@ class SchemeContext:
         """What the attacker of ``inst`` knows (with the declared attacker's training data for learned attacks)."""
         if isinstance(inst.component, LearnedAttack) and self.attacker is not None:
             return self.attacker.knowledge(inst.component)
-        return type(inst.component).knowledge
+        return inst.component.describe_knowledge()
 
 
 def baseline_view(plain: ImageSet, n: int) -> View:
