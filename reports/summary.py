@@ -207,7 +207,7 @@ class _PropertyCell:
     shown: Mapping[str, Any] | None
     judgement: _Judgement
 
-    def split(self) -> list[tuple[str, "_PropertyCell"]]:
+    def split(self) -> list[tuple[str, _PropertyCell]]:
         """``(label, cell)`` for the keyless and the key-knowing rows, when the cell holds key-knowing rows.
 
         Empty when it holds none (the cell shows as one); the verdict stays the whole cell's.

@@ -384,9 +384,9 @@ def build_inverse_warp(seed: int, cell: int, displacement: float) -> tuple[spars
     t, w = t[first], np.clip(w[first], 0, 1)
     w /= w.sum(1, keepdims=True)
     matrix = sparse.csr_array((w.ravel(), (np.repeat(q, 3), tris[t].ravel())), shape=(size, size))
-    unreached = np.ones(size, bool)
-    unreached[q] = False
-    unreached = unreached.reshape(FACE_SIZE, FACE_SIZE)
+    covered = np.zeros(size, bool)
+    covered[q] = True
+    unreached = ~covered.reshape(FACE_SIZE, FACE_SIZE)
     _read_only(matrix.data, matrix.indices, matrix.indptr, unreached)
     return matrix, unreached
 

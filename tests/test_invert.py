@@ -35,7 +35,8 @@ def _smooth(n: int, seed: int = 0) -> np.ndarray:
     k = 2 * math.pi / WAVELENGTH
     phase = rng.uniform(0, 2 * math.pi, (n, 2, 3))
     img = 127.5 + AMPLITUDE * (
-        np.sin(k * x[None, ..., None] + phase[:, None, None, 0]) + np.sin(k * y[None, ..., None] + phase[:, None, None, 1])
+        np.sin(k * x[None, ..., None] + phase[:, None, None, 0])
+        + np.sin(k * y[None, ..., None] + phase[:, None, None, 1])
     )
     return np.rint(img).astype(np.uint8)
 
@@ -128,6 +129,11 @@ def test_invert_undoes_a_one_to_one_remap_exactly(block, per_subject):
     assert _psnr(InvertAttack().attack_with_key(protected, scheme, OTHER, ids, subjects).images, images) < 15.0
 
 
+def _tiles16(a: np.ndarray) -> np.ndarray:
+    """The 49 blocks of 16 x 16 pixels of each face, in row-major block order."""
+    return a.reshape(len(a), 7, 16, 7, 16, 3).transpose(0, 1, 3, 2, 4, 5).reshape(len(a), 49, 16, 16, 3)
+
+
 def test_invert_of_a_many_to_one_remap_keeps_what_survives_and_counts_what_is_lost():
     scheme = RemapScheme(block=16, many_to_one=True)
     images = np.random.default_rng(3).integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
@@ -138,10 +144,9 @@ def test_invert_of_a_many_to_one_remap_keeps_what_survives_and_counts_what_is_lo
     lost = sorted(set(range(49)) - set(mapping.tolist()))
     assert lost  # sources drawn with replacement: some block is missing
     assert (result.counters["filled_pixels"] == len(lost) * 16 * 16).all()
-    tiles = lambda a: a.reshape(len(a), 7, 16, 7, 16, 3).transpose(0, 1, 3, 2, 4, 5).reshape(len(a), 49, 16, 16, 3)
     kept = sorted(set(mapping.tolist()))
-    np.testing.assert_array_equal(tiles(result.images)[:, kept], tiles(images)[:, kept])
-    assert not np.array_equal(tiles(result.images)[:, lost], tiles(images)[:, lost])
+    np.testing.assert_array_equal(_tiles16(result.images)[:, kept], _tiles16(images)[:, kept])
+    assert not np.array_equal(_tiles16(result.images)[:, lost], _tiles16(images)[:, lost])
 
 
 def test_invert_is_a_key_knowing_attack_and_refuses_what_is_not_a_cancelable_template():

@@ -12,7 +12,8 @@
 Each kind's base class declares what the harness may call on it, hooks
 included (:meth:`Component.label`, :meth:`Scheme.settings`,
 :attr:`Attack.counters`, :attr:`Attack.requires`, the
-:class:`CodestreamScheme` and :class:`LinkageMetric` contracts); nothing is
+:class:`CodestreamScheme`, :class:`InvertibleScheme`, :class:`KeyedAttack` and
+:class:`LinkageMetric` contracts); nothing is
 looked up by name or with ``hasattr``.
 """
 

@@ -607,7 +607,7 @@ def attack_stage(
             )
         return result.images, result.failed, result.counters
 
-    params = {"attack": _params_of(attack), "scheme": _params_of(scheme)}
+    params: dict[str, Any] = {"attack": _params_of(attack), "scheme": _params_of(scheme)}
     if victim is not None:
         params["key_id"] = victim[0].key_id
     code = stage_code(type(attack), type(scheme))
