@@ -36,6 +36,15 @@ Recognition?" (IJCB 2020), whose settings the ``warp_B_D`` presets follow.
     with replacement, so some blocks appear several times and others vanish
     and the transform cannot be inverted even with the key.
 
+Inverse (:meth:`~benchmark.core.component.InvertibleScheme.invert`, the
+key-knowing ``invert`` attack): with the key, a warp is undone by linear
+interpolation of the protected pixels at the positions they sampled
+(:func:`build_inverse_warp`), losing only what no protected pixel sampled (a
+border strip at most D pixels wide, even where the mesh folds); a re-mapping by
+the inverse permutation, losing the blocks a many-to-one mapping dropped.
+What is lost is inpainted and counted. :meth:`recover` still refuses: that
+is the stolen-token attacker's capability, not a legitimate path.
+
 Keys: the transform is drawn from ``numpy.random.default_rng(key.seed(label))``
 with ``label`` ``"warp/field"`` / ``"remap/mapping"``, or
 ``"warp/subject/<id>"`` / ``"remap/subject/<id>"`` when ``per_subject``.
