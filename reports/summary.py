@@ -10,6 +10,15 @@ to it. The judge is given every recognizer's baseline and the competence
 the run required (the default for results that predate it), so a cell
 whose recognizer misses most genuine pairs on plain faces is UNRESOLVED,
 with the reason in the cell, never PASS.
+
+Irreversibility is shown twice where the run has a key-knowing attack
+(``key_known`` rows, the stolen-token attacker of ISO/IEC 24745):
+``keyless`` (the strongest attack without the key) and ``key known`` (the
+strongest attack holding the victim's key), labelled, side by side. The
+verdict covers both: ISO/IEC 24745 asks a cancelable template to be
+irreversible with the key known, the stricter requirement, and the judge's
+worst row decides, so a scheme that only keyless attacks fail to invert
+does not pass when the key-knowing attacker inverts it.
 """
 
 from __future__ import annotations
@@ -198,6 +207,18 @@ class _PropertyCell:
     shown: Mapping[str, Any] | None
     judgement: _Judgement
 
+    def split(self) -> list[tuple[str, _PropertyCell]]:
+        """``(label, cell)`` for the keyless and the key-knowing rows, when the cell holds key-knowing rows.
+
+        Empty when it holds none (the cell shows as one); the verdict stays the whole cell's.
+        """
+        known = tuple(r for r in self.rows if r.get("key_known") is True)
+        if not known:
+            return []
+        keyless = tuple(r for r in self.rows if r.get("key_known") is not True)
+        parts = (("keyless", keyless), ("key known", known))
+        return [(label, _PropertyCell(rows, _lowest(rows, "eer"), self.judgement)) for label, rows in parts if rows]
+
     @property
     def metrics(self) -> Mapping[str, Any]:
         """The shown row's metrics (empty when not measured)."""
@@ -311,9 +332,16 @@ def _property_items(key: str, cell: _PropertyCell, sar: str | None) -> list[tupl
 
 
 def _attack_note(key: str, cell: _PropertyCell) -> str:
-    """Which attack a cell shows, and out of how many."""
+    """Which attack a cell shows, and out of how many (per part, labelled, for a split irreversibility cell)."""
     if key not in ("irreversibility", "unlinkability") or cell.shown is None:
         return ""
+    parts = cell.split() if key == "irreversibility" else []
+    if parts:
+        return "; ".join(f"{label}: {_strongest_note(key, part)}" for label, part in parts)
+    return _strongest_note(key, cell)
+
+
+def _strongest_note(key: str, cell: _PropertyCell) -> str:
     if len(cell.rows) == 1:
         return f"attack {cell.attack}"
     which = "strongest" if key == "irreversibility" else "most linkable"
@@ -331,7 +359,14 @@ def _property_context(key: str, cell: _PropertyCell, sar: str | None) -> dict[st
     verdict = cell.judgement.verdict
     status = "unmeasured" if cell.shown is None else verdict.lower() if verdict else "none"
     lines = []
-    if cell.shown is not None:
+    parts = cell.split() if key == "irreversibility" else []
+    if parts:
+        lines = [
+            {"label": f"{part_label}: {label}", **metric_cell(metric, part.metrics)}
+            for part_label, part in parts
+            for metric, label in _property_items(key, part, sar)
+        ]
+    elif cell.shown is not None:
         lines = [
             {"label": label, **metric_cell(metric, cell.metrics)} for metric, label in _property_items(key, cell, sar)
         ]
@@ -416,6 +451,9 @@ def _summary_export(lines: Sequence[_SummaryLine], sar: str | None) -> Table:
         "Strongest attack",
         "EER (strength)",
         f"{sar_header} (strength)",
+        "Strongest key-known attack",
+        "EER (strength, key known)",
+        f"{sar_header} (strength, key known)",
         "Irreversibility",
         "Most linkable attack",
         "D↔sys",
@@ -428,11 +466,15 @@ def _summary_export(lines: Sequence[_SummaryLine], sar: str | None) -> Table:
         "Renewability",
     ]
     sar_key = sar or "sar"
-    keys = ["", "", "delta_eer", "eer", "", "", "eer", sar_key, "", "", "d_sys", "linkability_max", "d_sys_null_high"]
+    keys = ["", "", "delta_eer", "eer", "", "", "eer", sar_key, "", "eer", sar_key, ""]
+    keys += ["", "d_sys", "linkability_max", "d_sys_null_high"]
     keys += ["", "", sar_key, "eer", ""]
     rows = []
     for line in lines:
         pres, irr, unl, ren = (line.cells[key] for key, _, _ in _PROPERTIES)
+        # Split, "Strongest attack" is the keyless one and the key-knowing one stands beside it.
+        parts = dict(irr.split())
+        keyless, known = parts.get("keyless", irr if not parts else None), parts.get("key known")
         rows.append(
             [
                 line.scheme,
@@ -440,9 +482,12 @@ def _summary_export(lines: Sequence[_SummaryLine], sar: str | None) -> Table:
                 estimate("delta_eer", pres.metrics),
                 estimate("eer", pres.metrics),
                 pres.verdict_text,
-                irr.attack,
-                estimate("eer", irr.metrics),
-                estimate(sar_key, irr.metrics),
+                keyless.attack if keyless else "",
+                estimate("eer", keyless.metrics if keyless else None),
+                estimate(sar_key, keyless.metrics if keyless else None),
+                known.attack if known else "",
+                estimate("eer", known.metrics if known else None),
+                estimate(sar_key, known.metrics if known else None),
                 irr.verdict_text,
                 unl.attack,
                 estimate("d_sys", unl.metrics),

@@ -36,6 +36,15 @@ Recognition?" (IJCB 2020), whose settings the ``warp_B_D`` presets follow.
     with replacement, so some blocks appear several times and others vanish
     and the transform cannot be inverted even with the key.
 
+Inverse (:meth:`~benchmark.core.component.InvertibleScheme.invert`, the
+key-knowing ``invert`` attack): with the key, a warp is undone by linear
+interpolation of the protected pixels at the positions they sampled
+(:func:`build_inverse_warp`), losing only what no protected pixel sampled (a
+border strip at most D pixels wide, even where the mesh folds); a re-mapping by
+the inverse permutation, losing the blocks a many-to-one mapping dropped.
+What is lost is inpainted and counted. :meth:`recover` still refuses: that
+is the stolen-token attacker's capability, not a legitimate path.
+
 Keys: the transform is drawn from ``numpy.random.default_rng(key.seed(label))``
 with ``label`` ``"warp/field"`` / ``"remap/mapping"``, or
 ``"warp/subject/<id>"`` / ``"remap/subject/<id>"`` when ``per_subject``.
@@ -63,8 +72,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy import sparse
 
-from benchmark.core.component import InstanceOf, Interval, ParamError, Protected, Scheme, check_faces
+from benchmark.core.component import InstanceOf, Interval, InvertibleScheme, ParamError, Protected, check_faces
 from benchmark.core.keys import AppKey
 from benchmark.core.registry import SCHEMES
 
@@ -80,6 +90,7 @@ __all__ = [
     "RemapScheme",
     "warp_grid",
     "build_warp_maps",
+    "build_inverse_warp",
     "displacement_field",
     "block_mapping",
 ]
@@ -103,11 +114,12 @@ def _read_only(*arrays: np.ndarray) -> None:
         a.flags.writeable = False
 
 
-class _KeyedTransform(Scheme):
-    """Shared protect/decode of image-domain transforms chosen by a key seed.
+class _KeyedTransform(InvertibleScheme):
+    """Shared protect/decode/invert of image-domain transforms chosen by a key seed.
 
     Subclasses set ``_label_prefix`` and implement :meth:`_transform` (a
-    cached, read-only transform for one seed) and :meth:`_apply`.
+    cached, read-only transform for one seed), :meth:`_apply` and
+    :meth:`_undo` (the key holder's inverse of one seed's transform).
     """
 
     domain = "cancelable"
@@ -123,25 +135,34 @@ class _KeyedTransform(Scheme):
     def _seed_label(self, subject: str | None) -> str:
         raise NotImplementedError
 
+    def _undo(self, images: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+        raise NotImplementedError
+
+    def _seeds(self, key: AppKey, subjects: Sequence[str], n: int) -> list[tuple[np.ndarray, int]]:
+        """(rows, seed) of each transform the faces were protected with: one per key, or per subject."""
+        if len(subjects) != n:
+            raise ValueError(f"got {len(subjects)} subjects for {n} images")
+        if not self.per_subject:
+            return [(np.arange(n), key.seed(self._seed_label(None)))]
+        # One transform per distinct subject, applied to that subject's images
+        # as one batch: the loop runs over subjects, never over pixels.
+        names, index = np.unique(np.asarray(subjects, dtype=str), return_inverse=True)
+        index = index.reshape(-1)
+        return [(np.flatnonzero(index == i), key.seed(self._seed_label(str(name)))) for i, name in enumerate(names)]
+
     def _by_key(
         self, images: Any, key: AppKey, subjects: Sequence[str], apply: Callable[[np.ndarray, Any], np.ndarray]
     ) -> np.ndarray:
         self.validate()
         arr = check_faces(images)
-        if len(subjects) != len(arr):
-            raise ValueError(f"got {len(subjects)} subjects for {len(arr)} images")
+        groups = self._seeds(key, subjects, len(arr))
         if len(arr) == 0:
             return arr.copy()
         if not self.per_subject:
-            return apply(arr, self._transform(key.seed(self._seed_label(None))))
-        # One transform per distinct subject, applied to that subject's images
-        # as one batch: the loop runs over subjects, never over pixels.
+            return apply(arr, self._transform(groups[0][1]))
         out = np.empty_like(arr)
-        names, index = np.unique(np.asarray(subjects, dtype=str), return_inverse=True)
-        index = index.reshape(-1)
-        for i, name in enumerate(names):
-            rows = np.flatnonzero(index == i)
-            out[rows] = apply(arr[rows], self._transform(key.seed(self._seed_label(str(name)))))
+        for rows, seed in groups:
+            out[rows] = apply(arr[rows], self._transform(seed))
         return out
 
     def protect(
@@ -166,10 +187,41 @@ class _KeyedTransform(Scheme):
         arr = check_faces(protected)
         return arr.copy(), np.zeros(len(arr), dtype=bool)
 
+    def invert(
+        self, images: np.ndarray, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The key holder's inverse (the ``invert`` attack): undo each face's transform, fill what it discarded.
+
+        The transform of each face is derived from ``key`` (and its subject
+        when ``per_subject``) exactly as :meth:`protect` derives it.
+
+        Args:
+            images: Protected faces, uint8 (N, 112, 112, 3).
+            key: The application key they were protected under.
+            sample_ids: Sample ids (unused, as in :meth:`protect`).
+            subjects: Subject id of each image (used when ``per_subject``).
+
+        Returns:
+            (faces uint8 (N, 112, 112, 3), filled int64 (N,)): pixels no protected pixel determines, filled by
+            inpainting (:func:`cv2.inpaint`, Telea) and counted.
+        """
+        self.validate()
+        arr = check_faces(images)
+        out, filled = np.empty_like(arr), np.zeros(len(arr), np.int64)
+        for rows, seed in self._seeds(key, subjects, len(arr)):
+            if rows.size:
+                out[rows], filled[rows] = self._undo(arr[rows], seed)
+        return out, filled
+
     def recover(
         self, protected: Protected, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
     ) -> np.ndarray:
-        """Not offered: a cancelable scheme compares in the protected domain."""
+        """Not offered: a cancelable scheme compares in the protected domain.
+
+        :meth:`invert` undoes the transform with the key, but that is the
+        stolen-token attacker's capability, not a path the system offers:
+        no legitimate party ever turns a cancelable template back into a face.
+        """
         raise NotImplementedError(
             f"{self.registry_name or type(self).__name__} is a cancelable scheme: comparison happens in the "
             "protected domain; it has no recovery path"
@@ -278,6 +330,88 @@ def _remap_batch(images: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.
     return out
 
 
+def build_inverse_warp(seed: int, cell: int, displacement: float) -> tuple[sparse.csr_array, np.ndarray]:
+    """The key holder's inverse of one warp: a linear map from protected to original pixels, and what it misses.
+
+    Protected pixel ``p`` holds the original sampled at ``s(p) = p + field(p)``
+    (clamped to the face, rounded to OpenCV's 1/32 pixel), so the protected
+    face is a set of scattered samples of the original. The protected pixel
+    grid, each square of four neighbours split into two triangles, is carried
+    to the sample positions; each original pixel is interpolated linearly
+    (barycentric weights) within a carried triangle that contains it. Unlike
+    a Delaunay triangulation of the scattered positions (``griddata``), this
+    never interpolates between samples that were not neighbours, so where a
+    folding warp overlaps itself every layer still holds true samples. A
+    pixel no triangle covers is *unreached*: no protected pixel holds a value
+    of it (a fold or a border pull skipped it); the caller fills those.
+
+    Args:
+        seed: The transform's seed (from :meth:`AppKey.seed`).
+        cell: Cell size in pixels.
+        displacement: Largest vertex offset in pixels, per axis.
+
+    Returns:
+        ``(matrix, unreached)``: float64 sparse (112*112, 112*112) from
+        protected to original pixels (row-major), and bool (112, 112); read-only.
+    """
+    size = FACE_SIZE * FACE_SIZE
+    field = displacement_field(seed, cell, displacement)
+    grid = np.mgrid[0:FACE_SIZE, 0:FACE_SIZE].astype(np.float64)
+    # The positions remap really samples: float32 maps, fixed point in 1/32 pixel.
+    quantum = round(1 / WARP_QUANTUM)
+    pos = np.clip(np.rint((grid + field).astype(np.float32) * quantum) / quantum, 0, FACE_SIZE - 1).reshape(2, -1)
+    corner = np.arange(size).reshape(FACE_SIZE, FACE_SIZE)[:-1, :-1].ravel()
+    right, down = corner + 1, corner + FACE_SIZE
+    tris = np.concatenate([np.stack([corner, right, down], 1), np.stack([right, down + 1, down], 1)])
+    ay, ax = pos[:, tris[:, 0]]
+    v0y, v0x = pos[:, tris[:, 1]] - (ay, ax)
+    v1y, v1x = pos[:, tris[:, 2]] - (ay, ax)
+    det = v0y * v1x - v0x * v1y
+    keep = np.abs(det) > 1e-12  # clamping flattens border triangles
+    tris, ay, ax, v0y, v0x, v1y, v1x, det = (a[keep] for a in (tris, ay, ax, v0y, v0x, v1y, v1x, det))
+    ys, xs = pos[0, tris], pos[1, tris]
+    top, left = np.ceil(ys.min(1)).astype(int), np.ceil(xs.min(1)).astype(int)
+    bottom, rightmost = np.floor(ys.max(1)).astype(int), np.floor(xs.max(1)).astype(int)
+    found_q, found_t, found_w = [], [], []
+    # Every pixel of each triangle's bounding box, one offset at a time over all triangles.
+    for dy in range(int((bottom - top).max(initial=0)) + 1):
+        for dx in range(int((rightmost - left).max(initial=0)) + 1):
+            qy, qx = top + dy, left + dx
+            ok = (qy <= bottom) & (qx <= rightmost)
+            wy, wx = qy - ay, qx - ax
+            w1 = (wy * v1x - wx * v1y) / det
+            w2 = (v0y * wx - v0x * wy) / det
+            w = np.stack([1 - w1 - w2, w1, w2], 1)
+            ok &= (w >= -1e-9).all(1)
+            found_q.append(qy[ok] * FACE_SIZE + qx[ok])
+            found_t.append(np.flatnonzero(ok))
+            found_w.append(w[ok])
+    q, t, w = np.concatenate(found_q), np.concatenate(found_t), np.concatenate(found_w)
+    # A pixel on a shared edge, or under overlapping folds, is covered more
+    # than once; every cover holds samples of it, so the first will do.
+    q, first = np.unique(q, return_index=True)
+    t, w = t[first], np.clip(w[first], 0, 1)
+    w /= w.sum(1, keepdims=True)
+    matrix = sparse.csr_array((w.ravel(), (np.repeat(q, 3), tris[t].ravel())), shape=(size, size))
+    covered = np.zeros(size, bool)
+    covered[q] = True
+    unreached = ~covered.reshape(FACE_SIZE, FACE_SIZE)
+    _read_only(matrix.data, matrix.indices, matrix.indptr, unreached)
+    return matrix, unreached
+
+
+_inverse_warps = lru_cache(maxsize=256)(build_inverse_warp)
+
+
+def _fill(images: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Inpaint the ``missing`` pixels of each face (OpenCV, Telea), in place; the faces are returned."""
+    if missing.any():
+        mask = missing.astype(np.uint8)
+        for i, face in enumerate(images):
+            images[i] = cv2.inpaint(np.ascontiguousarray(face), mask, 3, cv2.INPAINT_TELEA)
+    return images
+
+
 @SCHEMES.register("warp")
 class WarpScheme(_KeyedTransform):
     """Block (mesh) warping: key-seeded displacement of a grid of cell x cell pixel cells.
@@ -321,6 +455,14 @@ class WarpScheme(_KeyedTransform):
 
     def _apply(self, images: np.ndarray, transform: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         return _remap_batch(images, transform)
+
+    def _undo(self, images: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+        matrix, unreached = _inverse_warps(seed, int(self.cell), float(self.displacement))
+        n = len(images)
+        flat = images.reshape(n, -1, 3).transpose(1, 0, 2).reshape(FACE_SIZE * FACE_SIZE, n * 3)
+        values = (matrix @ flat.astype(np.float64)).reshape(FACE_SIZE, FACE_SIZE, n, 3).transpose(2, 0, 1, 3)
+        out = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return _fill(out, unreached), int(unreached.sum())
 
     def field(self, key: AppKey, subject: str | None = None) -> np.ndarray:
         """The displacement field of ``key`` (and ``subject`` when per subject), (2, 112, 112)."""
@@ -458,6 +600,18 @@ class RemapScheme(_KeyedTransform):
 
     def _apply(self, images: np.ndarray, transform: np.ndarray) -> np.ndarray:
         return _move_blocks(images, int(self.block), transform)
+
+    def _undo(self, images: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+        mapping = self._transform(seed)
+        # Source block -> a target position showing it (the last one: with
+        # many-to-one they are all the same block); -1 where none does.
+        where = np.full(len(mapping), -1)
+        where[mapping] = np.arange(len(mapping))
+        lost = where < 0
+        block, side = int(self.block), FACE_SIZE // int(self.block)
+        out = _move_blocks(images, block, np.where(lost, 0, where))
+        missing = np.kron(lost.reshape(side, side), np.ones((block, block), bool))
+        return _fill(out, missing), int(missing.sum())
 
     def mapping(self, key: AppKey, subject: str | None = None) -> np.ndarray:
         """The mapping of ``key`` (and ``subject`` when per subject): source block per target."""

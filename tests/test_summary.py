@@ -158,3 +158,27 @@ def test_the_report_shows_why_a_cell_is_unresolved():
     html = render_report(_competence_results())
     assert "lbp not competent, so no evidence of a pass: its baseline misses 56.0% of genuine pairs at FMR 0.1%" in html
     assert 'class="why"' in html
+
+
+def test_irreversibility_shows_the_keyless_and_the_key_known_figures_and_judges_both():
+    results = _summary_results()
+    sar = "sar_at_fmr_0.001"
+    rows = [r for r in results["rows"] if r["view"] != "strength:finetune"]
+    invert = _summary_row("lbp", "strength:invert", eer=(0.02, 0.01, 0.03), n_sar_impostor=5000, **{sar: (0.9, 0.8, 1)})
+    rows.insert(4, {**invert, "key_known": True})
+    results["rows"] = rows
+    irr = build_context(results)["summary"]["lines"][0]["cells"][1]
+    assert irr["attack"] == "keyless: attack naive; key known: attack invert"
+    assert [(i["label"], i["value"]) for i in irr["lines"]] == [
+        ("keyless: EER", "40.00%"),
+        ("keyless: SAR @ FMR 0.1%", "2.00%"),
+        ("key known: EER", "2.00%"),
+        ("key known: SAR @ FMR 0.1%", "90.00%"),
+    ]
+    # The keyless attack alone meets the SAR criterion; the stolen-token attacker decides the verdict.
+    assert irr["badge"] == "FAIL" and "strength:invert" in irr["notes"]
+    table = summary_table(results)
+    header, lbp = list(table.header), table.rows[0]
+    assert lbp[header.index("Strongest attack")] == "naive"
+    assert lbp[header.index("Strongest key-known attack")] == "invert"
+    assert tuple(lbp[header.index("EER (strength, key known)")])[:3] == (0.02, 0.01, 0.03)

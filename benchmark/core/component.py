@@ -12,7 +12,8 @@
 Each kind's base class declares what the harness may call on it, hooks
 included (:meth:`Component.label`, :meth:`Scheme.settings`,
 :attr:`Attack.counters`, :attr:`Attack.requires`, the
-:class:`CodestreamScheme` and :class:`LinkageMetric` contracts); nothing is
+:class:`CodestreamScheme`, :class:`InvertibleScheme`, :class:`KeyedAttack` and
+:class:`LinkageMetric` contracts); nothing is
 looked up by name or with ``hasattr``.
 """
 
@@ -44,9 +45,11 @@ __all__ = [
     "Dataset",
     "Scheme",
     "CodestreamScheme",
+    "InvertibleScheme",
     "Protected",
     "Attack",
     "AttackResult",
+    "KeyedAttack",
     "LearnedAttack",
     "ReconstructionAttack",
     "RecognizerAttack",
@@ -453,6 +456,36 @@ class Scheme(Component):
         return {}
 
 
+class InvertibleScheme(Scheme):
+    """A cancelable transform that whoever holds its key can undo, up to what it discards: :meth:`invert`.
+
+    The inverse is an attacker's tool (the stolen-token scenario of ISO/IEC
+    24745), not a legitimate path: a cancelable system compares in the
+    protected domain and never recovers a face, so :meth:`Scheme.recover`
+    keeps refusing.
+    """
+
+    domain = "cancelable"
+
+    def invert(
+        self, images: np.ndarray, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Undo the transform of ``key`` as far as it can be undone.
+
+        Args:
+            images: Protected faces, uint8 (N, 112, 112, 3).
+            key: The application key they were protected under.
+            sample_ids: Sample id of each face.
+            subjects: Subject id of each face.
+
+        Returns:
+            (faces uint8 (N, 112, 112, 3), filled int64 (N,)): ``filled`` counts
+            the pixels of each face that no protected pixel determines (the
+            transform discarded them), which are filled in rather than recovered.
+        """
+        raise NotImplementedError
+
+
 class CodestreamScheme(Scheme):
     """Protected samples are codestreams whose bytes in a public window are encrypted (JPEG 2000, JPEG).
 
@@ -566,6 +599,26 @@ class Attack(Component):
 
     def attack(self, protected: Protected, scheme: Scheme) -> AttackResult:
         """Images an attacker obtains from protected samples, failure flags and counters."""
+        raise NotImplementedError
+
+
+class KeyedAttack(Attack):
+    """An attack given the victim's application key and the scheme's parameters (the stolen-token scenario).
+
+    ISO/IEC 24745 asks a cancelable template to be irreversible even to whoever
+    holds its key; this is the attacker it asks about. The harness hands the
+    key of the application under attack to :meth:`attack_with_key`, never
+    :meth:`attack`; its views are marked ``key_known`` in the results.
+    """
+
+    def attack(self, protected: Protected, scheme: Scheme) -> AttackResult:
+        """Refused: a key-knowing attack needs the key (:meth:`attack_with_key`)."""
+        raise TypeError(f"{self.registry_name or type(self).__name__} knows the victim's key: call attack_with_key")
+
+    def attack_with_key(
+        self, protected: Protected, scheme: Scheme, key: AppKey, sample_ids: Sequence[str], subjects: Sequence[str]
+    ) -> AttackResult:
+        """Images an attacker holding ``key`` obtains from samples protected under it, failure flags and counters."""
         raise NotImplementedError
 
 

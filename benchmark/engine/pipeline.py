@@ -511,6 +511,8 @@ class _Evaluator:
                 row["threshold_source"] = source
             if base_file is not None:
                 row["baseline_score_file"] = base_file
+            if view.key_known:
+                row["key_known"] = True
             rows.append(row)
         return rows
 

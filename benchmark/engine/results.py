@@ -107,6 +107,8 @@ class Row(TypedDict):
     threshold_source: NotRequired[str]
     #: A fine-tuned recognizer's rows: the score file of its own baseline (SAR thresholds, ΔEER).
     baseline_score_file: NotRequired[str]
+    #: Rows of an attacker who holds the victim's key (stolen token); absent for keyless attacks.
+    key_known: NotRequired[bool]
 
 
 class Sweep(TypedDict):

@@ -32,6 +32,7 @@ from benchmark.core.component import (
     Dataset,
     FaceQuality,
     FittedRecognizer,
+    KeyedAttack,
     LearnedAttack,
     Protected,
     Recognizer,
@@ -577,12 +578,28 @@ def _image_stage(
 
 
 def attack_stage(
-    engine: Engine, label: str, attack: Attack, scheme: Scheme, protected_key: str, protected: Protected
+    engine: Engine,
+    label: str,
+    attack: Attack,
+    scheme: Scheme,
+    protected_key: str,
+    protected: Protected,
+    victim: tuple[AppKey, Sequence[str], Sequence[str]] | None = None,
 ) -> ImageSet:
-    """What an attack recovers from protected samples, with its declared per-sample counters."""
+    """What an attack recovers from protected samples, with its declared per-sample counters.
+
+    ``victim``: the application key the samples were protected under, with their ids and subjects, handed to a
+    :class:`~benchmark.core.component.KeyedAttack` (required for one, refused for any other).
+    """
+    if isinstance(attack, KeyedAttack) != (victim is not None):
+        raise TypeError(f"attack {attack.registry_name}: the victim's key goes to a key-knowing attack, and only there")
 
     def run() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        result = attack.attack(protected, scheme)
+        if isinstance(attack, KeyedAttack):
+            assert victim is not None
+            result = attack.attack_with_key(protected, scheme, *victim)
+        else:
+            result = attack.attack(protected, scheme)
         if set(result.counters) != set(attack.counters):
             raise RuntimeError(
                 f"attack {attack.registry_name} returned counters {sorted(result.counters)}, "
@@ -590,7 +607,9 @@ def attack_stage(
             )
         return result.images, result.failed, result.counters
 
-    params = {"attack": _params_of(attack), "scheme": _params_of(scheme)}
+    params: dict[str, Any] = {"attack": _params_of(attack), "scheme": _params_of(scheme)}
+    if victim is not None:
+        params["key_id"] = victim[0].key_id
     code = stage_code(type(attack), type(scheme))
     return _image_stage(engine, "attack", label, params, [protected_key], code, run)
 

@@ -33,8 +33,16 @@ from typing import Literal
 import numpy as np
 
 from benchmark.core.cache import hash_json
-from benchmark.core.component import Attack, LearnedAttack, Protected, RecognizerAttack, ReconstructionAttack, Scheme
-from benchmark.core.keys import MasterKey
+from benchmark.core.component import (
+    Attack,
+    KeyedAttack,
+    LearnedAttack,
+    Protected,
+    RecognizerAttack,
+    ReconstructionAttack,
+    Scheme,
+)
+from benchmark.core.keys import AppKey, MasterKey
 from benchmark.engine.attacker import Attacker
 from benchmark.engine.stages import Engine, ImageSet, Trained, attack_stage, protect_stage, recover_stage
 
@@ -125,6 +133,8 @@ class View:
         protected: The scheme's protected samples (key A) when they are
             images (cancelable schemes), for the report's examples; None for
             encrypted codestreams, which a decoder shows as the naive attack does.
+        key_known: True when the attacker holds the victim's key (a
+            :class:`~benchmark.core.component.KeyedAttack`, the stolen-token scenario).
     """
 
     name: str
@@ -138,6 +148,7 @@ class View:
     reference: bool = False
     model: FineTuned | None = None
     protected: ImageSet | None = None
+    key_known: bool = False
 
 
 @dataclass
@@ -166,6 +177,10 @@ class SchemeContext:
     kinds: frozenset[str] = field(default_factory=lambda: frozenset(VIEW_KINDS))
     attacker: Attacker | None = None
 
+    def app_key(self, app: str) -> AppKey:
+        """The key of application ``app`` (bound to the dataset, see :func:`key_binding`)."""
+        return self.master_key.application(f"{self.binding}/{app}")
+
     def attacked(self, inst: AttackInstance, app: str, protected_key: str, protected: Protected) -> ImageSet:
         """What an attack makes of the samples protected for ``app``.
 
@@ -177,16 +192,21 @@ class SchemeContext:
         label = f"{self.label}@{app}:{inst.label}"
         attack = inst.component
         if not isinstance(attack, LearnedAttack):
-            return attack_stage(self.engine, label, attack, self.scheme, protected_key, protected)
+            return self._attack_stage(label, attack, app, protected_key, protected)
         first = attack.input_attack()
-        inputs = attack_stage(
-            self.engine, f"{self.label}@{app}:{first.registry_name}", first, self.scheme, protected_key, protected
-        )
+        inputs = self._attack_stage(f"{self.label}@{app}:{first.registry_name}", first, app, protected_key, protected)
         if isinstance(attack, RecognizerAttack):
             return inputs
         assert isinstance(attack, ReconstructionAttack)
         assert self.attacker is not None, "protocol validation requires an attacker for learned attacks"
         return self.attacker.attacked(inst.label, attack, self.scheme, self.label, inputs, label)
+
+    def _attack_stage(self, label: str, attack: Attack, app: str, protected_key: str, protected: Protected) -> ImageSet:
+        """:func:`attack_stage`, handing a key-knowing attack the key of ``app`` (the victim's, as protected)."""
+        victim = None
+        if isinstance(attack, KeyedAttack):
+            victim = (self.app_key(app), self.ids, self.subjects)
+        return attack_stage(self.engine, label, attack, self.scheme, protected_key, protected, victim)
 
     def fine_tuned(self, inst: AttackInstance) -> FineTuned | None:
         """The recognizer a recognizer attack trained for this scheme (None for other attacks)."""
@@ -221,7 +241,7 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
         apps.append(APP_B)
     if "renewal" in kinds and s.domain == "cancelable":
         apps.append(APP_RENEWED)
-    keys = {app: ctx.master_key.application(f"{ctx.binding}/{app}") for app in apps}
+    keys = {app: ctx.app_key(app) for app in apps}
     prot = {app: protect_stage(e, lbl, s, keys[app], ctx.plain, ctx.ids, ctx.subjects) for app in apps}
     every = np.ones(ctx.mated.size, bool)
     views: list[View] = []
@@ -241,8 +261,20 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
         # A recognizer attack's images are its input attack's: quality and
         # examples are that attack's rows, not repeated here.
         shown = attacked if model is None else None
+        key_known = isinstance(inst.component, KeyedAttack) if inst else False
         return View(
-            name, kind, lbl, ctx.scheme_params, attack, parts, shown, knowledge, reference, model, shown_protected
+            name,
+            kind,
+            lbl,
+            ctx.scheme_params,
+            attack,
+            parts,
+            shown,
+            knowledge,
+            reference,
+            model,
+            shown_protected,
+            key_known,
         )
 
     if s.domain == "cancelable":
