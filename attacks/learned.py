@@ -37,7 +37,7 @@ from benchmark.core.component import (
 )
 from benchmark.core.registry import ATTACKS, UnknownComponentError
 
-__all__ = ["LEARNING_CONSTRAINTS", "STOP_REASONS", "Stopping", "check_budget", "keyless_input", "stop_summary"]
+__all__ = ["LEARNING_CONSTRAINTS", "STOP_REASONS", "Stopping", "check_budget", "keyless_input"]
 
 #: Constraints of the parameters every learned attack has (merged into each one's ``_constraints``).
 LEARNING_CONSTRAINTS: dict[str, Constraint] = {
@@ -142,28 +142,6 @@ class Stopping:
             for group in self.optimiser.param_groups if self.optimiser is not None else []:
                 group["lr"] *= 0.5
         return self.reason is not None
-
-
-def stop_summary(history: Any) -> dict[str, Any]:
-    """How a trained model stopped, from its history (the ``stop`` of its last epoch).
-
-    Args:
-        history: The model's epochs (``history_``), as dicts.
-
-    Returns:
-        ``stopped`` (``converged`` on a plateau, ``budget`` when a budget ran
-        out, None when the history does not say: models trained before
-        plateau stopping), ``budget`` (``epochs``, ``minutes`` or None),
-        ``epochs`` (epochs trained, epoch 0 of a pretrained model not counted)
-        and ``best_epoch`` (the kept epoch, None when not recorded).
-    """
-    entries = [h for h in history or [] if isinstance(h, dict)]
-    reason = entries[-1].get("stop") if entries else None
-    stopped = {"plateau": "converged", "max_epochs": "budget", "max_minutes": "budget"}.get(reason)
-    budget = {"max_epochs": "epochs", "max_minutes": "minutes"}.get(reason)
-    trained = [h for h in entries if isinstance(h.get("epoch"), int) and h["epoch"] >= 1]
-    kept = next((h.get("epoch") for h in entries if h.get("kept") is True), None)
-    return {"stopped": stopped, "budget": budget, "epochs": len(trained), "best_epoch": kept}
 
 
 def keyless_input(name: str) -> Attack:
