@@ -135,10 +135,13 @@ def test_slow_progress_that_adds_up_counts_as_progress():
     """0.6 % a step: no step alone is a 1 % gain on the last best, but two together are."""
     curve = [0.994**k for k in range(12)]
     assert _stopping(curve, max_epochs=12, patience=2, lr_patience=None)[:2] == (12, "max_epochs")
-    # Comparing with the previous epoch instead would have stopped after epoch 3.
-    assert _stopping(curve, max_epochs=12, patience=2, min_delta=0.006, min_delta_mode="absolute")[:2] == (
-        3,
-        "plateau",
+    # 0.3 % a step: two steps add up to 0.6 %, under 1 %: a plateau after epoch 3.
+    assert _stopping([0.997**k for k in range(12)], max_epochs=12, patience=2)[:2] == (3, "plateau")
+    # The same curve with an absolute threshold of 0.001 (a gain of about 0.003 a step): no plateau.
+    slow = [0.997**k for k in range(12)]
+    assert _stopping(slow, max_epochs=12, patience=2, min_delta=0.001, min_delta_mode="absolute")[:2] == (
+        12,
+        "max_epochs",
     )
 
 
@@ -154,3 +157,20 @@ def test_a_pretrained_score_is_the_first_best():
     assert _stopping([0.3, 0.3, 0.3, 0.1], start=0.3, max_epochs=50, patience=3)[:2] == (3, "plateau")
     # No validation: no plateau, whatever the patience.
     assert _stopping([None] * 5, max_epochs=5, patience=1)[:2] == (5, "max_epochs")
+
+
+@needs_sface
+def test_finetune_stops_on_a_plateau_and_keeps_the_pretrained_model(faces, monkeypatch):
+    """Validation EER never better than the pretrained model's: a plateau after ``patience`` epochs."""
+    import attacks.finetune as finetune
+
+    scripted = iter([0.3, 0.3, 0.31, 0.3, 0.1, 0.1])
+    monkeypatch.setattr(finetune, "eer", lambda genuine, impostor: next(scripted))
+    images, _, subjects = faces
+    labels = np.unique(np.asarray(subjects), return_inverse=True)[1]
+    train = labels < 3
+    vx, vy = images[~train], labels[~train]
+    attack = FineTuneAttack(device="cpu", max_epochs=20, patience=3, batch_size=6)
+    attack.fit(images[train], labels[train], val_inputs=vx, val_labels=vy, val_references=vx)
+    assert [h["epoch"] for h in attack.history_] == [0, 1, 2, 3]
+    assert attack.history_[-1]["stop"] == "plateau" and attack.history_[0]["kept"]
