@@ -418,7 +418,11 @@ def test_attacker_keys_depend_on_the_faces_not_on_cache_keys(tmp_path):
 def test_the_stop_of_a_history_is_summarised_for_the_trained_models_block():
     from benchmark.engine.attacker import stop_summary
 
-    converged = [{"epoch": 1, "kept": False}, {"epoch": 2, "kept": True}, {"epoch": 3, "kept": False, "stop": "plateau"}]
+    converged = [
+        {"epoch": 1, "kept": False},
+        {"epoch": 2, "kept": True},
+        {"epoch": 3, "kept": False, "stop": "plateau"},
+    ]
     assert stop_summary(converged) == {"stopped": "converged", "budget": None, "epochs": 3, "best_epoch": 2}
     minutes = [{"epoch": 0, "kept": False}, {"epoch": 1, "kept": True, "stop": "max_minutes"}]
     assert stop_summary(minutes) == {"stopped": "budget", "budget": "minutes", "epochs": 1, "best_epoch": 1}

@@ -692,6 +692,7 @@ def test_trained_models_table_and_curve(full_html):
         "5 min 12 s",
         "no",
         "0.024",  # the last epoch that has a validation loss
+        "—",  # how it stopped: not recorded before plateau stopping
         '<span class="params">depth=4, epochs=3, width=8</span>',
     ]
     # One curve: the second model has no usable history. Its scheme is escaped.
