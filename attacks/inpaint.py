@@ -133,7 +133,7 @@ class InpaintAttack(ReconstructionAttack):
             every as many; None: a constant rate).
         epochs: Deprecated alias of ``max_epochs``.
         batch_size: Pairs per optimiser step.
-        learning_rate: Adam step size (the first).
+        learning_rate: Adam step size at the start (halved on flat epochs, see ``lr_patience``).
         seed: Seeds weight initialisation and batch order.
         device: ``auto`` (a GPU when present), ``cpu`` or ``cuda``; CPU results are the reference.
     """
