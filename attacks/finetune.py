@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from attacks.learned import LEARNING_CONSTRAINTS, keyless_input
+from attacks.learned import LEARNING_CONSTRAINTS, Stopping, check_budget, keyless_input
 from benchmark.core.component import (
     Attack,
     InstanceOf,
@@ -160,7 +160,19 @@ class FineTuneAttack(RecognizerAttack):
         head: Margin-based softmax: ``arcface`` (additive angular margin) or ``cosface``.
         scale: Logit scale of the head.
         margin: Margin of the head (radians for ArcFace, cosine for CosFace).
-        epochs: Passes over the training faces.
+        max_epochs: Budget in passes over the training faces.
+        max_minutes: Budget in wall-clock minutes, the frozen trunk's pass
+            included (None: none); checked after each epoch. A model it stops
+            is not reproducible bit for bit (it depends on the machine).
+        patience: Epochs without improvement of the validation EER (on the
+            best so far, the pretrained model's included) before stopping
+            (a plateau: ``converged``).
+        min_delta: Least improvement that counts (a fraction of the best
+            validation EER when ``min_delta_mode`` is ``relative``, else an amount).
+        min_delta_mode: ``relative`` or ``absolute``.
+        lr_patience: Flat epochs after which the learning rates are halved
+            (again every as many; None: constant rates).
+        epochs: Deprecated alias of ``max_epochs``.
         batch_size: Faces per optimiser step.
         learning_rate: Adam step size of the network (the head's class centres use ten times it).
         seed: Seeds the head, batch order and dropout-free training.
@@ -194,7 +206,13 @@ class FineTuneAttack(RecognizerAttack):
         head: str = "arcface",
         scale: float = 32.0,
         margin: float = 0.5,
-        epochs: int = 5,
+        max_epochs: int = 60,
+        max_minutes: float | None = 15.0,
+        patience: int = 4,
+        min_delta: float = 0.01,
+        min_delta_mode: str = "relative",
+        lr_patience: int | None = 2,
+        epochs: int | None = None,
         batch_size: int = 64,
         learning_rate: float = 1e-4,
         seed: int = 0,
@@ -207,6 +225,12 @@ class FineTuneAttack(RecognizerAttack):
         self.head = head
         self.scale = scale
         self.margin = margin
+        self.max_epochs = max_epochs
+        self.max_minutes = max_minutes
+        self.patience = patience
+        self.min_delta = min_delta
+        self.min_delta_mode = min_delta_mode
+        self.lr_patience = lr_patience
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -215,6 +239,7 @@ class FineTuneAttack(RecognizerAttack):
 
     def _validate_extra(self) -> None:
         keyless_input(self.input)
+        check_budget(self)
         if self.train_on is None:
             return
         if not self.train_on:
@@ -329,7 +354,9 @@ class FineTuneAttack(RecognizerAttack):
 
         The validation EER compares each protected face of ``val_inputs``
         with the plain faces ``val_references`` of the other validation faces
-        (:func:`probe_reference_eer`).
+        (:func:`probe_reference_eer`). Training stops on a plateau of it or a
+        budget (:class:`attacks.learned.Stopping`; without validation, on a
+        budget only); the last epoch of ``history_`` says why (``stop``).
         """
         import torch
 
@@ -343,6 +370,7 @@ class FineTuneAttack(RecognizerAttack):
         if len(classes) < 2:
             raise ValueError("need at least two subjects to learn identities")
         device = self.resolved_device()
+        started = time.perf_counter()  # the minutes budget counts from here: the frozen trunk's pass is part of it
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         net: Any = load_sface_torch().to(device)  # an SFaceNet (trunk/rest/stages)
@@ -389,17 +417,19 @@ class FineTuneAttack(RecognizerAttack):
         history: list[dict[str, Any]] = [{"epoch": 0, "loss": None, "val_eer": first, "seconds": 0.0}]
         log.info("%s: pretrained val_eer %s", name, f"{first:.4f}" if first is not None else "n/a")
         best = (first if first is not None else math.inf, 0, snapshot())
+        stopping = Stopping(self, optimiser, start=first, started=started)
+        budget = stopping.max_epochs
         n, batch = len(trunk), min(self.batch_size, len(trunk))
         y_t = torch.from_numpy(y_all.astype(np.int64))
-        started = time.perf_counter()
         # BatchNorm statistics stay the pretrained ones: eval mode throughout
         # (small batches of few subjects would make poor statistics).
         net.eval()
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, budget + 1):
             t0 = time.perf_counter()
             order = rng.permutation(n)
             total, steps = 0.0, 0
-            with progress(n, f"{name} epoch {epoch}/{self.epochs}", unit="face") as bar:
+            lr = stopping.lr()
+            with progress(n, f"{name} epoch {epoch}/{budget}", unit="face") as bar:
                 for start in range(0, n, batch):
                     idx = order[start : start + batch]
                     h = torch.from_numpy(trunk[idx].astype(np.float32)).to(device)
@@ -417,21 +447,24 @@ class FineTuneAttack(RecognizerAttack):
                     bar.update(len(idx))
             score = val_eer()
             seconds = time.perf_counter() - t0
-            history.append({"epoch": epoch, "loss": total / steps, "val_eer": score, "seconds": seconds})
-            eta = (time.perf_counter() - started) / epoch * (self.epochs - epoch)
+            history.append({"epoch": epoch, "loss": total / steps, "val_eer": score, "seconds": seconds, "lr": lr})
             log.info(
-                "%s: epoch %d/%d loss %.4f val_eer %s (%.0f s; ETA %.0f s)",
+                "%s: epoch %d/%d loss %.4f val_eer %s lr %.2g (%.0f s)",
                 name,
                 epoch,
-                self.epochs,
+                budget,
                 total / steps,
                 f"{score:.4f}" if score is not None else "n/a",
+                lr,
                 seconds,
-                eta,
             )
             # Without validation the last epoch is kept.
             if score is None or score < best[0]:
                 best = (score if score is not None else -epoch, epoch, snapshot())
+            if stopping.step(epoch, score):
+                history[-1]["stop"] = stopping.reason
+                log.info("%s: stopped after epoch %d (%s); kept epoch %d", name, epoch, stopping.reason, best[1])
+                break
         net.load_state_dict(best[2])
         for entry in history:
             entry["kept"] = entry["epoch"] == best[1]

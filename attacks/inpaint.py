@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from attacks.learned import LEARNING_CONSTRAINTS, keyless_input
+from attacks.learned import LEARNING_CONSTRAINTS, Stopping, check_budget, keyless_input
 from benchmark.core.component import (
     Attack,
     Interval,
@@ -165,9 +165,20 @@ class InpaintAttack(ReconstructionAttack):
         loss: ``mse`` (the paper's) or ``mse+identity``: MSE plus ``identity_weight``
             times :func:`identity_loss` by a frozen SFace (112x112 faces only).
         identity_weight: Weight of the identity term (ignored with ``mse``).
-        epochs: Passes over the training pairs.
+        max_epochs: Budget in passes over the training pairs.
+        max_minutes: Budget in wall-clock minutes (None: none); checked after each
+            epoch, so the last epoch may overrun it. A model it stops is not
+            reproducible bit for bit (it depends on the machine).
+        patience: Epochs without improvement of the validation loss before
+            stopping (a plateau: ``converged``).
+        min_delta: Least improvement that counts (a fraction of the best
+            validation loss when ``min_delta_mode`` is ``relative``, else an amount).
+        min_delta_mode: ``relative`` or ``absolute``.
+        lr_patience: Flat epochs after which the learning rate is halved (again
+            every as many; None: a constant rate).
+        epochs: Deprecated alias of ``max_epochs``.
         batch_size: Pairs per optimiser step.
-        learning_rate: Adam step size.
+        learning_rate: Adam step size at the start (halved on flat epochs, see ``lr_patience``).
         seed: Seeds weight initialisation and batch order.
         device: ``auto`` (a GPU when present), ``cpu`` or ``cuda``; CPU results are the reference.
     """
@@ -196,7 +207,13 @@ class InpaintAttack(ReconstructionAttack):
         channels: str = "grey",
         loss: str = "mse",
         identity_weight: float = 0.05,
-        epochs: int = 5,
+        max_epochs: int = 60,
+        max_minutes: float | None = 15.0,
+        patience: int = 4,
+        min_delta: float = 0.01,
+        min_delta_mode: str = "relative",
+        lr_patience: int | None = 2,
+        epochs: int | None = None,
         batch_size: int = 32,
         learning_rate: float = 1e-3,
         seed: int = 0,
@@ -208,6 +225,12 @@ class InpaintAttack(ReconstructionAttack):
         self.channels = channels
         self.loss = loss
         self.identity_weight = identity_weight
+        self.max_epochs = max_epochs
+        self.max_minutes = max_minutes
+        self.patience = patience
+        self.min_delta = min_delta
+        self.min_delta_mode = min_delta_mode
+        self.lr_patience = lr_patience
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -222,6 +245,7 @@ class InpaintAttack(ReconstructionAttack):
             missing = SFaceTorchRecognizer().available()
             if missing is not None:
                 raise ParamError("loss", self.loss, f"needs SFace in torch: {missing}")
+        check_budget(self)
 
     # ----------------------------------------------------------------- contract
 
@@ -263,10 +287,13 @@ class InpaintAttack(ReconstructionAttack):
         val_originals: np.ndarray | None = None,
         desc: str = "",
     ) -> Self:
-        """Train the UNet on (input, original) pairs with MSE and Adam.
+        """Train the UNet on (input, original) pairs with MSE and Adam, until a plateau or a budget.
 
-        With validation pairs, the weights of the epoch with the lowest
-        validation loss are kept; without, those of the last epoch.
+        With validation pairs, training stops on a plateau of the validation
+        loss or a budget (:class:`attacks.learned.Stopping`) and the weights of
+        the epoch with the lowest validation loss are kept; without, it stops
+        on a budget and those of the last epoch are kept. The last epoch of
+        ``history_`` says why it stopped (``stop``).
         """
         import torch
 
@@ -281,15 +308,17 @@ class InpaintAttack(ReconstructionAttack):
         grey = self.channels == "grey"
         n, batch = len(inputs), min(self.batch_size, len(inputs))
         history: list[dict[str, Any]] = []
-        best: tuple[float, dict[str, torch.Tensor]] | None = None
-        started = time.perf_counter()
+        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        stopping = Stopping(self, optimiser)
+        budget = stopping.max_epochs
         name = desc or self.registry_name
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, budget + 1):
             t0 = time.perf_counter()
             net.train()
             order = rng.permutation(n)
             total = 0.0
-            with progress(n, f"{name} epoch {epoch}/{self.epochs}", unit="pair") as bar:
+            lr = stopping.lr()
+            with progress(n, f"{name} epoch {epoch}/{budget}", unit="pair") as bar:
                 for start in range(0, n - batch + 1, batch):  # full batches only: BatchNorm needs > 1 sample
                     idx = order[start : start + batch]
                     x = torch.from_numpy(to_planes(inputs[idx], grey)).to(device)
@@ -304,24 +333,29 @@ class InpaintAttack(ReconstructionAttack):
             n_used = (n // batch) * batch
             val = self._loss(net, val_inputs, val_originals) if val_inputs is not None else None
             seconds = time.perf_counter() - t0
-            history.append({"epoch": epoch, "loss": total / n_used, "val_loss": val, "seconds": seconds})
-            eta = (time.perf_counter() - started) / epoch * (self.epochs - epoch)
+            history.append({"epoch": epoch, "loss": total / n_used, "val_loss": val, "seconds": seconds, "lr": lr})
             val_text = f"{val:.5f}" if val is not None else "n/a"
             log.info(
-                "%s: epoch %d/%d loss %.5f val_loss %s (%.0f s; ETA %.0f s)",
+                "%s: epoch %d/%d loss %.5f val_loss %s lr %.2g (%.0f s)",
                 name,
                 epoch,
-                self.epochs,
+                budget,
                 total / n_used,
                 val_text,
+                lr,
                 seconds,
-                eta,
             )
             score = val if val is not None else -epoch  # without validation: keep the last epoch
             if best is None or score < best[0]:
-                best = (score, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+                best = (score, epoch, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+            if stopping.step(epoch, val):
+                history[-1]["stop"] = stopping.reason
+                log.info("%s: stopped after epoch %d (%s); kept epoch %d", name, epoch, stopping.reason, best[1])
+                break
         assert best is not None
-        net.load_state_dict(best[1])
+        net.load_state_dict(best[2])
+        for entry in history:
+            entry["kept"] = entry["epoch"] == best[1]
         self.net_ = net.cpu().eval()
         self.history_ = history
         return self

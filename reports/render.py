@@ -62,7 +62,7 @@ from reports.tables import (
     strength_exports,
     table_lines,
 )
-from reports.training import attacker_overlap, trained_models, trained_models_export
+from reports.training import attacker_overlap, not_converged, trained_models, trained_models_export
 
 __all__ = [
     "render_report",
@@ -182,7 +182,14 @@ def _attacker_context(run: _Run, out: Collector) -> dict[str, Any]:
     if models_table is not None:
         out.table("trained-models", models_table)
     overlap = attacker_overlap(run.blocks.get("attacker"))
-    return {"generalisation": generalisation, "trained_models": models, "face_quality": quality, "overlap": overlap}
+    return {
+        "generalisation": generalisation,
+        "trained_models": models,
+        "face_quality": quality,
+        "overlap": overlap,
+        # A row's (scheme, attack) -> the flag of a learned attack stopped on a budget, "" otherwise.
+        "not_converged": not_converged(trained),
+    }
 
 
 def build_context(results: Results, collector: Collector | None = None) -> dict[str, Any]:

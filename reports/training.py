@@ -4,12 +4,16 @@ A fine-tuned recognizer has a validation EER per epoch and a kept epoch, an
 image-reconstruction model a validation loss. ``results["trained_models"]``
 is optional: results files written before it lack it, and a malformed entry
 shows what it can rather than failing the whole report.
+
+A model that stopped on a budget (``stopped: budget``) rather than on a
+validation plateau is flagged, and so is every row of its attack
+(:func:`not_converged`): the attack may be stronger than its rows say.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -28,7 +32,18 @@ from reports.formatting import (
 )
 from reports.plots import recognizer_training_figure, training_curve_figure
 
-__all__ = ["attacker_overlap", "is_recognizer_model", "trained_models", "trained_models_export"]
+__all__ = [
+    "NOT_CONVERGED",
+    "attacker_overlap",
+    "is_recognizer_model",
+    "not_converged",
+    "stop_text",
+    "trained_models",
+    "trained_models_export",
+]
+
+#: The flag of a row (or model) whose learned attack stopped on a budget, not on a validation plateau.
+NOT_CONVERGED = "not converged: the attack may be stronger"
 
 
 def _format_duration(seconds: Any) -> str:
@@ -118,6 +133,63 @@ def _reconstruction_history(model: Mapping[str, Any], title: str, out: Collector
     return {"uri": uri, "final_val": _format_loss(final), "kept": "", "final_raw": final}
 
 
+def stop_text(model: Mapping[str, Any]) -> str:
+    """Why a trained model stopped, in words (a dash when its entry does not say: files before plateau stopping).
+
+    Args:
+        model: One entry of ``results["trained_models"]``.
+
+    Returns:
+        ``converged`` with the epochs trained and kept, or the budget that ran
+        out (a minutes budget is marked as depending on the machine).
+    """
+    stopped = model.get("stopped")
+    raw = model.get("params")
+    params: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    detail = []
+    if is_number(model.get("epochs")):
+        detail.append(f"{format_count(model.get('epochs'))} epochs")
+    if is_number(model.get("best_epoch")):
+        detail.append(f"kept epoch {format_count(model.get('best_epoch'))}")
+    if stopped == "converged":
+        head = "converged (validation plateau)"
+    elif stopped == "budget" and model.get("budget") == "minutes":
+        limit = optional_number(params.get("max_minutes"))
+        head = "budget: minutes" if limit is None else f"budget: {format_plain(limit)} min"
+        detail.append("machine-dependent")
+    elif stopped == "budget":
+        limit = params.get("max_epochs") if params.get("epochs") is None else params.get("epochs")
+        head = f"budget: {format_count(limit)} epochs" if is_number(limit) else "budget: epochs"
+    else:
+        return DASH
+    return head + (f" ({'; '.join(detail)})" if detail else "")
+
+
+def not_converged(block: Any) -> Callable[[Any, Any], str]:
+    """A lookup: a row's (scheme, attack) -> :data:`NOT_CONVERGED` where a model of its attack stopped on a budget.
+
+    A model trained under the setting attacked flags that scheme's rows of its
+    attack; one trained on listed settings (no ``scheme``) serves every
+    scheme, so it flags all rows of its attack.
+
+    Args:
+        block: ``results["trained_models"]``.
+
+    Returns:
+        ``flag(scheme, attack)``: the flag text, or "" (also for rows of no learned attack).
+    """
+    flagged: set[tuple[str | None, str]] = set()
+    for model in mappings(block):
+        if model.get("stopped") == "budget":
+            flagged.add((as_text(model.get("scheme")) or None, as_text(model.get("attack"))))
+
+    def flag(scheme: Any, attack: Any) -> str:
+        name = as_text(attack)
+        return NOT_CONVERGED if (as_text(scheme), name) in flagged or (None, name) in flagged else ""
+
+    return flag
+
+
 def _trained_model(model: Mapping[str, Any], out: Collector) -> dict[str, Any]:
     """One trained attack model: its table line and its training curve (None without history).
 
@@ -146,6 +218,8 @@ def _trained_model(model: Mapping[str, Any], out: Collector) -> dict[str, Any]:
         "time": _format_duration(model.get("seconds")),
         "cached": DASH if cached is None else "yes" if cached else "no",
         "final_val_loss": drawn["final_val"],
+        "stopped": stop_text(model),
+        "not_converged": NOT_CONVERGED if model.get("stopped") == "budget" else "",
         "params": format_params(params) if isinstance(params, Mapping) else as_text(params),
         "title": title,
         "uri": drawn["uri"],
@@ -195,6 +269,8 @@ def trained_models_export(block: Any, lines: Sequence[Mapping[str, Any]]) -> Tab
         "Cached",
         "Final validation",
         "Kept",
+        "Stopped",
+        "Epochs",
         "Parameters",
     ]
     rows = [
@@ -210,6 +286,8 @@ def trained_models_export(block: Any, lines: Sequence[Mapping[str, Any]]) -> Tab
             line["cached"],
             Estimate(line["final_value"], key="eer" if line["kind"] == "recognizer" else ""),
             line["kept"],
+            as_text(model.get("stopped")) + (f" ({as_text(model.get('budget'))})" if model.get("budget") else ""),
+            optional_number(model.get("epochs")),
             line["params"],
         ]
         for model, line in zip(models, lines)

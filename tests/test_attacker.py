@@ -410,3 +410,30 @@ def test_attacker_keys_depend_on_the_faces_not_on_cache_keys(tmp_path):
         outputs.append(attacker._attacker_inputs(FineTuneAttack(), settings)[0].images)
     np.testing.assert_array_equal(outputs[0], outputs[1])
     assert not np.array_equal(outputs[0], images)  # the noise was applied
+
+
+# --------------------------------------------------------------------------- how a trained model stopped
+
+
+def test_the_stop_of_a_history_is_summarised_for_the_trained_models_block():
+    from benchmark.engine.attacker import stop_summary
+
+    converged = [
+        {"epoch": 1, "kept": False},
+        {"epoch": 2, "kept": True},
+        {"epoch": 3, "kept": False, "stop": "plateau"},
+    ]
+    assert stop_summary(converged) == {"stopped": "converged", "budget": None, "epochs": 3, "best_epoch": 2}
+    minutes = [{"epoch": 0, "kept": False}, {"epoch": 1, "kept": True, "stop": "max_minutes"}]
+    assert stop_summary(minutes) == {"stopped": "budget", "budget": "minutes", "epochs": 1, "best_epoch": 1}
+    assert stop_summary([{"epoch": 5, "stop": "max_epochs"}])["budget"] == "epochs"
+    # Histories written before plateau stopping do not say.
+    assert stop_summary([{"epoch": 1}]) == {"stopped": None, "budget": None, "epochs": 1, "best_epoch": None}
+
+
+def test_each_trained_model_records_why_it_stopped(first_run):
+    """The protocol's one-epoch budget (``epochs: 1``, the deprecated alias) ran out: ``budget``, by epochs."""
+    _, results = first_run
+    (model,) = results["trained_models"]
+    assert (model["stopped"], model["budget"], model["epochs"], model["best_epoch"]) == ("budget", "epochs", 1, 1)
+    assert model["history"][-1]["stop"] == "max_epochs"

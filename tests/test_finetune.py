@@ -150,20 +150,20 @@ def split():
 def test_training_is_deterministic_and_state_round_trips(split):
     """Same seed, same thread count: the same weights, bit for bit."""
     x, y, held, _ = split
-    one = FineTuneAttack(device="cpu", epochs=1).fit(x[~held], y[~held])
-    two = FineTuneAttack(device="cpu", epochs=1).fit(x[~held], y[~held])
+    one = FineTuneAttack(device="cpu", max_epochs=1).fit(x[~held], y[~held])
+    two = FineTuneAttack(device="cpu", max_epochs=1).fit(x[~held], y[~held])
     state = one.state_arrays()
     assert state.keys() == two.state_arrays().keys()
     for k, v in state.items():
         np.testing.assert_array_equal(v, two.state_arrays()[k], err_msg=k)
-    restored = FineTuneAttack(device="cpu", epochs=1).load_state(state, one.history_)
+    restored = FineTuneAttack(device="cpu", max_epochs=1).load_state(state, one.history_)
     np.testing.assert_allclose(restored.embed(x[:6]), one.embed(x[:6]), atol=1e-6)
 
 
 @needs_sface
 def test_validation_keeps_the_best_epoch_including_the_pretrained_model(split):
     x, y, held, plain = split
-    attack = FineTuneAttack(device="cpu", epochs=2).fit(
+    attack = FineTuneAttack(device="cpu", max_epochs=2).fit(
         x[~held], y[~held], val_inputs=x[held], val_labels=y[held], val_references=plain[held]
     )
     history = attack.history_
@@ -178,7 +178,7 @@ def test_validation_keeps_the_best_epoch_including_the_pretrained_model(split):
     assert kept[0]["val_eer"] == pytest.approx(judged, abs=1e-9)
     assert judged != pytest.approx(pair_eer(probes, y[held]), abs=1e-9)  # not protected vs protected
     with pytest.raises(ValueError, match="val_references"):
-        FineTuneAttack(device="cpu", epochs=1).fit(x[~held], y[~held], val_inputs=x[held], val_labels=y[held])
+        FineTuneAttack(device="cpu", max_epochs=1).fit(x[~held], y[~held], val_inputs=x[held], val_labels=y[held])
 
 
 # --------------------------------------------------------------------------- in a protocol
@@ -337,7 +337,7 @@ def test_whole_network_fine_tuning_runs_and_gpu_default_is_the_whole_network(mon
     """train_blocks 14 (the GPU default) trains from the input; on the CPU the default is 2 stages."""
     faces = np.asarray(SyntheticFaces(n_subjects=3, n_images=2, seed=0).load().images)
     labels = np.repeat(np.arange(3), 2)
-    whole = FineTuneAttack(device="cpu", train_blocks=14, epochs=1, batch_size=6).fit(faces, labels)
+    whole = FineTuneAttack(device="cpu", train_blocks=14, max_epochs=1, batch_size=6).fit(faces, labels)
     assert whole.label() == "finetune-b14" and whole.embed(faces).shape == (6, 128)
     assert any(k.startswith("0.0.") for k in whole.state_arrays())  # the stem is among the trained weights
     assert FineTuneAttack(device="cpu").trained_stages() == 2

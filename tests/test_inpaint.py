@@ -56,7 +56,7 @@ def test_learning_beats_the_input_attack_on_held_out_subjects():
     train = ~held
     x = np.concatenate([_encrypt_like(faces[train], 1), _encrypt_like(faces[train], 2)])
     y = np.concatenate([faces[train], faces[train]])
-    attack = InpaintAttack(depth=1, width=8, epochs=3, batch_size=16, device="cpu").fit(x, y)
+    attack = InpaintAttack(depth=1, width=8, max_epochs=3, batch_size=16, device="cpu").fit(x, y)
     probe = _encrypt_like(faces[held], 99)
     input_error = _mse(probe, faces[held])
     learned_error = _mse(attack.reconstruct(probe), faces[held])
@@ -75,7 +75,7 @@ def test_training_is_deterministic_for_a_seed(split):
 
     def fit(seed: int) -> dict[str, np.ndarray]:
         return (
-            InpaintAttack(depth=1, width=4, epochs=1, batch_size=16, seed=seed, device="cpu").fit(x, y).state_arrays()
+            InpaintAttack(depth=1, width=4, max_epochs=1, batch_size=16, seed=seed, device="cpu").fit(x, y).state_arrays()
         )
 
     a, b, c = fit(0), fit(0), fit(1)
@@ -106,7 +106,7 @@ def test_validation_loss_picks_the_best_epoch_and_state_round_trips(split, monke
         return scripted[len(snapshots) - 1]
 
     monkeypatch.setattr(InpaintAttack, "_loss", loss)
-    attack = InpaintAttack(depth=1, width=4, epochs=3, batch_size=16, device="cpu")
+    attack = InpaintAttack(depth=1, width=4, max_epochs=3, batch_size=16, device="cpu")
     attack.fit(x, y, val_inputs=vx, val_originals=vy)
     assert [h["val_loss"] for h in attack.history_] == scripted
     kept = attack.net_.state_dict()
@@ -163,7 +163,7 @@ def test_attack_runs_the_input_attack_then_the_network(faces):
     scheme = NoiseScheme()
     key = MasterKey.attacker(0).application("test")
     protected = scheme.protect(images, key, ids, subjects)
-    attack = InpaintAttack(depth=1, width=2, epochs=1, batch_size=4, device="cpu").fit(np.asarray(protected), images)
+    attack = InpaintAttack(depth=1, width=2, max_epochs=1, batch_size=4, device="cpu").fit(np.asarray(protected), images)
     result = attack.attack(protected, scheme)
     assert result.images.shape == images.shape and result.images.dtype == np.uint8
     assert not result.failed.any() and result.counters == {}
@@ -295,7 +295,7 @@ def test_identity_fit_trains_the_unet_through_a_frozen_sface(faces112, sface, on
     x, y = _encrypt_like(faces112, 1), faces112
 
     def fit(loss: str) -> dict[str, np.ndarray]:
-        params = dict(depth=1, width=4, epochs=1, batch_size=2, device="cpu", loss=loss, identity_weight=1.0)
+        params = dict(depth=1, width=4, max_epochs=1, batch_size=2, device="cpu", loss=loss, identity_weight=1.0)
         return InpaintAttack(**params).fit(x, y).state_arrays()
 
     plain, identity = fit("mse"), fit("mse+identity")
@@ -341,3 +341,98 @@ def test_the_identity_loss_is_refused_without_sface(monkeypatch):
     with pytest.raises(ParamError, match="SFace file missing"):
         InpaintAttack.from_params({"loss": "mse+identity"})
     assert InpaintAttack.from_params({"loss": "mse"}).loss == "mse"
+
+
+# --------------------------------------------------------------------------- training to convergence, within a budget
+
+
+def _tiny(split) -> tuple[np.ndarray, ...]:
+    """32 training and 8 validation pairs of 16x16 faces: what stops training is scripted, not learned."""
+    faces, held = split
+    small = faces[:, ::2, ::2]
+    x, y = _encrypt_like(small[~held][:32], 1), small[~held][:32]
+    return x, y, _encrypt_like(small[held][:8], 2), small[held][:8]
+
+
+def _scripted_fit(monkeypatch, split, curve, **params):
+    """Fit on the split with the per-epoch validation loss replaced by ``curve`` (one value per epoch)."""
+    x, y, vx, vy = _tiny(split)
+    calls: list[int] = []
+
+    def loss(self, net, inputs, originals):
+        calls.append(1)
+        return curve[len(calls) - 1]
+
+    monkeypatch.setattr(InpaintAttack, "_loss", loss)
+    attack = InpaintAttack(depth=1, width=2, batch_size=32, device="cpu", **params)
+    return attack.fit(x, y, val_inputs=vx, val_originals=vy)
+
+
+def test_a_validation_plateau_stops_training_early_and_halves_the_rate_first(monkeypatch, split):
+    """Flat after epoch 2 (a gain under 1 % is no gain): stop after ``patience`` flat epochs, well before the budget."""
+    curve = [0.5, 0.3, 0.299, 0.3, 0.31, 0.2, 0.1]  # the late drop is never reached
+    attack = _scripted_fit(monkeypatch, split, curve, max_epochs=50, patience=3, lr_patience=2, learning_rate=1e-3)
+    history = attack.history_
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert history[-1]["stop"] == "plateau" and all("stop" not in h for h in history[:-1])
+    # Two flat epochs (3, 4) halve the rate for epoch 5.
+    assert [h["lr"] for h in history] == [1e-3, 1e-3, 1e-3, 1e-3, 5e-4]
+    # The kept weights are the lowest loss's (epoch 3, 0.299), though that gain did not count as progress.
+    assert [h["kept"] for h in history] == [False, False, True, False, False]
+
+
+def test_a_curve_that_keeps_improving_stops_on_the_epochs_budget(monkeypatch, split):
+    curve = [0.5 * 0.9**k for k in range(10)]
+    attack = _scripted_fit(monkeypatch, split, curve, max_epochs=4, patience=2)
+    assert [h["epoch"] for h in attack.history_] == [1, 2, 3, 4]
+    assert attack.history_[-1]["stop"] == "max_epochs" and attack.history_[-1]["kept"]
+    assert {h["lr"] for h in attack.history_} == {attack.learning_rate}  # never flat: never halved
+
+
+def test_the_minutes_budget_stops_training(monkeypatch, split):
+    """A clock that runs 25 s per epoch: a 1-minute budget ends after the third epoch (75 s), not the budget of 50."""
+    import attacks.learned as learned
+
+    clock = {"now": 1000.0}
+
+    class FakeTime:
+        @staticmethod
+        def perf_counter() -> float:
+            return clock["now"]
+
+    monkeypatch.setattr(learned, "time", FakeTime)
+    curve = [0.5 * 0.9**k for k in range(50)]
+    x, y, vx, vy = _tiny(split)
+    calls: list[int] = []
+
+    def loss(self, net, inputs, originals):
+        calls.append(1)
+        clock["now"] += 25.0
+        return curve[len(calls) - 1]
+
+    monkeypatch.setattr(InpaintAttack, "_loss", loss)
+    attack = InpaintAttack(depth=1, width=2, batch_size=32, device="cpu", max_epochs=50, max_minutes=1.0)
+    attack.fit(x, y, val_inputs=vx, val_originals=vy)
+    assert len(attack.history_) == 3 and attack.history_[-1]["stop"] == "max_minutes"
+
+
+def test_without_validation_only_a_budget_stops_training(split):
+    x, y, _, _ = _tiny(split)
+    attack = InpaintAttack(depth=1, width=2, batch_size=32, device="cpu", max_epochs=2, patience=1).fit(x, y)
+    assert [h["val_loss"] for h in attack.history_] == [None, None]
+    assert attack.history_[-1]["stop"] == "max_epochs" and attack.history_[-1]["kept"]
+
+
+def test_epochs_is_a_deprecated_alias_of_max_epochs():
+    with pytest.warns(FutureWarning, match="max_epochs"):
+        attack = InpaintAttack.from_params({"epochs": 7})
+    from attacks.learned import Stopping
+
+    assert Stopping(attack).max_epochs == 7
+    with pytest.raises(ParamError, match="deprecated alias") as err:
+        InpaintAttack.from_params({"epochs": 7, "max_epochs": 9})
+    assert err.value.param == "epochs"
+    with pytest.raises(ParamError) as err:
+        InpaintAttack.from_params({"min_delta": 1.5})
+    assert err.value.param == "min_delta"
+    InpaintAttack.from_params({"min_delta": 1.5, "min_delta_mode": "absolute"})

@@ -609,3 +609,36 @@ def test_cli_bad_input_is_exit_2_and_keeps_previous_outputs(tmp_path, capsys, ba
 def test_cli_nothing_to_show_is_exit_2(tmp_path, capsys):
     assert _cli(["--out", str(tmp_path / "out"), "--no-reported"]) == 2
     assert "nothing to show" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- learned attacks stopped on a budget
+
+
+def test_a_line_whose_learned_attack_stopped_on_a_budget_is_flagged(tmp_path):
+    """The model of ``inpaint`` on lw4o6 ran out of epochs: its line (and strongest-attack cell) says so."""
+    from reports.training import NOT_CONVERGED
+
+    rows = [
+        _row("none", "none", "baseline", _metrics(0.01)),
+        _strength("lw4o6", "naive", 0.30),
+        _strength("lw4o6", "inpaint", 0.10),
+        _strength("rw4o6", "inpaint", 0.20),
+    ]
+    models = [
+        {"attack": "inpaint", "scheme": "lw4o6", "stopped": "budget", "budget": "epochs"},
+        {"attack": "inpaint", "scheme": "rw4o6", "stopped": "converged", "budget": None},
+    ]
+    board = _board(tmp_path, {**_results(rows), "trained_models": models})
+    group = _only_group(board)
+    flags = {(b.scheme, line.attack): line.not_converged for b in group.schemes for line in b.lines}
+    assert flags == {("lw4o6", "naive"): None, ("lw4o6", "inpaint"): NOT_CONVERGED, ("rw4o6", "inpaint"): None}
+    out = tmp_path / "out"
+    page = render_html(board, out)
+    assert page.count(f'<span class="flag not-converged">{NOT_CONVERGED}</span>') == 2  # scheme table and its line
+    exported = list(csv.DictReader(io.StringIO(render_csv(board, out))))
+    assert {(r["scheme"], r["attack"]): r["not_converged"] for r in exported if r["line"] == "attack"} == {
+        ("lw4o6", "naive"): "",
+        ("lw4o6", "inpaint"): NOT_CONVERGED,
+        ("rw4o6", "inpaint"): "",
+    }
+    assert f"inpaint ({NOT_CONVERGED})" in render_markdown(board, out)

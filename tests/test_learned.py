@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from attacks.finetune import FineTuneAttack, probe_reference_eer
-from attacks.learned import keyless_input
+from attacks.learned import Stopping, keyless_input
 from benchmark.core.component import LearnedAttack, ParamError
 from benchmark.core.keys import MasterKey
 from benchmark.core.registry import ATTACKS, SCHEMES
@@ -63,7 +63,7 @@ def test_finetune_keeps_the_epoch_of_the_lowest_validation_eer(faces, monkeypatc
     images, _, subjects = faces
     labels = np.unique(np.asarray(subjects), return_inverse=True)[1]
     train = labels < 3
-    attack = FineTuneAttack(device="cpu", epochs=3, batch_size=6)
+    attack = FineTuneAttack(device="cpu", max_epochs=3, batch_size=6)
     vx, vy = images[~train], labels[~train]
     attack.fit(images[train], labels[train], val_inputs=vx, val_labels=vy, val_references=vx)
     assert len(snapshots) == 4, "one validation EER per epoch, epoch 0 included"
@@ -99,7 +99,7 @@ def test_finetune_beats_the_pretrained_recognizer_on_held_out_subjects():
     x = np.concatenate([protect(~held, 0), protect(~held, 1)])
     y = np.concatenate([labels[~held], labels[~held]])
     probes, plain, victims = protect(held, 2), images[held], labels[held]
-    tuned = FineTuneAttack(device="cpu", epochs=3).fit(x, y)
+    tuned = FineTuneAttack(device="cpu", max_epochs=3).fit(x, y)
     # Without validation faces the last epoch is kept.
     assert [h["epoch"] for h in tuned.history_] == [0, 1, 2, 3] and tuned.history_[-1]["kept"]
     pretrained = SFaceRecognizer()
@@ -109,3 +109,68 @@ def test_finetune_beats_the_pretrained_recognizer_on_held_out_subjects():
     # difference within the resolution of this small set does not count as learning.
     n_mated = 8 * 4 * 3
     assert after < before - 1 / n_mated, (after, before)
+
+
+# --------------------------------------------------------------------------- when training stops
+
+
+def _stopping(curve, start=None, **params):
+    """Run :class:`Stopping` over a scripted validation curve: the epochs run, the reason and the rates used."""
+    from types import SimpleNamespace
+
+    from attacks.inpaint import InpaintAttack
+
+    attack = InpaintAttack(**params)
+    optimiser = SimpleNamespace(param_groups=[{"lr": 1.0}, {"lr": 10.0}])
+    stopping = Stopping(attack, optimiser, start=start)
+    rates = []
+    for epoch, score in enumerate(curve, 1):
+        rates.append([g["lr"] for g in optimiser.param_groups])
+        if stopping.step(epoch, score):
+            return epoch, stopping.reason, rates
+    return len(curve), None, rates
+
+
+def test_slow_progress_that_adds_up_counts_as_progress():
+    """0.6 % a step: no step alone is a 1 % gain on the last best, but two together are."""
+    curve = [0.994**k for k in range(12)]
+    assert _stopping(curve, max_epochs=12, patience=2, lr_patience=None)[:2] == (12, "max_epochs")
+    # 0.3 % a step: two steps add up to 0.6 %, under 1 %: a plateau after epoch 3.
+    assert _stopping([0.997**k for k in range(12)], max_epochs=12, patience=2)[:2] == (3, "plateau")
+    # The same curve with an absolute threshold of 0.001 (a gain of about 0.003 a step): no plateau.
+    slow = [0.997**k for k in range(12)]
+    assert _stopping(slow, max_epochs=12, patience=2, min_delta=0.001, min_delta_mode="absolute")[:2] == (
+        12,
+        "max_epochs",
+    )
+
+
+def test_every_lr_patience_flat_epochs_halve_every_rate():
+    flat = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    epochs, reason, rates = _stopping(flat, max_epochs=50, patience=6, lr_patience=2)
+    assert (epochs, reason) == (7, "plateau")  # epoch 1 sets the best; six flat epochs follow
+    assert rates == [[1.0, 10.0]] * 3 + [[0.5, 5.0]] * 2 + [[0.25, 2.5]] * 2
+
+
+def test_a_pretrained_score_is_the_first_best():
+    """A fine-tune that never beats the pretrained model's validation EER stops on a plateau."""
+    assert _stopping([0.3, 0.3, 0.3, 0.1], start=0.3, max_epochs=50, patience=3)[:2] == (3, "plateau")
+    # No validation: no plateau, whatever the patience.
+    assert _stopping([None] * 5, max_epochs=5, patience=1)[:2] == (5, "max_epochs")
+
+
+@needs_sface
+def test_finetune_stops_on_a_plateau_and_keeps_the_pretrained_model(faces, monkeypatch):
+    """Validation EER never better than the pretrained model's: a plateau after ``patience`` epochs."""
+    import attacks.finetune as finetune
+
+    scripted = iter([0.3, 0.3, 0.31, 0.3, 0.1, 0.1])
+    monkeypatch.setattr(finetune, "eer", lambda genuine, impostor: next(scripted))
+    images, _, subjects = faces
+    labels = np.unique(np.asarray(subjects), return_inverse=True)[1]
+    train = labels < 3
+    vx, vy = images[~train], labels[~train]
+    attack = FineTuneAttack(device="cpu", max_epochs=20, patience=3, batch_size=6)
+    attack.fit(images[train], labels[train], val_inputs=vx, val_labels=vy, val_references=vx)
+    assert [h["epoch"] for h in attack.history_] == [0, 1, 2, 3]
+    assert attack.history_[-1]["stop"] == "plateau" and attack.history_[0]["kept"]

@@ -692,6 +692,7 @@ def test_trained_models_table_and_curve(full_html):
         "5 min 12 s",
         "no",
         "0.024",  # the last epoch that has a validation loss
+        "—",  # how it stopped: not recorded before plateau stopping
         '<span class="params">depth=4, epochs=3, width=8</span>',
     ]
     # One curve: the second model has no usable history. Its scheme is escaped.
@@ -1146,3 +1147,39 @@ def test_figure_cache_gives_the_same_page(results, html, tmp_path):
     assert any((tmp_path / "figure").iterdir())
     again = render_report(results, Collector(formatter=format_metric, cache=cache))
     assert first == again == html
+
+
+# --------------------------------------------------------------------------- learned attacks stopped on a budget
+
+
+def test_rows_of_an_attack_stopped_on_a_budget_are_flagged(results):
+    """Flagged: the model's line and every row of its attack on its scheme; a converged attack is not."""
+    from reports.training import NOT_CONVERGED, not_converged
+
+    flagged = f'<span class="flag not-converged">{NOT_CONVERGED}</span>'
+    rows = [
+        *results["rows"],
+        _row("lbp", 2.0, 2, scheme="lw4o6", attack="inpaint", view="strength:inpaint"),
+        _row("lbp", 2.0, 3, scheme="lw4o6", attack="naive", view="strength:naive"),
+        _row("lbp", 2.0, 4, scheme="rw4o6", attack="inpaint", view="strength:inpaint"),
+    ]
+    history = [{"epoch": 1, "loss": 0.03, "val_loss": 0.02, "seconds": 60.0, "kept": True}]
+    base = {"kind": "reconstruction", "group": 0, "history": history}
+    models = [
+        {**base, "attack": "inpaint", "scheme": "lw4o6", "stopped": "budget", "budget": "minutes", "epochs": 9,
+         "best_epoch": 9, "params": {"max_minutes": 15.0, "max_epochs": 60}},
+        {**base, "attack": "inpaint", "scheme": "rw4o6", "stopped": "converged", "budget": None, "epochs": 14,
+         "best_epoch": 10, "params": {"max_minutes": 15.0, "max_epochs": 60}},
+    ]  # fmt: skip
+    html = render_report({**copy.deepcopy(results), "rows": rows, "trained_models": models})
+    start = html.index('<section id="training">')
+    training = html[start : html.index("</section>", start)]
+    assert "budget: 15 min (9 epochs; kept epoch 9; machine-dependent)" + flagged in training
+    assert "converged (validation plateau) (14 epochs; kept epoch 10)</td>" in training
+    assert training.count(flagged) == 1
+    everything = html[html.index("<h3>All attacks</h3>") :]
+    assert f"<td>lw4o6</td>\n        <td>inpaint{flagged}</td>" in everything
+    assert "<td>naive</td>" in everything and "<td>inpaint</td>" in everything  # naive and rw4o6's inpaint
+    # A model trained on listed settings (no scheme) serves, and flags, every scheme its attack is run on.
+    flag = not_converged([{"attack": "finetune", "scheme": None, "stopped": "budget"}])
+    assert flag("lw4o6", "finetune") == flag("rw4o6", "finetune") == NOT_CONVERGED and flag("lw4o6", "naive") == ""

@@ -47,6 +47,7 @@ from benchmark.core.keys import MasterKey
 from benchmark.core.registry import DATASETS, SCHEMES
 from benchmark.data.datasets.folder import DatasetError
 from benchmark.engine.protocol import AttackerSpec, Instance, LoadedProtocol
+from benchmark.engine.results import StopInfo
 from benchmark.engine.stages import (
     Engine,
     ImageSet,
@@ -68,6 +69,7 @@ __all__ = [
     "Attacker",
     "AttackerFaces",
     "Group",
+    "stop_summary",
     "LeakError",
     "build_attacker",
     "find_overlap",
@@ -294,6 +296,7 @@ class Attacker:
             log.info("%s: training on %d faces (%d validation)", name, len(data.inputs), len(data.val_inputs))
             t = train_stage(self.engine, name, attack, data)
             out.append(t)
+            stop = stop_summary(t.history)
             self.models.append(
                 {
                     "attack": label,
@@ -313,6 +316,10 @@ class Attacker:
                     "cached": t.cached,
                     "params": attack.get_params(),
                     "history": t.history,
+                    "stopped": stop["stopped"],
+                    "budget": stop["budget"],
+                    "epochs": stop["epochs"],
+                    "best_epoch": stop["best_epoch"],
                 }
             )
         self._trained[(settings[0], label)] = out
@@ -339,6 +346,32 @@ class Attacker:
         """Each group's fitted recognizer with the mask of the victims it evaluates."""
         models = self.trained(label, attack, scheme, scheme_label)
         return [(t, g.victims) for t, g in zip(models, self.groups)]
+
+
+def stop_summary(history: Any) -> StopInfo:
+    """How a trained model stopped, from its history (the ``stop`` of its last epoch, see ``attacks.learned``).
+
+    Args:
+        history: The model's epochs (``history_``), as dicts.
+
+    Returns:
+        ``stopped`` (``converged`` on a plateau, ``budget`` when a budget ran
+        out, None when the history does not say: models trained before
+        plateau stopping), ``budget`` (``epochs``, ``minutes`` or None),
+        ``epochs`` (epochs trained, epoch 0 of a pretrained model not counted)
+        and ``best_epoch`` (the kept epoch, None when not recorded).
+    """
+    entries = [h for h in history or [] if isinstance(h, dict)]
+    reason = entries[-1].get("stop") if entries else None
+    trained = [h for h in entries if isinstance(h.get("epoch"), int) and h["epoch"] >= 1]
+    kept = next((h["epoch"] for h in entries if h.get("kept") is True and isinstance(h.get("epoch"), int)), None)
+    info: StopInfo = {"stopped": None, "budget": None, "epochs": len(trained), "best_epoch": kept}
+    if reason == "plateau":
+        info["stopped"] = "converged"
+    elif reason in ("max_epochs", "max_minutes"):
+        info["stopped"] = "budget"
+        info["budget"] = "epochs" if reason == "max_epochs" else "minutes"
+    return info
 
 
 def trained_on(attack: LearnedAttack, scheme_label: str | None = None) -> str:

@@ -38,6 +38,7 @@ __all__ = [
     "OverlapInfo",
     "OverlapMatch",
     "TrainedModelInfo",
+    "StopInfo",
     "FaceQualityInfo",
     "ExampleSet",
     "ResultsError",
@@ -220,6 +221,9 @@ class EpochInfo(TypedDict):
     val_eer: NotRequired[float | None]
     kept: NotRequired[bool]
     seconds: float
+    lr: NotRequired[float | None]
+    # On the last epoch only: why training stopped (``plateau``, ``max_epochs`` or ``max_minutes``).
+    stop: NotRequired[str]
 
 
 class TrainedModelInfo(TypedDict):
@@ -248,6 +252,22 @@ class TrainedModelInfo(TypedDict):
     cached: bool
     params: dict[str, Any]
     history: list[EpochInfo]
+    # How training stopped (files written before plateau stopping lack these):
+    # ``converged`` on a validation plateau, ``budget`` when ``max_epochs`` or
+    # ``max_minutes`` ran out (``budget`` says which; None when converged).
+    stopped: NotRequired[Literal["converged", "budget"] | None]
+    budget: NotRequired[Literal["epochs", "minutes"] | None]
+    epochs: NotRequired[int]
+    best_epoch: NotRequired[int | None]
+
+
+class StopInfo(TypedDict):
+    """How a trained model stopped (the fields of :class:`TrainedModelInfo` that say so)."""
+
+    stopped: Literal["converged", "budget"] | None
+    budget: Literal["epochs", "minutes"] | None
+    epochs: int
+    best_epoch: int | None
 
 
 class Histogram(TypedDict):

@@ -24,6 +24,7 @@ from benchmark.metrics.verification import target_key
 from reports.leaderboard.common import PLAIN, LeaderboardError, Metrics, Number, canonical, finite, optional_text
 from reports.leaderboard.entries import NOT_STATED, Conventions, EntryFile
 from reports.leaderboard.runs import Run
+from reports.training import not_converged
 
 __all__ = [
     "DEFAULT_SAR_TARGET",
@@ -79,6 +80,8 @@ class Line:
     rank: int | None = None
     #: Whose impostor scores set the strength row's SAR thresholds (measured lines that record it).
     threshold_source: str | None = None
+    #: The flag of a learned attack whose model stopped on a budget, not on a validation plateau (measured lines).
+    not_converged: str | None = None
 
     @property
     def reported(self) -> bool:
@@ -328,6 +331,7 @@ class _Slot:
     linkage: Metrics | None = None
     conventions: Conventions | None = None
     threshold_source: str | None = None
+    not_converged: str | None = None
 
 
 @dataclass
@@ -363,6 +367,7 @@ def _measured_groups(runs: Sequence[tuple[Run, Results]]) -> list[Group]:
     accs: dict[tuple[str, str | None, str, str], _Acc] = {}
     for run, results in runs:
         index: dict[tuple[Any, ...], _Slot] = {}
+        flag = not_converged(results.get("trained_models"))
         for raw in results["rows"]:
             row: Mapping[str, Any] = raw
             kind = str(row["view"]).partition(":")[0]
@@ -399,6 +404,7 @@ def _measured_groups(runs: Sequence[tuple[Run, Results]]) -> list[Group]:
             slot = _place(board[3], (id(acc), *scheme_key, row["attack"]), index, kind)
             slot.run = run
             slot.knowledge = slot.knowledge or optional_text(row.get("attacker_knowledge"))
+            slot.not_converged = slot.not_converged or flag(row["scheme"], row["attack"]) or None
             if kind == "strength":
                 slot.threshold_source = optional_text(row.get("threshold_source"))
             setattr(slot, kind, metrics)
@@ -463,6 +469,7 @@ def _line(slot: _Slot) -> Line:
         run=slot.run,
         entries=tuple(slot.entries),
         threshold_source=slot.threshold_source,
+        not_converged=slot.not_converged,
     )
 
 

@@ -229,6 +229,11 @@ def _md_source(line: Line, links: Mapping[int, Mapping[str, str | None]]) -> str
     return f"[{text}]({report})" if report else text
 
 
+def _md_attack(line: Line) -> str:
+    """The attack's name, with the flag of a learned attack stopped on a budget."""
+    return _md(line.attack) + (f" ({_md(line.not_converged)})" if line.not_converged else "")
+
+
 def _md_group(group: Group, board: Leaderboard, links: Mapping[int, Mapping[str, str | None]]) -> list[str]:
     sar = f"SAR @ FMR {_fmr_text(board.sar_target)}"
     badge = "**\\[reported\\]** " if group.reported else ""
@@ -263,7 +268,7 @@ def _md_group(group: Group, board: Leaderboard, links: Mapping[int, Mapping[str,
                     _md(scheme.rank if scheme.rank is not None else _DASH),
                     _md(scheme.scheme) + (f" ({_md(_format_params(scheme.params))})" if scheme.params else ""),
                     str(scheme.n_attacks),
-                    _md(s.attack) if s else _DASH,
+                    _md_attack(s) if s else _DASH,
                     _md_value("eer", s.strength) if s else _DASH,
                     _md_value(board.sar_key, s.strength) if s else _DASH,
                     _md(m.attack) if m else _DASH,
@@ -292,7 +297,7 @@ def _md_group(group: Group, board: Leaderboard, links: Mapping[int, Mapping[str,
         rows = [
             [
                 _md(line.rank if line.rank is not None else _DASH),
-                _md(line.attack),
+                _md_attack(line),
                 _md_value("eer", line.strength),
                 _md_value(board.sar_key, line.strength),
                 _md_value("d_sys", line.linkage),
@@ -559,6 +564,7 @@ def render_csv(board: Leaderboard, out_dir: Path) -> str:
         *(f"linkage_{k}" for k in _LINKAGE),
         "attacker_knowledge",
         "threshold_source",
+        "not_converged",
         *_PROVENANCE_HEADER,
     ]
     sar = board.sar_key
@@ -585,6 +591,7 @@ def render_csv(board: Leaderboard, out_dir: Path) -> str:
                     *(_csv_number(_get(k, key)) for key in _LINKAGE),
                     line.knowledge or "",
                     line.threshold_source or "",
+                    line.not_converged or "",
                     *_provenance_columns(line, links),
                 ]
             )
