@@ -11,7 +11,14 @@ from typing import Any
 from benchmark.core.component import Attack, Constraint, InstanceOf, Interval, LearnedAttack, Options, ParamError
 from benchmark.core.registry import ATTACKS, SCHEMES, UnknownComponentError
 
-__all__ = ["DEFAULT_INPUT", "LEARNING_CONSTRAINTS", "check_train_on", "keyless_input", "learned_label", "listed_settings"]
+__all__ = [
+    "DEFAULT_INPUT",
+    "LEARNING_CONSTRAINTS",
+    "check_train_on",
+    "keyless_input",
+    "learned_label",
+    "listed_settings",
+]
 
 #: The input attack of a learned attack by default; any other input is named in its label.
 DEFAULT_INPUT = "naive"

@@ -325,13 +325,17 @@ def test_learned_attacks_on_different_inputs_sit_side_by_side(tmp_path):
 
 
 def test_a_true_duplicate_attack_is_still_refused(tmp_path):
-    text = CHAINS.replace("  - {name: finetune,", "  - {name: inpaint, params: {input: conceal-codeblock, epochs: 1}}\n#")
+    text = CHAINS.replace(
+        "  - {name: finetune,", "  - {name: inpaint, params: {input: conceal-codeblock, epochs: 1}}\n#"
+    )
     msg = error_of(tmp_path, text)
     assert re.search(r"p\.yaml:14: attacks\[4\]: duplicate attack 'inpaint\(conceal-codeblock\)'$", msg), msg
 
 
 def test_entries_that_differ_only_where_the_label_is_silent_are_refused_with_a_hint(tmp_path):
-    text = CHAINS.replace("  - {name: finetune,", "  - {name: inpaint, params: {input: conceal-codeblock, epochs: 2}}\n#")
+    text = CHAINS.replace(
+        "  - {name: finetune,", "  - {name: inpaint, params: {input: conceal-codeblock, epochs: 2}}\n#"
+    )
     msg = error_of(tmp_path, text)
     assert "duplicate attack 'inpaint(conceal-codeblock)'" in msg and "grid" in msg, msg
 
