@@ -47,19 +47,26 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from attacks.learned import LEARNING_CONSTRAINTS, Stopping, check_budget, keyless_input
+from attacks.learned import (
+    LEARNING_CONSTRAINTS,
+    Stopping,
+    check_budget,
+    check_train_on,
+    keyless_input,
+    learned_label,
+    listed_settings,
+)
 from benchmark.core.component import (
     Attack,
     InstanceOf,
     Interval,
     Nullable,
     Options,
-    ParamError,
     RecognizerAttack,
     check_faces,
 )
 from benchmark.core.parallel import progress
-from benchmark.core.registry import ATTACKS, SCHEMES, UnknownComponentError
+from benchmark.core.registry import ATTACKS
 from benchmark.metrics.verification import eer
 from benchmark.recognizers.onnx import SFACE_DIM, l2_normalise, sface_session
 from benchmark.recognizers.sface_torch import SFACE_STAGES, load_sface_torch
@@ -240,44 +247,15 @@ class FineTuneAttack(RecognizerAttack):
     def _validate_extra(self) -> None:
         keyless_input(self.input)
         check_budget(self)
-        if self.train_on is None:
-            return
-        if not self.train_on:
-            raise ParamError("train_on", self.train_on, "is empty: list scheme settings, or leave it out")
-        first = self.input_attack()
-        for i, entry in enumerate(self.train_on):
-            where = f"train_on.{i}"
-            if not isinstance(entry, dict) or set(entry) - {"name", "params"} or "name" not in entry:
-                raise ParamError(where, entry, "is not a {name: <scheme>, params: {...}} mapping")
-            try:
-                scheme_cls = SCHEMES.get(entry["name"])
-            except (UnknownComponentError, TypeError) as exc:
-                raise ParamError(f"{where}.name", entry["name"], f"is not a registered scheme ({exc})") from None
-            params = entry.get("params") or {}
-            if not isinstance(params, dict):
-                raise ParamError(f"{where}.params", params, "is not a mapping")
-            try:
-                scheme = scheme_cls.from_params(params)
-            except ParamError as exc:
-                raise ParamError(f"{where}.params.{exc.param}", exc.value, exc.allowed) from None
-            problem = first.incompatibility(scheme)
-            if problem is not None:
-                raise ParamError(where, entry["name"], f"cannot be attacked by input {self.input}: {problem}")
+        check_train_on(self.train_on, self.input)
 
     def label(self) -> str:
-        """``finetune``, with the training settings' labels when listed (``finetune[lw4o0,lw4o4]``).
+        """``finetune``, with a non-default input and the training settings (``finetune(conceal-codeblock)[lw4o0]``).
 
         A non-default head or number of trainable stages is appended
         (``-cosface``, ``-b14``) so that such variants may sit side by side.
         """
-        out = self.registry_name
-        listed = self.train_schemes()
-        if listed:
-            names = []
-            for name, params in listed:
-                scheme = SCHEMES.get(name).from_params(params)
-                names.append(scheme.label() or name)
-            out += f"[{','.join(names)}]"
+        out = learned_label(self)
         if self.head != "arcface":
             out += f"-{self.head}"
         if self.train_blocks is not None:
@@ -290,9 +268,7 @@ class FineTuneAttack(RecognizerAttack):
         return keyless_input(self.input)
 
     def train_schemes(self) -> list[tuple[str, dict[str, Any]]] | None:
-        if self.train_on is None:
-            return None
-        return [(e["name"], dict(e.get("params") or {})) for e in self.train_on]
+        return listed_settings(self.train_on)
 
     def trained_stages(self) -> int:
         """How many final stages train: ``train_blocks``, else 2 on the CPU and all on a GPU."""

@@ -31,10 +31,20 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from attacks.learned import LEARNING_CONSTRAINTS, Stopping, check_budget, keyless_input
+from attacks.learned import (
+    LEARNING_CONSTRAINTS,
+    Stopping,
+    check_budget,
+    check_train_on,
+    keyless_input,
+    learned_label,
+    listed_settings,
+)
 from benchmark.core.component import (
     Attack,
+    InstanceOf,
     Interval,
+    Nullable,
     Options,
     ParamError,
     ReconstructionAttack,
@@ -159,6 +169,10 @@ class InpaintAttack(ReconstructionAttack):
     Args:
         input: Registered keyless attack whose output the network takes
             (``naive`` decode, or e.g. ``conceal-codeblock``), with its default parameters.
+            A non-default input is part of the label: ``inpaint(conceal-codeblock)``.
+        train_on: Scheme settings the attacker trains under, a list of
+            ``{name: ..., params: {...}}``; none (the default) trains one model
+            per setting attacked, a list trains one model that serves them all.
         depth: UNet levels (2x2 poolings).
         width: Feature maps of the first level (doubling per level).
         channels: ``grey`` (one luma plane in and out, replicated to RGB) or ``rgb``.
@@ -193,6 +207,7 @@ class InpaintAttack(ReconstructionAttack):
         "depth": Interval(int, 1, 6),
         "width": Interval(int, 2, 256),
         "channels": Options(("grey", "rgb")),
+        "train_on": Nullable(InstanceOf((list,))),
         "batch_size": Interval(int, 1, 65_536),
         "loss": Options(("mse", "mse+identity")),
         "identity_weight": Interval(float, 0, 100, closed="right"),
@@ -202,6 +217,7 @@ class InpaintAttack(ReconstructionAttack):
         self,
         *,
         input: str = "naive",  # noqa: A002 - the protocol's name for it
+        train_on: list[dict[str, Any]] | None = None,
         depth: int = 4,
         width: int = 8,
         channels: str = "grey",
@@ -220,6 +236,7 @@ class InpaintAttack(ReconstructionAttack):
         device: str = "auto",
     ) -> None:
         self.input = input
+        self.train_on = train_on
         self.depth = depth
         self.width = width
         self.channels = channels
@@ -246,6 +263,11 @@ class InpaintAttack(ReconstructionAttack):
             if missing is not None:
                 raise ParamError("loss", self.loss, f"needs SFace in torch: {missing}")
         check_budget(self)
+        check_train_on(self.train_on, self.input)
+
+    def label(self) -> str:
+        """``inpaint``, with a non-default input and the training settings (``inpaint(conceal-codeblock)[lw4o6]``)."""
+        return learned_label(self)
 
     # ----------------------------------------------------------------- contract
 
@@ -256,6 +278,9 @@ class InpaintAttack(ReconstructionAttack):
         if self.loss == "mse+identity":
             return f"{self.knowledge}, and {_IDENTITY_KNOWLEDGE}"
         return self.knowledge
+
+    def train_schemes(self) -> list[tuple[str, dict[str, Any]]] | None:
+        return listed_settings(self.train_on)
 
     def _net(self) -> torch.nn.Module:
         return build_unet(self.depth, self.width, 1 if self.channels == "grey" else 3)

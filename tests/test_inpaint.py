@@ -75,7 +75,9 @@ def test_training_is_deterministic_for_a_seed(split):
 
     def fit(seed: int) -> dict[str, np.ndarray]:
         return (
-            InpaintAttack(depth=1, width=4, max_epochs=1, batch_size=16, seed=seed, device="cpu").fit(x, y).state_arrays()
+            InpaintAttack(depth=1, width=4, max_epochs=1, batch_size=16, seed=seed, device="cpu")
+            .fit(x, y)
+            .state_arrays()
         )
 
     a, b, c = fit(0), fit(0), fit(1)
@@ -163,7 +165,9 @@ def test_attack_runs_the_input_attack_then_the_network(faces):
     scheme = NoiseScheme()
     key = MasterKey.attacker(0).application("test")
     protected = scheme.protect(images, key, ids, subjects)
-    attack = InpaintAttack(depth=1, width=2, max_epochs=1, batch_size=4, device="cpu").fit(np.asarray(protected), images)
+    attack = InpaintAttack(depth=1, width=2, max_epochs=1, batch_size=4, device="cpu").fit(
+        np.asarray(protected), images
+    )
     result = attack.attack(protected, scheme)
     assert result.images.shape == images.shape and result.images.dtype == np.uint8
     assert not result.failed.any() and result.counters == {}
@@ -436,3 +440,142 @@ def test_epochs_is_a_deprecated_alias_of_max_epochs():
         InpaintAttack.from_params({"min_delta": 1.5})
     assert err.value.param == "min_delta"
     InpaintAttack.from_params({"min_delta": 1.5, "min_delta_mode": "absolute"})
+
+
+# --------------------------------------------------------------------------- chains and listed training settings
+
+
+def test_label_names_a_non_default_input_and_the_training_settings():
+    assert InpaintAttack().label() == "inpaint"
+    assert InpaintAttack(input="conceal-codeblock").label() == "inpaint(conceal-codeblock)"
+    listed = [
+        {"name": "j2k", "params": {"window": 4, "offset": 6}},
+        {"name": "j2k", "params": {"window": 4, "offset": 6, "progression": "resolution"}},
+    ]
+    attack = InpaintAttack.from_params({"input": "conceal-codeblock", "train_on": listed})
+    assert attack.label() == "inpaint(conceal-codeblock)[lw4o6,rw4o6]"
+    assert attack.train_schemes() == [("j2k", listed[0]["params"]), ("j2k", listed[1]["params"])]
+    assert InpaintAttack().train_schemes() is None
+
+
+@pytest.mark.parametrize(
+    ("params", "where", "what"),
+    [
+        ({"train_on": []}, "train_on", "empty"),
+        ({"train_on": [{"name": "nope"}]}, "train_on.0.name", "not a registered scheme"),
+        ({"train_on": [{"name": "j2k", "params": {"window": 200}}]}, "train_on.0.params.window", ""),
+        ({"train_on": ["j2k"]}, "train_on.0", "mapping"),
+        ({"input": "conceal-codeblock", "train_on": [{"name": "noise"}]}, "train_on.0", "input conceal-codeblock"),
+    ],
+)
+def test_bad_training_settings_name_the_field(params, where, what):
+    with pytest.raises(ParamError) as err:
+        InpaintAttack.from_params(params)
+    assert err.value.param == where and what in str(err.value)
+
+
+CHAIN_PROTOCOL = """\
+name: chains
+dataset:
+  name: synthetic
+  params: {n_subjects: 12, n_images: 2, seed: 2}
+  folds: 4
+  test_folds: [0]
+  seed: 0
+recognizers: [{name: lbp, params: {radius: 2}}]
+schemes:
+  - {name: j2k, params: {window: 4, offset: 6}}
+  - {name: j2k, params: {window: 4, offset: 6, progression: resolution}}
+attacks:
+  - conceal-codeblock
+  - {name: inpaint, params: {input: conceal-codeblock, depth: 1, width: 2, epochs: 1, batch_size: 8, device: cpu}}
+  - name: inpaint
+    params:
+      depth: 1
+      width: 2
+      epochs: 1
+      batch_size: 8
+      device: cpu
+      train_on: [{name: j2k, params: {window: 4, offset: 6}}, {name: j2k, params: {window: 4, offset: 6, progression: resolution}}]
+attacker: {source: folds, keys_per_face: 1, faces_per_key: 4}
+views: [strength]
+metrics: [eer]
+bootstrap: {n_boot: 0}
+"""
+CHAIN = "inpaint(conceal-codeblock)"
+LISTED = "inpaint[lw4o6,rw4o6]"
+
+
+@pytest.fixture(scope="module")
+def chain_run(tmp_path_factory):
+    """A tiny run of a chain and of a model trained on two listed settings; counts the networks fitted."""
+    import json
+
+    from benchmark.core.cache import Cache
+    from benchmark.engine.pipeline import RunOptions, run_protocol
+    from benchmark.engine.protocol import load_protocol
+
+    tmp = tmp_path_factory.mktemp("chains")
+    path = tmp / "p.yaml"
+    path.write_text(CHAIN_PROTOCOL)
+    fitted: list[str] = []
+    real_fit = InpaintAttack.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fitted.append(self.label())
+        return real_fit(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(InpaintAttack, "fit", counting_fit)
+        res = run_protocol(load_protocol(path), RunOptions(out=tmp / "out", cache=Cache(tmp / "cache"), workers=1))
+    return tmp / "out", json.loads(res.results_path.read_text()), fitted
+
+
+def test_a_chain_runs_with_rows_and_score_files_of_its_own(chain_run):
+    out, results, _ = chain_run
+    rows = {(r["scheme"], r["view"]): r for r in results["rows"]}
+    for scheme in ("lw4o6", "rw4o6"):
+        chain = rows[(scheme, f"strength:{CHAIN}")]
+        assert chain["attack"] == CHAIN
+        assert (scheme, "strength:conceal-codeblock") in rows
+        assert (out / chain["score_file"]).is_file()
+        assert chain["score_file"] != rows[(scheme, "strength:conceal-codeblock")]["score_file"]
+        assert (out / "quality" / f"{scheme}__inpaint_conceal-codeblock___strength.csv").is_file()
+    assert CHAIN in results["examples"][0]["columns"]
+    from reports.render import render_report
+
+    assert f"strength:{CHAIN}" in render_report(results)
+
+
+def test_one_model_trained_on_listed_settings_serves_every_setting_attacked(chain_run):
+    _, results, fitted = chain_run
+    models = [m for m in results["trained_models"] if m["attack"] == LISTED]
+    (model,) = models  # one model for both schemes
+    assert model["scheme"] is None and "progression=resolution" in model["trained_on"]
+    # The chain trains per setting attacked; the listed model once.
+    assert sorted(fitted) == sorted([CHAIN, CHAIN, LISTED])
+    assert {m["scheme"] for m in results["trained_models"] if m["attack"] == CHAIN} == {"lw4o6", "rw4o6"}
+    rows = {(r["scheme"], r["view"]) for r in results["rows"]}
+    assert {("lw4o6", f"strength:{LISTED}"), ("rw4o6", f"strength:{LISTED}")} <= rows
+
+
+def test_the_scheme_ranking_takes_the_minimum_over_every_attack_chains_included(chain_run):
+    """The summary's and the leaderboard's strongest attack per scheme is the lowest strength EER of all rows."""
+    from reports.leaderboard import build_leaderboard, load_entries, load_runs
+    from reports.summary import summary_table
+
+    out, results, _ = chain_run
+    strength = [r for r in results["rows"] if r["view"].startswith("strength:")]
+    assert {r["attack"] for r in strength} == {"conceal-codeblock", CHAIN, LISTED}
+    lowest = {s: min(r["metrics"]["eer"] for r in strength if r["scheme"] == s) for s in ("lw4o6", "rw4o6")}
+    table = summary_table(results)
+    assert table is not None
+    header = list(table.header)
+    for line in table.rows:
+        shown = line[header.index("EER (strength)")]
+        assert (shown[0] if isinstance(shown, (tuple, list)) else shown) == lowest[line[0]]
+    (group,) = build_leaderboard(load_runs([out / "results.json"]), load_entries([])).measured
+    for board in group.schemes:
+        assert board.n_attacks == 3 and {line.attack for line in board.lines} >= {CHAIN, LISTED}
+        assert board.strongest is not None
+        assert board.strongest.value("strength", "eer") == lowest[board.scheme]

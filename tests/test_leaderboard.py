@@ -642,3 +642,20 @@ def test_a_line_whose_learned_attack_stopped_on_a_budget_is_flagged(tmp_path):
         ("rw4o6", "inpaint"): "",
     }
     assert f"inpaint ({NOT_CONVERGED})" in render_markdown(board, out)
+
+
+def test_a_chain_is_a_scheme_s_strongest_attack_by_its_readable_name(tmp_path):
+    """A chained attack's row competes like any other: the minimum over all attacks, named as the run named it."""
+    chain = "inpaint(conceal-codeblock)"
+    rows = [*_basic_rows(), _strength("lw4o6", chain, 0.05, sar=0.6), _strength("rw4o6", chain, 0.50, sar=0.0)]
+    board = _board(tmp_path, _results(rows))
+    group = _only_group(board)
+    lw, rw = _scheme(group, "lw4o6"), _scheme(group, "rw4o6")
+    assert lw.strongest is not None and lw.strongest.attack == chain and lw.n_attacks == 4
+    assert rw.strongest is not None and rw.strongest.attack == "inpaint"  # the chain is weaker there
+    assert [line.attack for line in lw.lines][:2] == [chain, "inpaint"]
+    out = tmp_path / "out"
+    assert f">{chain}<" in render_html(board, out)
+    assert r"inpaint\(conceal-codeblock\)" in render_markdown(board, out)  # escaped: Markdown renders "(...)"
+    schemes = list(csv.DictReader(io.StringIO(render_schemes_csv(board, out))))
+    assert next(r for r in schemes if r["scheme"] == "lw4o6")["strongest_attack"] == chain

@@ -291,3 +291,66 @@ def test_competence_defaults_and_can_be_switched_off(tmp_path):
     assert load_protocol(write(tmp_path, GOOD + "competence: null\n")).model.competence is None
     tuned = load_protocol(write(tmp_path, GOOD), ["competence.max_fnmr=0.05"]).model.competence
     assert tuned is not None and tuned.max_fnmr == 0.05
+
+
+CHAINS = """\
+name: chains
+dataset:
+  name: synthetic
+  params: {n_subjects: 8, n_images: 2}
+  folds: 4
+  test_folds: [0]
+recognizers: [sface]
+schemes: [{name: j2k, params: {window: 4, offset: 6}}]
+attacks:
+  - naive
+  - conceal-codeblock
+  - {name: inpaint, params: {epochs: 1}}
+  - {name: inpaint, params: {input: conceal-codeblock, epochs: 1}}
+  - {name: finetune, params: {input: conceal-codeblock, epochs: 1}}
+attacker: {source: folds}
+"""
+
+
+def test_learned_attacks_on_different_inputs_sit_side_by_side(tmp_path):
+    """A chain is another attack: its label names its input, so it does not clash with the naive-input entry."""
+    lp = load_protocol(write(tmp_path, CHAINS))
+    assert [i.label for i in lp.instances("attacks")] == [
+        "naive",
+        "conceal-codeblock",
+        "inpaint",
+        "inpaint(conceal-codeblock)",
+        "finetune(conceal-codeblock)",
+    ]
+
+
+def test_a_true_duplicate_attack_is_still_refused(tmp_path):
+    text = CHAINS.replace(
+        "  - {name: finetune,", "  - {name: inpaint, params: {input: conceal-codeblock, epochs: 1}}\n#"
+    )
+    msg = error_of(tmp_path, text)
+    assert re.search(r"p\.yaml:14: attacks\[4\]: duplicate attack 'inpaint\(conceal-codeblock\)'$", msg), msg
+
+
+def test_entries_that_differ_only_where_the_label_is_silent_are_refused_with_a_hint(tmp_path):
+    text = CHAINS.replace(
+        "  - {name: finetune,", "  - {name: inpaint, params: {input: conceal-codeblock, epochs: 2}}\n#"
+    )
+    msg = error_of(tmp_path, text)
+    assert "duplicate attack 'inpaint(conceal-codeblock)'" in msg and "grid" in msg, msg
+
+
+def test_a_grid_over_a_parameter_the_label_does_not_show_appends_the_swept_values(tmp_path):
+    """A grid of chains over epochs keeps the input in the name; a grid over the input needs no suffix."""
+    text = CHAINS.replace(
+        "  - {name: finetune, params: {input: conceal-codeblock, epochs: 1}}",
+        "  - {name: finetune, params: {epochs: 1}, grid: {input: [naive, conceal-codeblock]}}\n"
+        "  - {name: inpaint, params: {input: conceal-packet}, grid: {epochs: [1, 2]}}",
+    )
+    labels = [i.label for i in load_protocol(write(tmp_path, text)).instances("attacks")]
+    assert labels[4:] == [
+        "finetune",
+        "finetune(conceal-codeblock)",
+        "inpaint(conceal-packet)[epochs=1]",
+        "inpaint(conceal-packet)[epochs=2]",
+    ]

@@ -464,18 +464,28 @@ def _instances(lp: LoadedProtocol, kind: str) -> list[Instance]:
             cls = registry.get(ref.name)
         except UnknownComponentError as exc:
             raise lp.error((kind, i, "name"), str(exc)) from None
+        mine = []
         for params in ref.expand():
             try:
                 component = cls.from_params(params)
             except ParamError as exc:
                 section = "grid" if exc.param in ref.grid else "params"
                 raise lp.error((kind, i, section, exc.param), f"{exc.value!r} {exc.allowed}") from None
-            out.append(Instance(i, ref.name, _label(ref.name, ref, params, component), params, component))
+            mine.append(Instance(i, ref.name, _label(ref.name, ref, params, component), params, component))
+        own = [inst.label for inst in mine]
+        if len(set(own)) < len(own):
+            # A component's own label leaves out what a grid sweeps (inpaint over epochs): append the swept values.
+            for inst in mine:
+                inst.label += "[" + ",".join(f"{k}={inst.params[k]}" for k in ref.grid) + "]"
+        out += mine
     labels = [inst.label for inst in out]
     for inst in out:
         if labels.count(inst.label) > 1:
-            dup = [j for j, x in enumerate(labels) if x == inst.label][1]
-            raise lp.error((kind, out[dup].ref_index), f"duplicate {kind.removesuffix('s')} {inst.label!r}")
+            first, dup = [out[j] for j, x in enumerate(labels) if x == inst.label][:2]
+            what = f"duplicate {kind.removesuffix('s')} {inst.label!r}"
+            if first.params != dup.params:
+                what += " (the entries differ in parameters its label does not show: sweep them in one entry's grid)"
+            raise lp.error((kind, dup.ref_index), what)
     return out
 
 
