@@ -51,6 +51,7 @@ from benchmark.core.component import (
 )
 from benchmark.core.parallel import progress
 from benchmark.core.registry import ATTACKS
+from benchmark.recognizers.sface_torch import SFaceTorchRecognizer, load_sface_torch
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -257,8 +258,6 @@ class InpaintAttack(ReconstructionAttack):
     def _validate_extra(self) -> None:
         keyless_input(self.input)
         if self.loss == "mse+identity":
-            from benchmark.recognizers.sface_torch import SFaceTorchRecognizer
-
             missing = SFaceTorchRecognizer().available()
             if missing is not None:
                 raise ParamError("loss", self.loss, f"needs SFace in torch: {missing}")
@@ -297,8 +296,6 @@ class InpaintAttack(ReconstructionAttack):
         mse = torch.nn.functional.mse_loss
         if self.loss == "mse":
             return mse
-        from benchmark.recognizers.sface_torch import load_sface_torch
-
         sface = load_sface_torch().to(device).eval().requires_grad_(False)
         weight = float(self.identity_weight)
         return lambda output, target: mse(output, target) + weight * identity_loss(sface, output, target)

@@ -286,7 +286,7 @@ def test_identity_fit_trains_the_unet_through_a_frozen_sface(faces112, sface, on
 
     import torch
 
-    import benchmark.recognizers.sface_torch as sface_torch
+    import attacks.inpaint as inpaint
 
     loaded: list[torch.nn.Module] = []
 
@@ -295,7 +295,7 @@ def test_identity_fit_trains_the_unet_through_a_frozen_sface(faces112, sface, on
         loaded.append(copy.deepcopy(sface).train().requires_grad_(True))
         return loaded[-1]
 
-    monkeypatch.setattr(sface_torch, "load_sface_torch", spy)
+    monkeypatch.setattr(inpaint, "load_sface_torch", spy)
     x, y = _encrypt_like(faces112, 1), faces112
 
     def fit(loss: str) -> dict[str, np.ndarray]:
