@@ -53,6 +53,16 @@ __all__ = [
 #: The input attack of a learned attack by default; any other input is named in its label.
 DEFAULT_INPUT = "naive"
 
+# Defaults of the stopping parameters every learned attack has (one place, so that the attacks cannot drift
+# apart): a plateau of 4 epochs under 1 % relative gain, the rate halved after 2 flat epochs, within 60
+# epochs and 15 minutes (a converged model on 2 CPU cores, see the README).
+DEFAULT_MAX_EPOCHS = 60
+DEFAULT_MAX_MINUTES = 15.0
+DEFAULT_PATIENCE = 4
+DEFAULT_MIN_DELTA = 0.01
+DEFAULT_MIN_DELTA_MODE = "relative"
+DEFAULT_LR_PATIENCE = 2
+
 #: Constraints of the parameters every learned attack has (merged into each one's ``_constraints``).
 LEARNING_CONSTRAINTS: dict[str, Constraint] = {
     "input": InstanceOf((str,)),
