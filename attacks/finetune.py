@@ -58,7 +58,7 @@ from attacks.learned import (
     Stopping,
     check_budget,
     check_train_on,
-    keyless_input,
+    input_attack_named,
     learned_label,
     listed_settings,
 )
@@ -160,7 +160,7 @@ class FineTuneAttack(RecognizerAttack):
     """A pretrained recognizer fine-tuned on the attacker's protected faces, with a margin head.
 
     Args:
-        input: Registered keyless attack whose output the recognizer learns
+        input: Registered attack (keyless, or ``invert`` with the victim's key) whose output the recognizer learns
             from and is shown (``naive`` decode by default).
         base: Pretrained model: ``sface`` (its rows stand beside the
             protocol's ``sface`` or ``sface-torch`` rows).
@@ -251,7 +251,7 @@ class FineTuneAttack(RecognizerAttack):
         self.device = device
 
     def _validate_extra(self) -> None:
-        keyless_input(self.input)
+        input_attack_named(self.input)
         check_budget(self)
         check_train_on(self.train_on, self.input)
 
@@ -271,7 +271,7 @@ class FineTuneAttack(RecognizerAttack):
     # ----------------------------------------------------------------- contract
 
     def input_attack(self) -> Attack:
-        return keyless_input(self.input)
+        return input_attack_named(self.input)
 
     def train_schemes(self) -> list[tuple[str, dict[str, Any]]] | None:
         return listed_settings(self.train_on)

@@ -42,7 +42,7 @@ from attacks.learned import (
     Stopping,
     check_budget,
     check_train_on,
-    keyless_input,
+    input_attack_named,
     learned_label,
     listed_settings,
 )
@@ -174,7 +174,7 @@ class InpaintAttack(ReconstructionAttack):
     """Learned reconstruction: a UNet trained on the attacker's own (protected, original) face pairs.
 
     Args:
-        input: Registered keyless attack whose output the network takes
+        input: Registered attack (keyless, or ``invert`` with the victim's key) whose output the network takes
             (``naive`` decode, or e.g. ``conceal-codeblock``), with its default parameters.
             A non-default input is part of the label: ``inpaint(conceal-codeblock)``.
         train_on: Scheme settings the attacker trains under, a list of
@@ -262,7 +262,7 @@ class InpaintAttack(ReconstructionAttack):
         self.device = device
 
     def _validate_extra(self) -> None:
-        keyless_input(self.input)
+        input_attack_named(self.input)
         if self.loss == "mse+identity":
             missing = SFaceTorchRecognizer().available()
             if missing is not None:
@@ -277,7 +277,7 @@ class InpaintAttack(ReconstructionAttack):
     # ----------------------------------------------------------------- contract
 
     def input_attack(self) -> Attack:
-        return keyless_input(self.input)
+        return input_attack_named(self.input)
 
     def describe_knowledge(self) -> str:
         if self.loss == "mse+identity":

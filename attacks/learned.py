@@ -45,7 +45,7 @@ __all__ = [
     "Stopping",
     "check_budget",
     "check_train_on",
-    "keyless_input",
+    "input_attack_named",
     "learned_label",
     "listed_settings",
 ]
@@ -168,8 +168,12 @@ class Stopping:
         return self.reason is not None
 
 
-def keyless_input(name: str) -> Attack:
-    """The registered keyless attack ``name`` with its default parameters (a learned attack's ``input``).
+def input_attack_named(name: str) -> Attack:
+    """The registered attack ``name`` with its default parameters (a learned attack's ``input``).
+
+    A keyless attack (``naive``, ``conceal-codeblock``), or a key-knowing one
+    (``invert``): the learned attack then holds the victim's key too, and
+    the attacker trains on its own faces under keys it knows.
 
     Raises:
         ParamError: ``name`` is not registered, or names a learned attack.
@@ -179,7 +183,7 @@ def keyless_input(name: str) -> Attack:
     except UnknownComponentError as exc:
         raise ParamError("input", name, f"is not a registered attack ({exc})") from None
     if issubclass(cls, LearnedAttack):
-        raise ParamError("input", name, "is a learned attack; the input must be a keyless attack")
+        raise ParamError("input", name, "is a learned attack; the input must be an attack that learns nothing")
     return cls.from_params({})
 
 
@@ -193,7 +197,7 @@ def check_train_on(train_on: list[dict[str, Any]] | None, input_name: str) -> No
         return
     if not train_on:
         raise ParamError("train_on", train_on, "is empty: list scheme settings, or leave it out")
-    first = keyless_input(input_name)
+    first = input_attack_named(input_name)
     for i, entry in enumerate(train_on):
         where = f"train_on.{i}"
         if not isinstance(entry, dict) or set(entry) - {"name", "params"} or "name" not in entry:

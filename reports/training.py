@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from benchmark.engine.results import stopped_on_budget
 from reports.export import Collector, Estimate, Table
 from reports.formatting import (
     DASH,
@@ -178,10 +179,7 @@ def not_converged(block: Any) -> Callable[[Any, Any], str]:
     Returns:
         ``flag(scheme, attack)``: the flag text, or "" (also for rows of no learned attack).
     """
-    flagged: set[tuple[str | None, str]] = set()
-    for model in mappings(block):
-        if model.get("stopped") == "budget":
-            flagged.add((as_text(model.get("scheme")) or None, as_text(model.get("attack"))))
+    flagged = stopped_on_budget(block)
 
     def flag(scheme: Any, attack: Any) -> str:
         name = as_text(attack)

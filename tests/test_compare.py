@@ -589,3 +589,40 @@ def test_markdown_has_the_verdict_line_and_progress_is_logged(fake, caplog):
     assert len([r for r in caplog.records if r.name == "facesec.progress"]) == len(comparison.rows)
     ok = render_markdown(compare_runs(load_run(fake()), load_run(fake())))
     assert ok.splitlines()[0].startswith("**facesec compare: OK: no security regression")
+
+
+def _stopped_on_budget(run: Path, dest: Path, scheme: str | None = "x1") -> Path:
+    """A copy of ``run`` whose results say the attack of its rows was a learned one, stopped on its budget."""
+    shutil.copytree(run, dest)
+    results = json.loads((dest / "results.json").read_text())
+    results["trained_models"] = [{"attack": "naive", "scheme": scheme, "stopped": "budget", "budget": "minutes"}]
+    (dest / "results.json").write_text(json.dumps(results))
+    return dest
+
+
+@pytest.mark.parametrize("scheme", ["x1", None])  # trained under the setting attacked, or on listed settings
+def test_an_attack_stopped_on_its_budget_in_the_new_run_proves_nothing(fake, tmp_path, scheme):
+    """An under-trained attack looks weaker than it is: no regression shown is not an OK."""
+    base = fake()
+    new = _stopped_on_budget(base, tmp_path / "new", scheme)
+    assert _cli(base, new, "--json", tmp_path / "c.json") == EXIT_UNMATCHED
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["verdict"] == "unmatched" and data["n_regressions"] == 0
+    (problem,) = data["problems"]
+    assert problem.startswith(
+        "2 row(s) rest on a learned attack that stopped on its budget in the new run (naive on x1)"
+    )
+    flagged = {r["view"]: r["not_converged"] for r in data["rows"]}
+    assert flagged == {"baseline": [], "strength:naive": ["new"], "linkage:naive": ["new"], "renewal": []}
+    assert _cli(base, new, "--allow-not-converged") == EXIT_OK
+    # Stopped on its budget in the base run only: the new, converged attack is at full strength, so an OK holds.
+    assert _cli(new, base, "--json", tmp_path / "c.json") == EXIT_OK
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert {r["view"]: r["not_converged"] for r in data["rows"]}["strength:naive"] == ["base"]
+    assert any("stopped on its budget in the base run" in n for r in data["rows"] for n in r["notes"])
+
+
+def test_a_regression_found_by_an_attack_stopped_on_its_budget_still_counts(fake, tmp_path):
+    base = fake()
+    new = _stopped_on_budget(fake(strength=2.5), tmp_path / "new")
+    assert _cli(base, new) == EXIT_REGRESSION

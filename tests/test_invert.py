@@ -209,3 +209,57 @@ def test_scheme_views_give_invert_the_victims_key(tmp_path):
     assert strength.parts[0].probe_set.name.endswith(f"{APP_A}:invert")
     np.testing.assert_array_equal(strength.attacked.images, images)
     np.testing.assert_array_equal(views["linkage:invert"].parts[0].ref_set.images, images)
+
+
+REFINE_PROTOCOL = """\
+name: refine
+dataset:
+  name: synthetic
+  params: {n_subjects: 12, n_images: 2, seed: 2}
+  folds: 4
+  test_folds: [0]
+  seed: 0
+recognizers: [{name: lbp, params: {radius: 2}}]
+schemes: [{name: remap, params: {block: 16}}]
+attacks:
+  - naive
+  - invert
+  - {name: inpaint, params: {input: invert, depth: 1, width: 2, max_epochs: 1, batch_size: 8, device: cpu}}
+attacker: {source: folds, keys_per_face: 2, faces_per_key: 4}
+views: [strength]
+metrics: [eer]
+bootstrap: {n_boot: 0}
+"""
+
+
+def test_inpaint_refines_the_inversion_trained_under_keys_the_attacker_holds(tmp_path, monkeypatch):
+    """``inpaint(invert)``: the attacker inverts its own faces with its own keys, the victims' with theirs."""
+    import json
+
+    from attacks.inpaint import InpaintAttack
+    from benchmark.engine.pipeline import RunOptions, run_protocol
+
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    real_fit = InpaintAttack.fit
+
+    def spying_fit(self, inputs, originals, **kwargs):
+        seen.append((inputs, originals))
+        return real_fit(self, inputs, originals, **kwargs)
+
+    monkeypatch.setattr(InpaintAttack, "fit", spying_fit)
+    path = tmp_path / "p.yaml"
+    path.write_text(REFINE_PROTOCOL)
+    res = run_protocol(load_protocol(path), RunOptions(out=tmp_path / "out", cache=Cache(tmp_path / "c"), workers=1))
+    results = json.loads(res.results_path.read_text())
+    rows = {r["view"]: r for r in results["rows"] if r["recognizer"] == "lbp"}
+    chain = rows["strength:inpaint(invert)"]
+    assert chain["key_known"] is True and rows["strength:invert"]["key_known"] is True
+    assert "key_known" not in rows["strength:naive"]
+    (model,) = [m for m in results["trained_models"] if m["attack"] == "inpaint(invert)"]
+    assert "victim's key" in chain["attacker_knowledge"]
+    # A one-to-one re-mapping inverts exactly under the right key: every training input is its original,
+    # under each of the attacker's keys (several per face, a new one every 4 faces).
+    ((inputs, originals),) = seen
+    assert len(inputs) > 8
+    np.testing.assert_array_equal(inputs, originals)
+    assert model["scheme"] == "remap_16"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from attacks.finetune import FineTuneAttack, probe_reference_eer
-from attacks.learned import Stopping, keyless_input
+from attacks.learned import Stopping, input_attack_named
 from benchmark.core.component import LearnedAttack, ParamError
 from benchmark.core.keys import MasterKey
 from benchmark.core.registry import ATTACKS, SCHEMES
@@ -16,7 +16,7 @@ from benchmark.recognizers.sface_torch import load_sface_torch
 
 
 def test_a_keyless_attack_is_built_with_its_defaults():
-    attack = keyless_input("conceal-codeblock")
+    attack = input_attack_named("conceal-codeblock")
     assert attack.registry_name == "conceal-codeblock" and not isinstance(attack, LearnedAttack)
 
 
@@ -25,7 +25,7 @@ def test_a_keyless_attack_is_built_with_its_defaults():
 )
 def test_learned_or_unknown_inputs_are_refused(name, what):
     with pytest.raises(ParamError) as err:
-        keyless_input(name)
+        input_attack_named(name)
     assert err.value.param == "input" and what in str(err.value)
 
 

@@ -77,7 +77,8 @@ exit codes:
      --performance / --quality)
   5  nothing proven: no gated metric was compared, or a row is in one run only
      (a scheme whose label changed needs --map-scheme; --allow-unmatched
-     accepts one-sided rows)
+     accepts one-sided rows), or a row's learned attack stopped on its
+     budget in NEW, not converged (--allow-not-converged accepts it)
 A run without any score files is judged on its stored values with the normal
 approximation from its stored CIs, and the summary says so.
 
@@ -140,6 +141,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="accept rows present in one run only (otherwise exit 5)",
     )
     p.add_argument(
+        "--allow-not-converged",
+        action="store_true",
+        help="accept rows whose learned attack stopped on its budget in the new run (otherwise exit 5: an "
+        "under-trained attack looks weaker, so an OK would prove nothing)",
+    )
+    p.add_argument(
         "--allow-different-data",
         action="store_true",
         help="compare runs of other samples (other dataset fingerprint; unpaired intervals) instead of refusing",
@@ -178,6 +185,7 @@ def compare_main(args: argparse.Namespace) -> int:
             quality=args.quality,
             scheme_map=parse_scheme_map(args.map_scheme),
             allow_unmatched=args.allow_unmatched,
+            allow_not_converged=args.allow_not_converged,
             allow_different_data=args.allow_different_data,
             allow_different_protocol=args.allow_different_protocol,
         )

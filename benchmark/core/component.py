@@ -590,6 +590,10 @@ class Attack(Component):
         """What this instance's attacker knows: ``knowledge``, unless a parameter adds to it."""
         return self.knowledge
 
+    def key_known(self) -> bool:
+        """Whether this attack uses the victim's application key (its views are marked ``key_known``)."""
+        return False
+
     def incompatibility(self, scheme: Scheme) -> str | None:
         """None when this attack can attack ``scheme``, else why not (one line)."""
         if not isinstance(scheme, self.requires):
@@ -610,6 +614,9 @@ class KeyedAttack(Attack):
     key of the application under attack to :meth:`attack_with_key`, never
     :meth:`attack`; its views are marked ``key_known`` in the results.
     """
+
+    def key_known(self) -> bool:
+        return True
 
     def attack(self, protected: Protected, scheme: Scheme) -> AttackResult:
         """Refused: a key-knowing attack needs the key (:meth:`attack_with_key`)."""
@@ -640,8 +647,8 @@ class LearnedAttack(Attack):
 
     * ``min_train_faces``: fewer attacker faces than this is a protocol error.
     * ``input``, ``seed`` and ``device`` parameters: ``input`` names the
-      keyless attack whose output the learned part takes
-      (:func:`attacks.learned.keyless_input` checks and builds it); training
+      attack (keyless, or a :class:`KeyedAttack`) whose output the learned part takes
+      (:func:`attacks.learned.input_attack_named` checks and builds it); training
       is deterministic for a seed on the CPU; ``device`` is ``auto``, ``cpu``
       or ``cuda``.
     * :meth:`train_schemes`: the scheme settings the attacker trains under
@@ -661,6 +668,10 @@ class LearnedAttack(Attack):
 
     def incompatibility(self, scheme: Scheme) -> str | None:
         return self.input_attack().incompatibility(scheme)
+
+    def key_known(self) -> bool:
+        """True when the input attack holds the victim's key (``input: invert``): so does the whole attack."""
+        return self.input_attack().key_known()
 
     def resolved_device(self) -> str:
         """``cpu`` or ``cuda``: what ``device`` means on this machine (``auto``: a GPU when torch sees one)."""

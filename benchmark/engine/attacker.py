@@ -157,8 +157,9 @@ class Attacker:
         per = "one model per test fold, trained on the other folds; " if spec.rotate else ""
         val = f"{spec.validation:.0%} of its subjects held out for validation" if spec.validation else "no validation"
         base = f"base model {getattr(attack, 'base', '?')}; " if isinstance(attack, RecognizerAttack) else ""
+        stolen = "the victim's key (stolen token) for its input attack; " if attack.key_known() else ""
         return (
-            f"{attack.describe_knowledge()}; {base}trained under {trained_on(attack)}; "
+            f"{stolen}{attack.describe_knowledge()}; {base}trained under {trained_on(attack)}; "
             f"attacker's faces: {self.faces.description}; {per}"
             f"{'/'.join(str(n) for n in n_train)} training faces per model, {spec.keys_per_face} own random key(s) "
             f"per face (a new key every {spec.faces_per_key} faces), {val}; "
@@ -226,7 +227,8 @@ class Attacker:
                 mine = [(r, sl) for r, sl in enumerate(runs) if r % len(schemes) == k]
                 if not mine:
                     continue
-                run_keys, parts = [], []
+                name = f"{label}@key{j}" + (f"/setting{k}" if len(schemes) > 1 else "") + f":{first.registry_name}"
+                run_keys, parts, apps = [], [], []
                 for r, sl in mine:
                     app = master.application(f"{binding}/attacker-key-{j}/faces-{r}")
                     rows = _rows(plain, sl)
@@ -236,12 +238,30 @@ class Attacker:
                     )
                     run_keys.append(key)
                     parts.append(prot)
+                    apps.append(app)
+                where = np.concatenate([np.arange(sl.start, sl.stop) for _, sl in mine])
+                if first.key_known():
+                    # A key-knowing input (invert) runs under each run's own key: the attacker holds them all.
+                    got_runs = [
+                        attack_stage(
+                            self.engine,
+                            f"{name}/run{r}",
+                            first,
+                            scheme,
+                            run_key,
+                            prot,
+                            (app, self.faces.ids[sl], self.faces.subjects[sl]),
+                        )
+                        for (r, sl), run_key, prot, app in zip(mine, run_keys, parts, apps, strict=True)
+                    ]
+                    images[where] = np.concatenate([g.images for g in got_runs])
+                    failed[where] = np.concatenate([g.failed for g in got_runs])
+                    keys.append(hash_json({"runs": [g.key for g in got_runs]}))
+                    continue
                 protected: Protected = (
                     np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [b for p in parts for b in p]
                 )
-                name = f"{label}@key{j}" + (f"/setting{k}" if len(schemes) > 1 else "") + f":{first.registry_name}"
                 got = attack_stage(self.engine, name, first, scheme, hash_json({"runs": run_keys}), protected)
-                where = np.concatenate([np.arange(sl.start, sl.stop) for _, sl in mine])
                 images[where], failed[where] = got.images, got.failed
                 keys.append(got.key)
             joined = keys[0] if len(keys) == 1 else hash_json({"settings": keys})

@@ -45,7 +45,12 @@ and keys; the whole protocol file for older runs) are refused unless
 ``allow_different_data`` / ``allow_different_protocol``. A comparison proves
 nothing (:attr:`Comparison.status` ``unmatched``) when no gated metric got a
 change and an interval, or, unless ``allow_unmatched``, a row is in one run
-only.
+only, or, unless ``allow_not_converged``, a matched row's attack is a learned
+attack that stopped on its budget in the new run (not on a validation
+plateau): an under-trained attack looks weaker than it is, so the absence of
+a regression on its rows would prove nothing (a false OK). A regression found
+anyway still counts; a base run's budget stop is only noted (it can make a
+regression appear, never hide one).
 
 Which direction is worse (security gets weaker), by view:
 
@@ -84,7 +89,7 @@ from typing import Any, Literal
 import numpy as np
 
 from benchmark.core.cache import atomic_write_text
-from benchmark.engine.results import Results, ResultsError, Row, jsonable, read_results
+from benchmark.engine.results import Results, ResultsError, Row, jsonable, read_results, stopped_on_budget
 from benchmark.engine.scores import ScoreSet, quality_file_name, read_quality, read_scores
 from benchmark.metrics.bootstrap import cluster_codes, percentile_interval, resample_multiplicities
 from benchmark.metrics.irreversibility import operating_threshold, summarise_quality
@@ -224,6 +229,8 @@ class CompareSettings:
         quality: Let the image quality of attack output (PSNR, SSIM) gate.
         scheme_map: Base scheme label -> new scheme label, for a scheme whose label changed.
         allow_unmatched: Accept rows present in one run only (otherwise the comparison is ``unmatched``).
+        allow_not_converged: Accept rows whose learned attack stopped on its budget in the new run
+            (otherwise the comparison is ``unmatched``: nothing proven).
         allow_different_data: Compare runs of other samples (other dataset fingerprint; unpaired).
         allow_different_protocol: Compare runs whose protocols measure differently (other
             ``provenance.protocol_sections``, or other protocol file for runs without them).
@@ -236,6 +243,7 @@ class CompareSettings:
     quality: bool = False
     scheme_map: dict[str, str] = field(default_factory=dict)
     allow_unmatched: bool = False
+    allow_not_converged: bool = False
     allow_different_data: bool = False
     allow_different_protocol: bool = False
 
@@ -300,6 +308,8 @@ class RowDelta:
     notes: list[str]
     metrics: list[MetricDelta]
     seconds: float = 0.0
+    #: The runs ("base", "new") in which this row's learned attack stopped on its budget.
+    not_converged: tuple[str, ...] = ()
 
 
 @dataclass
@@ -358,6 +368,15 @@ class Comparison:
             suggested = _suggested_map(self.only_base, self.only_new)
             fix = f"pass --map-scheme {suggested} if one replaces the other, or " if suggested else ""
             out.append(f"{text}: {fix}--allow-unmatched to accept them")
+        under = [r for r in self.rows if "new" in r.not_converged]
+        if under and not self.settings.allow_not_converged:
+            attacks = sorted({f"{r.attack} on {r.scheme_new}" for r in under})
+            shown = ", ".join(attacks[:4]) + (f" and {len(attacks) - 4} more" if len(attacks) > 4 else "")
+            out.append(
+                f"{len(under)} row(s) rest on a learned attack that stopped on its budget in the new run "
+                f"({shown}): not converged, the attack may be stronger, so no regression shown proves nothing; "
+                "raise its max_minutes / max_epochs, or pass --allow-not-converged to accept them"
+            )
         if not self.judged:
             out.append(self._nothing_judged())
         return out
@@ -1258,10 +1277,22 @@ def compare_runs(base: Run, new: Run, settings: CompareSettings | None = None) -
         return _SideSource(row, files.scores(row), baseline, quality, files.run.path, paths)
 
     matched = [k for k in keyed_b if k in keyed_n]
+    budget_b = stopped_on_budget(base.results.get("trained_models"))
+    budget_n = stopped_on_budget(new.results.get("trained_models"))
     rows: list[RowDelta] = []
     for i, key in enumerate(matched, 1):
         rb, rn = keyed_b[key], keyed_n[key]
         delta = _compare_row(source(rb, files_b, baselines_b), source(rn, files_n, baselines_n), same_dataset, settings)
+        delta.not_converged = tuple(
+            side
+            for side, row, budget in (("base", rb, budget_b), ("new", rn, budget_n))
+            if {(row["scheme"], row["attack"]), (None, row["attack"])} & budget
+        )
+        if delta.not_converged:
+            delta.notes.append(
+                f"learned attack {rn['attack']} stopped on its budget in the {' and '.join(delta.not_converged)} "
+                "run(s) (not converged: the attack may be stronger)"
+            )
         log.info("compare %d/%d %s: %s, %.1f s", i, len(matched), delta.label, delta.method, delta.seconds)
         rows.append(delta)
     normal = [(r, m) for r in rows for m in r.metrics if m.method == "normal"]
@@ -1403,6 +1434,7 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
                 "gates": ["security"] + (["performance"] if s.performance else []) + (["quality"] if s.quality else []),
                 "scheme_map": s.scheme_map,
                 "allow_unmatched": s.allow_unmatched,
+                "allow_not_converged": s.allow_not_converged,
                 "allow_different_data": s.allow_different_data,
                 "allow_different_protocol": s.allow_different_protocol,
             },
@@ -1416,6 +1448,7 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
                     "view": r.view,
                     "method": r.method,
                     "notes": r.notes,
+                    "not_converged": list(r.not_converged),
                     "metrics": [m.__dict__ for m in r.metrics],
                 }
                 for r in c.rows

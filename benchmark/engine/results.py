@@ -43,6 +43,7 @@ __all__ = [
     "ExampleSet",
     "ResultsError",
     "jsonable",
+    "stopped_on_budget",
     "write_results",
     "read_results",
 ]
@@ -317,6 +318,25 @@ class Results(TypedDict):
 
 class ResultsError(ValueError):
     """A results file that cannot be read (one line)."""
+
+
+def stopped_on_budget(trained_models: Any) -> frozenset[tuple[str | None, str]]:
+    """The (scheme, attack) of every trained model that stopped on a budget, not on a validation plateau.
+
+    A model trained on listed settings serves every scheme: its scheme is
+    None. Such an attack may be stronger than its rows say (the report, the
+    leaderboard and ``compare`` flag them). Entries that are not mappings
+    (hand-edited files) are skipped.
+
+    Args:
+        trained_models: ``results["trained_models"]`` (absent: None).
+    """
+    found = set()
+    for model in trained_models if isinstance(trained_models, list) else []:
+        if isinstance(model, dict) and model.get("stopped") == "budget":
+            scheme = model.get("scheme")
+            found.add((str(scheme) if scheme else None, str(model.get("attack"))))
+    return frozenset(found)
 
 
 def jsonable(obj: Any) -> Any:

@@ -261,7 +261,7 @@ def scheme_views(ctx: SchemeContext) -> list[View]:
         # A recognizer attack's images are its input attack's: quality and
         # examples are that attack's rows, not repeated here.
         shown = attacked if model is None else None
-        key_known = isinstance(inst.component, KeyedAttack) if inst else False
+        key_known = inst.component.key_known() if inst else False
         return View(
             name,
             kind,
