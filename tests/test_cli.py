@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,18 @@ def test_list_shows_components(capsys):
     out = capsys.readouterr().out
     for name in ("lbp", "mblbp", "sface", "synthetic", "folder", "orl", "eer"):
         assert f"  {name} " in out
+
+
+def test_list_prints_integer_bounds_exactly_and_aligns_columns(capsys):
+    assert main(["list"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.split()[0] == "seed" and line.endswith("allowed: [0, 4294967295]") for line in lines)
+    assert not [line for line in lines if re.search(r"\de[+-]?\d", line.partition("allowed:")[2])]
+    # Component lines ("  name  summary"): every summary starts in one column, long names included.
+    components = [line for line in lines if line.startswith("  ") and not line.startswith("   ")]
+    assert any(line.split()[0] == "conceal-codeblock" for line in components)
+    starts = {len(line) - len(line[2:].split(maxsplit=1)[1]) for line in components}
+    assert len(starts) == 1, starts
 
 
 def test_missing_root_is_exit_2(tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
+from benchmark.cli import protect
+from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, build_parser, main
 from benchmark.cli.protect import build_scheme
 from benchmark.cli.sidecar import (
     ProtectError,
@@ -77,8 +79,8 @@ def _protect(capsys, key: Path, src: Path, dst: Path, scheme: str = "lw4o6", *ex
     return _cli(capsys, "protect", "--scheme", scheme, "--key-file", key, "--workers", "1", *extra, src, dst)
 
 
-def _unprotect(capsys, key: Path, src: Path, dst: Path) -> tuple[int, str, str]:
-    return _cli(capsys, "unprotect", "--key-file", key, "--workers", "1", src, dst)
+def _unprotect(capsys, key: Path, src: Path, dst: Path, *extra) -> tuple[int, str, str]:
+    return _cli(capsys, "unprotect", "--key-file", key, "--workers", "1", *extra, src, dst)
 
 
 def _counts(out: str) -> tuple[int, int, int]:
@@ -601,6 +603,23 @@ def test_wrong_key(tmp_path, capsys, faces):
         unprotect_codestream(dst.read_bytes(), {**side, "key_id": app.key_id}, app, place=dst.name)
 
 
+def test_a_wrong_key_for_a_whole_folder_is_one_line(tmp_path, capsys, faces):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _tree(src, faces)
+    assert _protect(capsys, _key(tmp_path), src, dst)[0] == EXIT_OK
+    other = _key(tmp_path, OTHER_HEX, "other.key")
+    code, out, err = _unprotect(capsys, other, dst, tmp_path / "plain")
+    assert code == EXIT_FAILED and _counts(out) == (0, 0, 4)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: all 4 files failed: wrong key: protected with key id"), err
+    # Failures that differ keep their per-file list.
+    Path(f"{dst}/s1/1.j2k.json").unlink()
+    code, out, err = _unprotect(capsys, other, dst, tmp_path / "plain")
+    lines = err.strip().splitlines()
+    assert code == EXIT_FAILED and len(lines) == 4 and all(line.startswith("failed: ") for line in lines), err
+    assert "failed: s1/1.j2k: no sidecar" in err and "failed: s2/1.j2k: wrong key" in err
+
+
 def test_codestream_without_sop_eph_refused(faces):
     import dataclasses
 
@@ -826,3 +845,68 @@ def test_format_1_sidecars_restore_only_where_their_sample_id_puts_them(tmp_path
     assert err.startswith("failed: s1/3.j2k: format-1 sidecar of sample 's1/1.png'") and len(err.splitlines()) == 1
     assert all((plain / n).read_bytes() == (tmp_path / "ref" / n).read_bytes() for n in ("s1/1.j2k", "s1/2.j2k"))
     assert not (plain / "s1" / "3.j2k").exists()
+
+
+# --------------------------------------------------------------------------- decoded images and keys
+
+
+def test_unprotect_png_writes_the_decoded_images_beside_the_codestreams(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst, plain = tmp_path / "in", tmp_path / "out", tmp_path / "plain"
+    files = _tree(src, faces)
+    assert _protect(capsys, key, src, dst)[0] == EXIT_OK
+    code, out, err = _unprotect(capsys, key, dst, plain, "--png")
+    assert (code, err) == (EXIT_OK, "") and _counts(out) == (4, 0, 0)
+    for name, path in files.items():
+        stem = plain / Path(name).with_suffix("")
+        assert stem.with_suffix(".j2k").is_file()
+        # Lossless JPEG 2000: the decoded PNG holds the original pixels (grey stays grey).
+        assert np.array_equal(np.asarray(Image.open(stem.with_suffix(".png"))), read_pixels(path))
+    # A rerun skips the restored codestreams and puts back a missing image.
+    (plain / "s1" / "1.png").unlink()
+    code, out, _ = _unprotect(capsys, key, dst, plain, "--png")
+    assert code == EXIT_OK and _counts(out) == (0, 4, 0) and (plain / "s1" / "1.png").is_file()
+    # Without --png only codestreams are written.
+    code, _, _ = _unprotect(capsys, key, dst, tmp_path / "streams")
+    assert code == EXIT_OK and not list((tmp_path / "streams").rglob("*.png"))
+
+
+def test_unprotect_png_of_a_jpeg_file_and_a_name_clash(tmp_path, capsys, faces):
+    key = _key(tmp_path)
+    src, dst = tmp_path / "face.png", tmp_path / "prot"
+    Image.fromarray(faces[0]).save(src)
+    assert _protect(capsys, key, src, dst / "face.jpg", "jw10o0")[0] == EXIT_OK
+    code, _, err = _unprotect(capsys, key, dst / "face.jpg", tmp_path / "face.jpg", "--png")
+    assert (code, err) == (EXIT_OK, "")
+    decoded = np.asarray(Image.open(tmp_path / "face.png"))
+    assert decoded.shape == faces[0].shape and decoded.dtype == np.uint8
+    code, _, err = _unprotect(capsys, key, dst / "face.jpg", tmp_path / "x.png", "--png")
+    assert code == EXIT_BAD_INPUT and "must not end in .png" in err
+    # face.j2k and face.jpg in one folder would both decode to face.png: neither is written.
+    assert _protect(capsys, key, src, dst / "face.j2k")[0] == EXIT_OK
+    code, out, err = _unprotect(capsys, key, dst, tmp_path / "both", "--png")
+    assert code == EXIT_FAILED and _counts(out) == (0, 0, 2)
+    assert "face.j2k and face.jpg would both become face.png" in err
+    assert not list((tmp_path / "both").rglob("*.png"))
+
+
+def test_unprotect_help_says_it_writes_codestreams(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["unprotect", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "not the original image files" in help_text and "--png" in help_text
+
+
+def test_key_files_are_ignored_and_the_recipe_writes_outside_the_tree(tmp_path, capsys, faces):
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in ("facesec.key", "keys/other.key"):
+        assert subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", name], check=False).returncode == 0
+    recipes = [line for line in (repo / "README.md").read_text().splitlines() if "/dev/urandom" in line]
+    recipe = protect.KEY_RECIPE
+    assert recipes and all("> ~/" in line and "umask 077" in line for line in [*recipes, recipe])
+    src = tmp_path / "face.png"
+    Image.fromarray(faces[0]).save(src)
+    _, _, err = _cli(capsys, "unprotect", src, tmp_path / "o.j2k")
+    assert recipe in err

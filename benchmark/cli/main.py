@@ -149,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="List every registered component with its summary and parameters.",
     )
     sub.add_parser(
-        "doctor", help="check the installation", description="Versions, OpenJPEG library, models found, GPU."
+        "doctor",
+        help="check the installation",
+        description="Versions, OpenJPEG library, models found, GPU. Exit 1 when a required part is missing or "
+        "broken; optional parts (the dlib extra, GPU) are reported but never fail the check.",
     )
 
     cache = sub.add_parser("cache", help="manage the result cache", description="Manage the stage-result cache.")
@@ -196,11 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     unprot = sub.add_parser(
         "unprotect",
-        help="restore protected files byte-exactly",
-        description="Decrypt protected files (each with its JSON sidecar) back to the plaintext codestream.",
+        help="restore protected files byte-exactly (as .j2k / .jpg codestreams; --png also decodes them)",
+        description="Decrypt protected files (each with its JSON sidecar) back to the plaintext codestream: "
+        "OUT holds the .j2k / .jpg files protect encoded, not the original image files. With --png each is "
+        "also decoded and written as a PNG beside it (a/b.j2k -> a/b.png; lossless JPEG 2000 gives back the "
+        "original pixels).",
     )
     unprot.add_argument("input", type=Path, metavar="IN", help="protected file or folder")
-    unprot.add_argument("output", type=Path, metavar="OUT", help="output file or folder")
+    unprot.add_argument("output", type=Path, metavar="OUT", help="output codestream file (.j2k / .jpg) or folder")
+    unprot.add_argument(
+        "--png", action="store_true", help="also write each restored codestream decoded as a PNG image beside it"
+    )
     for sp in (prot, unprot):
         sp.add_argument("--key-file", type=Path, default=None, help="master key file (32 raw bytes or 64 hex digits)")
         sp.add_argument(
@@ -338,27 +347,28 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for registry in all_registries().values():
+    registries = list(all_registries().values())
+    # One name column for every kind, as wide as the longest name: summaries line up.
+    width = max((len(name) for registry in registries for name, _ in registry.items()), default=0)
+    for registry in registries:
         print(f"{registry.plural}:")
         for name, cls in registry.items():
-            print(f"  {name:<14} {cls.summary()}")
-            defaults = cls.param_defaults()
-            for pname, default in defaults.items():
-                constraint = cls._constraints.get(pname)
+            print(f"  {name:<{width}}  {cls.summary()}")
+            params = [(p, repr(d), cls._constraints.get(p)) for p, d in cls.param_defaults().items()]
+            pw = max((len(p) for p, _, _ in params), default=0)
+            dw = max((len(d) for _, d, _ in params), default=0)
+            for pname, default, constraint in params:
                 allowed = f"  allowed: {constraint.describe()}" if constraint else ""
-                print(f"      {pname} = {default!r}{allowed}")
+                print(f"      {pname:<{pw}} = {default:<{dw}}{allowed}".rstrip())
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    ok = True
-    from benchmark.cli.doctor import doctor_report
+    from benchmark.cli.doctor import doctor_lines, doctor_report
 
-    for section, rows in doctor_report().items():
-        print(f"{section}:")
-        for name, value, good in rows:
-            ok &= good
-            print(f"  {'ok ' if good else 'BAD'} {name:<26} {value}")
+    lines, ok = doctor_lines(doctor_report())
+    print("\n".join(lines))
+    # Only required parts decide: a missing optional extra is no failed installation.
     return EXIT_OK if ok else EXIT_FAILED
 
 

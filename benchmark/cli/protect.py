@@ -5,9 +5,13 @@
 resolution progression; ``pw…`` RPCL; ``jw…`` baseline JPEG), encrypts its
 window and writes it with a JSON sidecar ``<output>.json``
 (:mod:`benchmark.cli.sidecar`: keys, synthetic nonce, tags). ``unprotect``
-reads the sidecar and restores the plaintext codestream byte for byte, and
-refuses a file found anywhere but at the path its tag covers (renamed or
-copied: it would restore as another sample).
+reads the sidecar and restores the plaintext codestream byte for byte (the
+``.j2k`` / ``.jpg`` file ``protect`` encoded, not the original image file),
+and refuses a file found anywhere but at the path its tag covers (renamed or
+copied: it would restore as another sample). With ``--png`` it also writes
+each restored codestream decoded as a PNG beside it (``OUT/a/b.j2k`` ->
+``OUT/a/b.png``), by the scheme's own decoder: for lossless JPEG 2000 the
+original pixels.
 
 Folders are mirrored: ``IN/a/b.png`` becomes ``OUT/a/b.j2k`` (``.jpg`` for
 JPEG) and ``OUT/a/b.j2k.json``. Each output is written atomically, its
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import io
 import json
 import math
 import os
@@ -42,6 +47,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from benchmark.cli.sidecar import (
     ProtectError,
@@ -67,13 +74,17 @@ from benchmark.core.component import CodestreamScheme, ParamError
 from benchmark.core.keys import AppKey, KeySourceError, MasterKey
 from benchmark.core.parallel import default_workers, map_chunks
 
-__all__ = ["IMAGE_SUFFIXES", "build_scheme", "protect_main", "unprotect_main"]
+__all__ = ["IMAGE_SUFFIXES", "KEY_RECIPE", "build_scheme", "protect_main", "unprotect_main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pbm", ".bmp", ".tif", ".tiff")
 _PROTECTED_SUFFIXES = (".j2k", ".j2c", ".jpg", ".jpeg")
 _MAX_LISTED = 20
+#: How to make a key: outside the source tree, readable by its owner alone, never over an existing key.
+KEY_RECIPE = (
+    "mkdir -p -m 700 ~/.config/facesec && (set -C; umask 077; head -c 32 /dev/urandom > ~/.config/facesec/facesec.key)"
+)
 #: Command-line options that set a scheme parameter of the same name.
 _OPTION_PARAMS = ("restart", "quality", "restart_interval")
 
@@ -186,7 +197,24 @@ def _protect_one(job: _Job, scheme: CodestreamScheme, app: AppKey, keys: tuple[b
     return _Outcome(job.sample_id, "done")
 
 
-def _unprotect_one(job: _Job, master: MasterKey, apps: dict[str, AppKey]) -> _Outcome:
+def _png_path(dst: Path) -> Path:
+    """``OUT/a/b.j2k`` -> ``OUT/a/b.png``: the decoded image of a restored codestream."""
+    return dst.with_suffix(".png")
+
+
+def _write_png(path: Path, scheme: CodestreamScheme, codestream: bytes) -> None:
+    if path.is_symlink():
+        raise ProtectError(f"refusing to replace the symbolic link {path}")
+    try:
+        pixels = scheme.decode_one(codestream)
+    except ValueError as exc:
+        raise ProtectError(f"cannot decode the restored codestream: {exc}") from None
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _unprotect_one(job: _Job, master: MasterKey, apps: dict[str, AppKey], png: bool = False) -> _Outcome:
     _safe_target(job)
     side = read_sidecar(sidecar_path(job.src))
     # Before anything is written or skipped: a file out of its place would restore as another sample.
@@ -198,11 +226,16 @@ def _unprotect_one(job: _Job, master: MasterKey, apps: dict[str, AppKey]) -> _Ou
         # Resumable: an existing output that carries the right tag is the plaintext.
         scheme = scheme_of_sidecar(side)
         _, mac_key = file_keys(app, scheme.codec, canonical(side["scheme"], side["encoder"]))
-        tag = codestream_tag(mac_key, side["sample_id"], job.dst.read_bytes(), path=bound_path(side))
+        existing = job.dst.read_bytes()
+        tag = codestream_tag(mac_key, side["sample_id"], existing, path=bound_path(side))
         if hmac.compare_digest(tag, side["tag"]):
+            if png:  # cheap, and a damaged or missing PNG is replaced
+                _write_png(_png_path(job.dst), scheme, existing)
             return _Outcome(job.sample_id, "skipped")
     plaintext = unprotect_codestream(job.src.read_bytes(), side, app, place=job.place)
     atomic_write_bytes(job.dst, plaintext)
+    if png:
+        _write_png(_png_path(job.dst), scheme_of_sidecar(side), plaintext)
     return _Outcome(job.sample_id, "done")
 
 
@@ -212,9 +245,9 @@ def _protect_chunk(jobs: Sequence[_Job], scheme: CodestreamScheme, master: Maste
     return [_guarded(_protect_one, job, scheme, app, keys) for job in jobs]
 
 
-def _unprotect_chunk(jobs: Sequence[_Job], master: MasterKey) -> list[_Outcome]:
+def _unprotect_chunk(jobs: Sequence[_Job], master: MasterKey, png: bool = False) -> list[_Outcome]:
     apps: dict[str, AppKey] = {}
-    return [_guarded(_unprotect_one, job, master, apps) for job in jobs]
+    return [_guarded(_unprotect_one, job, master, apps, png) for job in jobs]
 
 
 def _run(fn: Callable[[Sequence[_Job]], list[_Outcome]], jobs: list[_Job], workers: int, desc: str) -> list[_Outcome]:
@@ -299,23 +332,11 @@ def _plan(
         if out.exists() and not out.is_dir():
             raise ProtectError(f"{out}: not a folder (the input is a folder)")
         files, ignored = _walk(src, suffixes)
-        by_dst: dict[Path, list[_Job]] = {}
+        jobs = []
         for path in files:
             rel = path.relative_to(src)
-            dst = out / rename(rel)
-            by_dst.setdefault(dst, []).append(_Job(path, dst, rel.as_posix(), out_r, rename(rel).as_posix()))
-        jobs = [group[0] for group in by_dst.values() if len(group) == 1]
-        # Which of a.png and a.bmp should become a.j2k is a guess: do neither.
-        failures = [
-            _Outcome(
-                job.sample_id,
-                "failed",
-                f"{' and '.join(j.sample_id for j in group)} would both become {dst.relative_to(out).as_posix()}",
-            )
-            for dst, group in by_dst.items()
-            if len(group) > 1
-            for job in group
-        ]
+            jobs.append(_Job(path, out / rename(rel), rel.as_posix(), out_r, rename(rel).as_posix()))
+        jobs, failures = _one_per_target(jobs, lambda job: job.dst, out)
         return jobs, failures, ignored, out
     dst = out / rename(Path(src.name)) if out.is_dir() else out
     if dst.resolve() == src_r:
@@ -323,6 +344,28 @@ def _plan(
     # A single protected file is bound to its name: the output's (chosen freely) when protecting.
     place = dst.name if writes_protected else src.name
     return [_Job(src, dst, src.name, dst.parent.resolve(), place)], [], [], dst.parent
+
+
+def _one_per_target(
+    jobs: Sequence[_Job], target: Callable[[_Job], Path], out: Path
+) -> tuple[list[_Job], list[_Outcome]]:
+    """The jobs whose ``target`` no other job shares, and a failure for each of the others."""
+    by_target: dict[Path, list[_Job]] = {}
+    for job in jobs:
+        by_target.setdefault(target(job), []).append(job)
+    kept = [group[0] for group in by_target.values() if len(group) == 1]
+    # Which of a.png and a.bmp should become a.j2k is a guess: do neither.
+    failures = [
+        _Outcome(
+            job.sample_id,
+            "failed",
+            f"{' and '.join(j.sample_id for j in group)} would both become {path.relative_to(out).as_posix()}",
+        )
+        for path, group in by_target.items()
+        if len(group) > 1
+        for job in group
+    ]
+    return kept, failures
 
 
 def _foreign_keys(jobs: Sequence[_Job], out_dir: Path, single: bool, key_id: str) -> list[str]:
@@ -350,7 +393,7 @@ def _load_key(args: argparse.Namespace) -> MasterKey:
     if args.key_file is None and args.key_env is None:
         raise ProtectError(
             "a key is required: --key-file FILE or --key-env NAME (a random key would make the files "
-            "impossible to unprotect); make one with: head -c 32 /dev/urandom > facesec.key && chmod 600 facesec.key"
+            f"impossible to unprotect); make one outside any repository with: {KEY_RECIPE}"
         )
     try:
         return MasterKey.from_file(args.key_file) if args.key_file is not None else MasterKey.from_env(args.key_env)
@@ -394,10 +437,14 @@ def _report(verb: str, outcomes: list[_Outcome], ignored: list[_Ignored], out_di
         o = failed[0]
         print(f"error: {single}: {o.message}", file=sys.stderr)
         return EXIT_BAD_INPUT if o.bad_input else EXIT_FAILED
-    for o in failed[:_MAX_LISTED]:
-        print(f"failed: {o.sample_id}: {o.message}", file=sys.stderr)
-    if len(failed) > _MAX_LISTED:
-        print(f"failed: … and {len(failed) - _MAX_LISTED} more", file=sys.stderr)
+    if len(failed) > 1 and len(failed) == len(outcomes) and len({o.message for o in failed}) == 1:
+        # A wrong key fails every file alike: one line says it all.
+        print(f"error: all {len(failed)} files failed: {failed[0].message}", file=sys.stderr)
+    else:
+        for o in failed[:_MAX_LISTED]:
+            print(f"failed: {o.sample_id}: {o.message}", file=sys.stderr)
+        if len(failed) > _MAX_LISTED:
+            print(f"failed: … and {len(failed) - _MAX_LISTED} more", file=sys.stderr)
     for item in ignored[:_MAX_LISTED]:
         print(f"ignored: {item.path}: {item.reason}")
     if len(ignored) > _MAX_LISTED:
@@ -467,9 +514,16 @@ def unprotect_main(args: argparse.Namespace) -> int:
         # A sidecar is read with its protected file: not an entry left out.
         inputs = {job.sample_id for job in jobs} | {o.sample_id for o in failures}
         ignored = [i for i in ignored if not (i.path.endswith(".json") and i.path[: -len(".json")] in inputs)]
+        if args.png:
+            if any(_png_path(job.dst) == job.dst for job in jobs):
+                raise ProtectError(f"{args.output}: with --png the restored codestream must not end in .png")
+            # a/b.j2k and a/b.jpg (two schemes into one folder) would both decode to a/b.png.
+            jobs, clashes = _one_per_target(jobs, lambda job: _png_path(job.dst), out_dir)
+            failures += clashes
     except ProtectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     single = args.input if args.input.is_file() else None
-    outcomes = failures + _run(partial(_unprotect_chunk, master=master), jobs, workers, "unprotect")
+    fn = partial(_unprotect_chunk, master=master, png=args.png)
+    outcomes = failures + _run(fn, jobs, workers, "unprotect")
     return _report("unprotect", outcomes, ignored, out_dir, single)

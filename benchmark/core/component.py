@@ -162,9 +162,17 @@ class Interval(Constraint):
     def describe(self) -> str:
         left = "[" if self.closed in ("both", "left") else "("
         right = "]" if self.closed in ("both", "right") else ")"
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
+        lo = "-inf" if self.low is None else self._bound(self.low)
+        hi = "inf" if self.high is None else self._bound(self.high)
         return f"{left}{lo}, {hi}{right}"
+
+    @staticmethod
+    def _bound(value: float) -> str:
+        # Whole numbers exactly (a seed's 4294967295, not 4.29497e+09; 1e7 as
+        # 10000000); other floats to 12 significant digits.
+        if isinstance(value, numbers.Integral) or (float(value).is_integer() and abs(value) < 1e15):
+            return str(int(value))
+        return f"{value:.12g}"
 
 
 @dataclass(frozen=True)
