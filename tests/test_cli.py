@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import benchmark
 from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +132,24 @@ def test_nothing_usable_is_exit_2(tmp_path, capsys):
 def test_bad_set_is_exit_2(tmp_path, capsys):
     code, _, err = _run([str(_protocol(tmp_path, tmp_path)), "--set", "dataset.folds=many"], capsys, tmp_path)
     assert code == EXIT_BAD_INPUT and "--set dataset.folds=many: dataset.folds: 'many' is not an integer" in err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"facesec {benchmark.__version__}\n"
+
+
+def test_help_ends_with_examples_the_readme_documents(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    examples = [line.strip() for line in capsys.readouterr().out.splitlines() if line.startswith("    facesec ")]
+    assert {shlex.split(e)[1] for e in examples} >= {"run", "validate", "compare", "leaderboard"}
+    readme = (REPO / "README.md").read_text().replace("python bench.py ", "facesec ")
+    for example in examples:
+        assert example in readme, f"--help example not in the README: {example}"
+        build_parser().parse_args(shlex.split(example)[1:])  # and it parses as written
 
 
 def test_bad_workers_is_exit_2(tmp_path, capsys):

@@ -67,11 +67,11 @@ def test_shipped_protocols_validate():
         ),
         # 4 out-of-range param
         (GOOD.replace("radius: 2", "radius: 0"), (), r"p\.yaml:7: recognizers\[0\]\.params\.radius: 0 is not in \[1, "),
-        # 5 unknown param
+        # 5 unknown param: the name is wrong, not its value
         (
             GOOD.replace("radius: 2", "radios: 2"),
             (),
-            r"recognizers\[0\]\.params\.radios: 2 is not a parameter \(allowed: ",
+            r"p\.yaml:7: recognizers\[0\]\.params\.radios: unknown parameter; did you mean 'radius'\? \(allowed: ",
         ),
         # 6 wrong type
         (GOOD.replace("folds: 2", "folds: two"), (), r"p\.yaml:5: dataset\.folds: 'two' is not an integer"),
@@ -118,7 +118,7 @@ def test_shipped_protocols_validate():
             r"p\.yaml:8: metrics\[0\]\.name: unknown metric 'eerr'",
         ),
         # 18 --set into a missing list item
-        (GOOD, ("recognizers.3.name=lbp",), r"--set recognizers\.3\.name=lbp: recognizers\.3: no list item 3"),
+        (GOOD, ("recognizers.3.name=lbp",), r"--set recognizers\.3\.name=lbp: recognizers\[3\]: no list item 3"),
         # 19 not a mapping
         ("- just\n- a list\n", (), r"p\.yaml:1: a protocol must be a YAML mapping"),
         # 21 missing dataset root folder
@@ -227,6 +227,46 @@ def test_set_values_are_typed(tmp_path):
 def test_parse_set_rejects_missing_equals():
     with pytest.raises(ProtocolError, match="expected dotted.key=value"):
         parse_set("dataset.root")
+
+
+def test_set_takes_list_items_as_messages_print_them(tmp_path):
+    # recognizers[0] (as every message prints a path) and recognizers.0 are the same item.
+    for key in ("recognizers[0].params.radius", "recognizers.0.params.radius"):
+        lp = load_protocol(write(tmp_path, GOOD), [f"{key}=3"])
+        assert lp.instances("recognizers")[0].component.radius == 3
+        assert lp.overrides == {key: "3"}  # provenance keeps the --set as typed
+    with pytest.raises(ProtocolError, match=r"name\[0\] or name\.0"):
+        parse_set("[0].name=lbp")
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        # the case: a value refused after validation, under the --set's key
+        (
+            "recognizers[0].params.radius=0",
+            r"--set recognizers\[0\]\.params\.radius=0: recognizers\[0\]\.params\.radius: 0 is",
+        ),
+        # an unknown key the --set wrote on its way to the value
+        (
+            "dataset.parms.n_subjects=3",
+            r"--set dataset\.parms\.n_subjects=3: dataset\.parms: unknown key; did you mean 'params'",
+        ),
+        # a required field missing beside what the --set created
+        ("attacker.rotate=true", r"--set attacker\.rotate=true: attacker\.source: is required but missing"),
+        # a list item that is not there, printed as messages print paths
+        ("recognizers[4].name=lbp", r"--set recognizers\[4\]\.name=lbp: recognizers\[4\]: no list item 4"),
+        # an unknown parameter name: the name is wrong, not its value
+        (
+            "dataset.params.n_subject=10",
+            r"--set dataset\.params\.n_subject=10: dataset\.params\.n_subject: unknown parameter; "
+            r"did you mean 'n_subjects'\? \(allowed: n_subjects, ",
+        ),
+    ],
+)
+def test_set_errors_are_located_at_the_set(tmp_path, override, expected):
+    msg = error_of(tmp_path, GOOD, [override])
+    assert re.match(r"\S*p\.yaml: " + expected, msg), msg
 
 
 # --------------------------------------------------------------------------- hostile input

@@ -24,6 +24,18 @@ def test_did_you_mean():
         RECOGNIZERS.get("lpb")
 
 
+def test_an_unknown_parameter_is_named_unknown_with_a_suggestion():
+    # The name is what is wrong, not its value: "n_subject: 10 is not a parameter" read as if 10 were.
+    lbp = RECOGNIZERS.get("lbp")
+    for build in (lambda: lbp.from_params({"radios": 2}), lambda: lbp().set_params(radios=2)):
+        with pytest.raises(ParamError) as info:
+            build()
+        assert (info.value.param, info.value.value) == ("radios", 2)
+        assert str(info.value).startswith("radios: unknown parameter; did you mean 'radius'? (allowed: ")
+    with pytest.raises(ParamError, match=r"^zzz: unknown parameter \(allowed: "):
+        lbp.from_params({"zzz": 1})
+
+
 def test_duplicate_registration_rejected():
     reg = Registry("metric", Component)
 

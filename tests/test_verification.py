@@ -360,7 +360,7 @@ def test_fnmr_at_fmr_bad_targets(targets, message):
 
 
 def test_unknown_metric_param():
-    with pytest.raises(ParamError, match="not a parameter"):
+    with pytest.raises(ParamError, match="unknown parameter"):
         METRICS.get("eer").from_params({"targets": [0.1]})
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import benchmark
 from benchmark.cli.compare import EXIT_REGRESSION, EXIT_UNMATCHED, compare_main
 from benchmark.cli.compare import add_parser as add_compare_parser
 from benchmark.cli.leaderboard import add_parser as add_leaderboard_parser
@@ -58,9 +59,38 @@ def _default_out(protocol: Path) -> Path:
     return Path(base).expanduser() / "facesec" / "runs" / protocol.stem
 
 
+#: The top-level ``--help`` ends with these; each is a command of the README (``python bench.py`` is ``facesec``).
+EXAMPLES = """\
+examples:
+  the quickstart on the embedded synthetic demo faces, ending in report.html:
+    facesec run protocols/quickstart.yaml --out runs/quickstart
+  check protocol files without running them:
+    facesec validate protocols/
+  a real dataset, set on the command line (a list item as recognizers[0]):
+    facesec run protocols/orl-baseline.yaml --set dataset.root=../shared/data/orl --out runs/orl
+  did a change weaken a protection? (two runs of one protocol):
+    facesec compare base/ pr/ --markdown summary.md
+  rank attacks and schemes over many runs:
+    facesec leaderboard runs/ --out site/leaderboard
+
+'facesec COMMAND --help' shows a command's options; 'python bench.py' is the same command line.
+"""
+
+
+def version() -> str:
+    """This code's version: the package's ``__version__`` (the installed metadata takes it from there)."""
+    return benchmark.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="facesec", description="FaceSec Bench: security evaluation of protected face data.")
+    p = _Parser(
+        prog="facesec",
+        description="FaceSec Bench: security evaluation of protected face data.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument("--version", action="version", version=f"facesec {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser(
@@ -74,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a protocol field, e.g. dataset.root=/data/lfw (repeatable)",
+        help="override a protocol field, e.g. dataset.root=/data/lfw or 'recognizers[0].params.radius=3' (repeatable)",
     )
     run.add_argument(
         "--workers", type=int, default=None, help="worker processes for per-sample work (default: cores, at most 8)"

@@ -31,6 +31,7 @@ import numpy as np
 
 from benchmark.core.codeversion import code_version
 from benchmark.core.keys import AppKey
+from benchmark.core.strict_yaml import did_you_mean
 
 __all__ = [
     "ParamError",
@@ -92,17 +93,27 @@ def to_face(decoded: np.ndarray) -> np.ndarray:
 
 
 class ParamError(ValueError):
-    """A parameter value that its constraint rejects.
+    """A parameter value that its constraint rejects, or a parameter name the component does not have.
 
     Attributes:
         param: Parameter name (a field path relative to ``params``).
         value: The rejected value.
         allowed: Human-readable description of what is allowed.
+        problem: What is wrong, as messages print it after the parameter's
+            path: ``0 is not in [1, 16]``; for a name the component does not
+            have, ``unknown parameter; did you mean 'radius'? (allowed: …)``.
     """
 
-    def __init__(self, param: str, value: Any, allowed: str):
+    def __init__(self, param: str, value: Any, allowed: str, *, problem: str | None = None):
         self.param, self.value, self.allowed = param, value, allowed
-        super().__init__(f"{param}: {value!r} {allowed}")
+        self.problem = f"{value!r} {allowed}" if problem is None else problem
+        super().__init__(f"{param}: {self.problem}")
+
+    @classmethod
+    def unknown(cls, param: str, value: Any, names: Sequence[str]) -> ParamError:
+        """An unknown parameter: the name is wrong, not its value, so the message says so and suggests near misses."""
+        allowed = ", ".join(names) if names else "none"
+        return cls(param, value, allowed, problem=f"unknown parameter{did_you_mean(param, names)} (allowed: {allowed})")
 
 
 class Constraint:
@@ -271,10 +282,10 @@ class Component:
         return {name: getattr(self, name) for name in self.param_names()}
 
     def set_params(self, **params: Any) -> Self:
-        names = set(self.param_names())
+        names = self.param_names()
         for key, value in params.items():
             if key not in names:
-                raise ParamError(key, value, f"is not a parameter (allowed: {', '.join(sorted(names))})")
+                raise ParamError.unknown(key, value, names)
             setattr(self, key, value)
         return self
 
@@ -284,8 +295,7 @@ class Component:
         names = cls.param_names()
         for key, value in params.items():
             if key not in names:
-                allowed = ", ".join(names) if names else "none"
-                raise ParamError(key, value, f"is not a parameter (allowed: {allowed})")
+                raise ParamError.unknown(key, value, names)
         obj = cls(**params)
         obj.validate()
         return obj

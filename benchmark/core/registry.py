@@ -18,7 +18,6 @@ reverse).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import logging
 import pkgutil
@@ -27,6 +26,7 @@ from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from benchmark.core.component import Attack, Component, Dataset, FaceQuality, Metric, Recognizer, Scheme
+from benchmark.core.strict_yaml import did_you_mean
 
 __all__ = [
     "Registry",
@@ -50,8 +50,7 @@ class UnknownComponentError(KeyError):
 
     def __init__(self, kind: str, name: str, known: list[str]):
         self.kind, self.name, self.known = kind, name, known
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, known, n=3, cutoff=0.5)
         allowed = ", ".join(known) if known else "none registered"
         super().__init__(f"unknown {kind} {name!r}{hint} (allowed: {allowed})")
 

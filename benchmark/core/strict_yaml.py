@@ -24,7 +24,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union
 
@@ -42,6 +42,7 @@ __all__ = [
     "YamlSyntaxError",
     "one_line",
     "shown",
+    "did_you_mean",
     "located",
     "format_loc",
     "read_yaml",
@@ -125,6 +126,22 @@ def shown(value: object, limit: int | None = 80, *, quote: bool = True) -> str:
         return "<hidden: looks like a key>"
     text = one_line(repr(value) if quote else value)
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def did_you_mean(name: str, choices: Sequence[str], *, n: int = 1, cutoff: float = 0.6) -> str:
+    """The hint every "unknown …" message carries: ``; did you mean 'root'?``, or empty without a near miss.
+
+    Args:
+        name: What was written.
+        choices: What is allowed.
+        n: Most suggestions (joined by "or").
+        cutoff: How alike a suggestion must be (``difflib`` ratio).
+
+    Returns:
+        The hint, starting with ``; ``, or ``""``.
+    """
+    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=cutoff)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def located(path: Path | str, line: int | None) -> str:
@@ -388,9 +405,7 @@ def describe_error(err: ErrorDetails, model: type[BaseModel], *, noun: str = "ke
         allowed = list(owner.model_fields) if owner is not None else []
         if sort_allowed:
             allowed.sort()
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown {noun}{hint} (allowed: {', '.join(allowed)})"
+        return f"unknown {noun}{did_you_mean(str(loc[-1]), allowed)} (allowed: {', '.join(allowed)})"
     if kind == "missing":
         return "is required but missing"
     if kind in _EXPECTED:

@@ -6,9 +6,9 @@ Every mistake becomes a :class:`ProtocolError` whose message is one line
     protocols/x.yaml:12: schemes[0].params.window: 120 is not in [0, 100]
 
 naming the file and line, the field path and what is allowed. Overrides given
-on the command line (``--set dotted.key=value``) are applied to the parsed data
-before validation; mistakes in them name the ``--set`` argument instead of a
-line.
+on the command line (``--set dotted.key=value``; a list item as ``name.0`` or
+``name[0]``, as messages print it) are applied to the parsed data before
+validation; mistakes in them name the ``--set`` argument instead of a line.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ MAX_GRID_SETTINGS = 1000
 
 # A portable environment variable name (POSIX: letters, digits, underscore; no leading digit).
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A list index as messages print it (``recognizers[0]``), accepted in ``--set`` keys.
+_SET_INDEX = re.compile(r"\[(\d+)\]")
 
 ViewKindName = Literal["preservation", "renewal", "strength", "linkage"]
 
@@ -340,6 +342,8 @@ class LoadedProtocol:
     text: str
     overrides: dict[str, str] = field(default_factory=dict)
     _root_node: Any = None
+    #: ``--set`` key -> the first field path it created (errors under it are the ``--set``'s).
+    _created: dict[str, str] = field(default_factory=dict, repr=False)
     _built: dict[str, list[Instance]] = field(default_factory=dict, repr=False)
 
     @property
@@ -352,7 +356,7 @@ class LoadedProtocol:
 
     def error(self, loc: Loc, message: str) -> ProtocolError:
         """A :class:`ProtocolError` located at field path ``loc``."""
-        return _locate_error(self.path, self._root_node, self.overrides, loc, message)
+        return _locate_error(self.path, self._root_node, self.overrides, loc, message, self._created)
 
     def instances(self, kind: str) -> list[Instance]:
         """Validated, grid-expanded components of a kind (recognizers, ...), built once."""
@@ -364,10 +368,16 @@ class LoadedProtocol:
 # --------------------------------------------------------------------------- #
 # Locating errors
 # --------------------------------------------------------------------------- #
-def _locate_error(path: Path, root: Any, overrides: dict[str, str], loc: Loc, message: str) -> ProtocolError:
+def _locate_error(
+    path: Path, root: Any, overrides: dict[str, str], loc: Loc, message: str, created: dict[str, str]
+) -> ProtocolError:
+    # A --set owns the errors on its path (an unknown key it wrote), under its
+    # key, and anywhere in what it created (a required field missing beside it).
     dotted = ".".join(str(p) for p in loc)
     for key, raw in overrides.items():
-        if dotted == key or dotted.startswith(key + "."):
+        full = ".".join(_set_parts(key))
+        pairs = [(full, dotted), (dotted, full)] + ([(dotted, created[key])] if key in created else [])
+        if dotted and any(a == b or a.startswith(b + ".") for a, b in pairs):
             return ProtocolError(f"{path}: {set_text(key, raw)}", format_loc(loc), message)
     return ProtocolError(located(path, node_line(root, loc)), format_loc(loc), message)
 
@@ -390,14 +400,23 @@ def set_text(key: str, raw: str, limit: int | None = 80) -> str:
     return f"--set {key}={shown(raw, limit, quote=False)}"
 
 
+def _set_parts(key: str) -> list[str]:
+    """The path of a ``--set`` key: ``recognizers[0].params.radius`` as ``recognizers.0.params.radius``."""
+    return _SET_INDEX.sub(r".\1", key).split(".")
+
+
 def parse_set(arg: str) -> tuple[str, str, Any]:
-    """Split ``dotted.key=value``; the value is parsed as YAML (typed), text when it is not YAML."""
+    """Split ``dotted.key=value``; the value is parsed as YAML (typed), text when it is not YAML.
+
+    A list item is ``name.0`` or ``name[0]`` (as messages print the path).
+    """
+    expected = "expected dotted.key=value (a list item as name[0] or name.0)"
     if "=" not in arg:
-        raise ProtocolError(f"--set {shown(arg, quote=False)}", "", "expected dotted.key=value")
+        raise ProtocolError(f"--set {shown(arg, quote=False)}", "", expected)
     key, raw = arg.split("=", 1)
     key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise ProtocolError(f"--set {shown(arg, quote=False)}", "", "expected dotted.key=value")
+    if not key or any(not part for part in _set_parts(key)):
+        raise ProtocolError(f"--set {shown(arg, quote=False)}", "", expected)
     if not raw.strip():
         return key, raw, ""
     try:
@@ -410,26 +429,35 @@ def parse_set(arg: str) -> tuple[str, str, Any]:
     return key, raw, value
 
 
-def _apply_set(data: dict, path: Path, key: str, raw: str, value: Any) -> None:
+def _apply_set(data: dict, path: Path, key: str, raw: str, value: Any) -> str | None:
+    """Write ``value`` at ``key``; returns the first field path that did not exist before, if any."""
     where = f"{path}: {set_text(key, raw)}"
     node: Any = data
-    parts = key.split(".")
+    parts = _set_parts(key)
+    created = None
+
+    def upto(i: int) -> str:  # the path as messages print it: recognizers[3]
+        return format_loc(tuple(int(p) if p.isdigit() else p for p in parts[:i]))
+
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ProtocolError(where, ".".join(parts[: i + 1]), f"no list item {part} (the list has {len(node)})")
+                raise ProtocolError(where, upto(i + 1), f"no list item {part} (the list has {len(node)})")
             if last:
                 node[int(part)] = value
             else:
                 node = node[int(part)]
         elif isinstance(node, dict):
+            if part not in node and created is None:
+                created = ".".join(parts[: i + 1])
             if last:
                 node[part] = value
             else:
                 node = node.setdefault(part, {})
         else:
-            raise ProtocolError(where, ".".join(parts[:i]), "is not a mapping or list")
+            raise ProtocolError(where, upto(i), "is not a mapping or list")
+    return created
 
 
 # --------------------------------------------------------------------------- #
@@ -470,7 +498,7 @@ def _instances(lp: LoadedProtocol, kind: str) -> list[Instance]:
                 component = cls.from_params(params)
             except ParamError as exc:
                 section = "grid" if exc.param in ref.grid else "params"
-                raise lp.error((kind, i, section, exc.param), f"{exc.value!r} {exc.allowed}") from None
+                raise lp.error((kind, i, section, exc.param), exc.problem) from None
             mine.append(Instance(i, ref.name, _label(ref.name, ref, params, component), params, component))
         own = [inst.label for inst in mine]
         if len(set(own)) < len(own):
@@ -498,7 +526,7 @@ def _check_dataset(lp: LoadedProtocol) -> None:
     try:
         cls.from_params(spec.params)
     except ParamError as exc:
-        raise lp.error(("dataset", "params", exc.param), f"{exc.value!r} {exc.allowed}") from None
+        raise lp.error(("dataset", "params", exc.param), exc.problem) from None
     if spec.root is not None and not Path(spec.root).expanduser().is_dir():
         raise lp.error(("dataset", "root"), f"{spec.root!r} does not exist or is not a folder")
     if spec.pairs is not None and not Path(spec.pairs).expanduser().is_file():
@@ -522,18 +550,21 @@ def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     path = Path(path)
     text, data, root = _read_yaml(path)
     applied: dict[str, str] = {}
+    created: dict[str, str] = {}
     for arg in overrides:
         try:
             key, raw, value = parse_set(arg)
         except ProtocolError as exc:
             raise ProtocolError(f"{path}: {exc.where}", exc.path, exc.message) from None
-        _apply_set(data, path, key, raw, value)
+        made = _apply_set(data, path, key, raw, value)
         applied[key] = raw
+        if made is not None:
+            created[key] = made
     try:
         model = validate(Protocol, data, root)
     except StrictYamlError as exc:
-        raise _locate_error(path, root, applied, exc.loc, exc.message) from None
-    lp = LoadedProtocol(model=model, path=path, text=text, overrides=applied, _root_node=root)
+        raise _locate_error(path, root, applied, exc.loc, exc.message, created) from None
+    lp = LoadedProtocol(model=model, path=path, text=text, overrides=applied, _root_node=root, _created=created)
     _check_dataset(lp)
     for kind in _KINDS:
         lp.instances(kind)
@@ -622,7 +653,7 @@ def _check_attacker(lp: LoadedProtocol) -> None:
     try:
         cls.from_params(spec.dataset.params)
     except ParamError as exc:
-        raise lp.error(("attacker", "dataset", "params", exc.param), f"{exc.value!r} {exc.allowed}") from None
+        raise lp.error(("attacker", "dataset", "params", exc.param), exc.problem) from None
     root = spec.dataset.root
     if root is not None and not Path(root).expanduser().is_dir():
         raise lp.error(("attacker", "dataset", "root"), f"{root!r} does not exist or is not a folder")
