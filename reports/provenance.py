@@ -38,8 +38,7 @@ def dataset_context(dataset: Mapping[str, Any]) -> dict[str, Any]:
         ("Root", str(dataset["root"]) if dataset.get("root") else DASH),
         ("Samples", format_metric("n_samples", dataset.get("n_samples"))),
         ("Subjects", format_metric("n_subjects", dataset.get("n_subjects"))),
-        ("Faces detected", format_metric("n_detected", dataset.get("n_detected"))),
-        ("Fallback centre crops", format_metric("n_fallback_crop", dataset.get("n_fallback_crop"))),
+        *_alignment_rows(dataset),
         ("Folds", DASH if folds is None else str(folds)),
         ("Test folds", DASH if not test_folds else ", ".join(map(str, test_folds))),
         ("Seed", DASH if dataset.get("seed") is None else str(dataset["seed"])),
@@ -51,6 +50,17 @@ def dataset_context(dataset: Mapping[str, Any]) -> dict[str, Any]:
         "n_skipped": format_metric("n_skipped", n_skipped),
         "skipped": skipped,
     }
+
+
+def _alignment_rows(dataset: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """How faces were found: detection counts, or why there are none (the images came aligned)."""
+    if dataset.get("pre_aligned"):
+        what = "pre-aligned demo faces" if dataset.get("demo") else "pre-aligned faces"
+        return [("Face detection", f"not applicable ({what})")]
+    return [
+        ("Faces detected", format_metric("n_detected", dataset.get("n_detected"))),
+        ("Fallback centre crops", format_metric("n_fallback_crop", dataset.get("n_fallback_crop"))),
+    ]
 
 
 def _safe_items(mapping: Mapping[str, Any] | None) -> list[tuple[str, str]]:

@@ -56,6 +56,7 @@ def test_run_writes_results_and_scores(protocol, tmp_path):
         assert scores.mated.sum() == row["metrics"]["n_genuine"]
         assert (~scores.mated).sum() == row["metrics"]["n_impostor"]
     assert results["dataset"]["demo"] is True
+    assert results["dataset"]["pre_aligned"] is True  # synthetic faces come aligned: no detection ran
     assert results["provenance"]["protocol_sha256"]
 
 

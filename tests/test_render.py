@@ -232,6 +232,15 @@ def test_dataset_summary_and_skipped_list(html):
     assert re.search(r"Fallback centre crops</th><td>3<", html)
 
 
+def test_pre_aligned_dataset_says_detection_does_not_apply(results):
+    # The synthetic demo's faces come aligned: "Faces detected 0" for 400 samples would read as a failure.
+    aligned = copy.deepcopy(results)
+    aligned["dataset"].update(pre_aligned=True, n_detected=0, n_fallback_crop=0)
+    html = render_report(aligned)
+    assert re.search(r"Face detection</th><td>not applicable \(pre-aligned demo faces\)<", html)
+    assert "Faces detected" not in html and "Fallback centre crops" not in html
+
+
 def test_rows_grouped_in_first_seen_order(results):
     grouped = copy.deepcopy(results)
     grouped["rows"] = [

@@ -211,6 +211,7 @@ def _dataset_block(lp: LoadedProtocol, data: _Data) -> DatasetInfo:
         "skipped": [{"id": k, "reason": v} for k, v in sorted(data.aligned.reasons.items())],
         "n_detected": int((status == STATUS_DETECTED).sum()),
         "n_fallback_crop": int((status == STATUS_FALLBACK).sum()),
+        "pre_aligned": bool(data.samples.aligned),
         "folds": spec.folds,
         "test_folds": spec.test_folds if spec.test_folds is not None else list(range(spec.folds)),
         "seed": spec.seed,

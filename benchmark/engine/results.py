@@ -77,6 +77,9 @@ class DatasetInfo(TypedDict):
     skipped: list[SkippedSample]
     n_detected: int
     n_fallback_crop: int
+    #: The dataset's images are aligned faces (the synthetic demo): no face detection ran, so the two
+    #: counts above are not applicable. Absent in results files written before it.
+    pre_aligned: NotRequired[bool]
     folds: int
     test_folds: list[int]
     seed: int
