@@ -40,6 +40,10 @@ XSS = "<script>alert(1)</script>"
 FP_A = "aa" * 32
 FP_B = "bb" * 32
 LFW_KNOWLEDGE = "protected samples and scheme parameters (Kerckhoffs); no key"
+SEED_CITATION = (
+    'Lukas Lamminger, Heinz Hofbauer, Andreas Uhl. "First Learning Steps to Recognize Faces in the Noise." '
+    "Proceedings of the 11th ACM Workshop on Information Hiding and Multimedia Security (IH&MMSec '23), 2023"
+)
 
 
 # --------------------------------------------------------------------------- synthetic results files
@@ -391,8 +395,8 @@ def test_every_shipped_entry_conforms():
     for path in files:
         entry = load_entry(path)
         assert isinstance(entry, ReportedEntry)
-        assert entry.citation.startswith("seed research")
-        assert "to be completed by a maintainer" in entry.notes
+        assert entry.citation == SEED_CITATION  # the full reference, nothing left "to be completed"
+        assert "to be completed" not in entry.notes and "seed research" not in path.read_text()
         assert entry.conventions.eer_interpolation == NOT_STATED
         assert entry.conventions.d_sys_bins == NOT_STATED
     entries = load_entries([SHIPPED_REPORTED_DIR])
@@ -441,6 +445,33 @@ def test_reported_kept_apart_and_conventions_shown(tmp_path):
     assert "EER interpolation" in beside and "not a ranking" in beside
     comparison = next(c for c in board.comparisons if c.scheme == "lw4o6" and c.reported.attack == "inpaint")
     assert comparison.differs == ("EER interpolation", "D↔sys bins")
+
+
+def test_demo_run_is_labelled_everywhere_and_never_beside_published_figures(tmp_path):
+    demo = _results(_basic_rows(), protocol="quickstart", dataset="synthetic", fingerprint=FP_B)
+    demo["dataset"]["demo"] = True
+    board = _board(tmp_path, _results(_basic_rows()), demo, entries=[SHIPPED_REPORTED_DIR])
+    real, synthetic = board.measured
+    assert not real.demo and synthetic.demo
+    # Published figures stand beside the real run's lines only.
+    assert board.comparisons and all(c.measured_group is real for c in board.comparisons)
+    out = tmp_path / "out"
+    page = render_html(board, out)
+    # Labelled on the group's heading and on each line's source: baseline, scheme table (2), attack lines (5).
+    demo_group = page[page.index('id="m-2"') : page.index('id="reported"')]
+    assert demo_group.count('<span class="badge demo">demo data</span>') == 1 + 1 + 2 + 5
+    assert "badge demo" not in page[page.index('id="m-1"') : page.index('id="m-2"')]
+    assert "quickstart" not in page[page.index('id="beside"') : page.index('id="conventions"')]
+    runs = page[page.index('id="runs"') :]
+    assert runs.count("badge demo") == 1 and 'id="run-2"' in runs
+    md = render_markdown(board, out)
+    assert "### **\\[demo data\\]** synthetic" in md and md.count("R2 quickstart \\(demo data\\)") == 1 + 2 + 5
+    assert "| R2 | quickstart \\(demo data\\) |" in md  # the runs table
+    assert "R1 proto \\(demo" not in md
+    for text in (render_csv(board, out), render_schemes_csv(board, out)):
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert {r["demo_data"] for r in rows if r["dataset"] == "synthetic"} == {"true"}
+        assert {r["demo_data"] for r in rows if r["dataset"] != "synthetic"} == {"false"}
 
 
 def test_measured_conventions_state_the_bin_rule():

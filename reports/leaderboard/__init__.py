@@ -26,6 +26,8 @@ Rules the page keeps:
   never ranked together with measured ones; where a reported figure is shown
   beside a measured one the conventions of both (EER interpolation, D↔sys
   bins, FMR targets) are shown, and any difference is spelled out.
+* Runs on demo data (``dataset.demo``: the synthetic faces) are labelled
+  "demo data" in every output and never set beside reported figures.
 
 Figures stay numbers in every structure here; they are formatted only when
 rendered. Outputs are written atomically, all at the end, so a bad input

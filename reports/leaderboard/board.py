@@ -6,7 +6,8 @@ recognizer; the two are never ranked together. Within a group, attacks on
 each scheme setting are ranked by the strength-view EER (lower: stronger),
 and scheme settings by the EER under their strongest attack. A reported line
 is shown beside measured lines of the same scheme label and attack, with the
-conventions on which their figures differ. Figures stay numbers here.
+conventions on which their figures differ; lines measured on demo data
+(synthetic faces) are never set beside published figures. Figures stay numbers here.
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ class Group:
     url: str | None = None
     doi: str | None = None
     index: int = 0
+    #: Measured on demo data (the synthetic faces): labelled, and never set beside reported figures.
+    demo: bool = False
 
     @property
     def runs(self) -> list[Run]:
@@ -392,6 +395,7 @@ def _measured_groups(runs: Sequence[tuple[Run, Results]]) -> list[Group]:
                     index=len(accs) + 1,
                 )
                 acc = accs[key] = _Acc(group)
+            acc.group.demo = acc.group.demo or run.demo
             if run.dataset_root and run.dataset_root not in acc.group.roots:
                 acc.group.roots = (*acc.group.roots, run.dataset_root)
             metrics = _clean_metrics(row.get("metrics") or {})
@@ -492,6 +496,8 @@ def _rank(groups: Sequence[Group], sar_key: str) -> None:
 
 
 def _comparisons(measured: Sequence[Group], reported: Sequence[Group]) -> list[Comparison]:
+    # Demo figures say how the harness works, not how a scheme fares on faces: never beside published ones.
+    measured = [g for g in measured if not g.demo]
     out = []
     for rgroup in reported:
         pairs: list[tuple[str, Line, list[tuple[Group, Line]]]] = []

@@ -225,7 +225,7 @@ def _md_source(line: Line, links: Mapping[int, Mapping[str, str | None]]) -> str
     if line.run is None:
         return _md(_source_text(line))
     report = links[line.run.index]["report"]
-    text = _md(_source_text(line))
+    text = _md(_source_text(line) + (" (demo data)" if line.run.demo else ""))
     return f"[{text}]({report})" if report else text
 
 
@@ -237,6 +237,7 @@ def _md_attack(line: Line) -> str:
 def _md_group(group: Group, board: Leaderboard, links: Mapping[int, Mapping[str, str | None]]) -> list[str]:
     sar = f"SAR @ FMR {_fmr_text(board.sar_target)}"
     badge = "**\\[reported\\]** " if group.reported else ""
+    badge += "**\\[demo data\\]** " if group.demo else ""
     out = [f"### {badge}{_md(_dataset_text(group))} — recognizer {_md(_recognizer_text(group))}", ""]
     if group.reported:
         out += [f"Source: {_md(group.citation or '')}", ""]
@@ -344,7 +345,8 @@ def render_markdown(board: Leaderboard, out_dir: Path) -> str:
         f"{len(board.runs)} measured run(s), {len(board.entries)} reported entr{'y' if len(board.entries) == 1 else 'ies'}. "
         "Attacks are ranked per (dataset, recognizer, scheme setting) by the strength-view EER: lower = stronger "
         "attack. Schemes are ranked by the EER under their strongest known attack. Reported figures are never ranked "
-        "with measured ones. \\[n\\] refers to the conventions below.",
+        "with measured ones; runs on demo data (synthetic faces) are labelled so and never set beside them. "
+        "\\[n\\] refers to the conventions below.",
         "",
         "## Measured",
         "",
@@ -406,7 +408,7 @@ def render_markdown(board: Leaderboard, out_dir: Path) -> str:
         rows = [
             [
                 run.label,
-                _md(run.protocol),
+                _md(run.protocol + (" (demo data)" if run.demo else "")),
                 _md(_split_text(run)),
                 f"[results.json]({links[run.index]['results']})",
                 f"[report]({links[run.index]['report']})" if links[run.index]["report"] else _DASH,
@@ -454,6 +456,7 @@ _LINKAGE = (
 def _group_columns(group: Group) -> list[str]:
     return [
         "reported" if group.reported else "measured",
+        "true" if group.demo else "false",
         group.dataset_name,
         group.fingerprint or "",
         _csv_number(group.n_faces),
@@ -505,6 +508,7 @@ _PROVENANCE_HEADER = [
 ]
 _GROUP_HEADER = [
     "section",
+    "demo_data",
     "dataset",
     "dataset_fingerprint",
     "n_faces",
@@ -538,7 +542,8 @@ def render_csv(board: Leaderboard, out_dir: Path) -> str:
     ``eer``, ``sar_at_fmr`` (at ``fmr``), ``psnr``, ``ssim`` are the strength
     view's (a baseline's own EER on ``line`` = ``baseline``); ``linkage_*``
     the linkage view's; ``rank`` is the attack's rank within its
-    (section, dataset, recognizer, scheme).
+    (section, dataset, recognizer, scheme); ``demo_data`` is ``true`` for
+    lines measured on demo data (the synthetic faces).
 
     Args:
         board: The leaderboard.

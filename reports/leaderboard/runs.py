@@ -45,6 +45,8 @@ class Run:
     git_commit: str | None
     facesec_version: str | None
     created: str | None
+    #: The run evaluated demo data (``dataset.demo``: the synthetic faces), labelled wherever it is shown.
+    demo: bool = False
 
     @property
     def label(self) -> str:
@@ -167,6 +169,7 @@ def load_run(path: Path, index: int) -> tuple[Run, Results]:
         git_commit=optional_text(provenance.get("git_commit")),
         facesec_version=optional_text(provenance.get("facesec_version")),
         created=optional_text(provenance.get("created")),
+        demo=dataset.get("demo") is True,
     )
     return run, results
 
