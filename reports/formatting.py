@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from benchmark.core.numbers import RATE_RE, SCORE_RE
 from reports.export import Estimate
 
 __all__ = [
@@ -50,11 +51,10 @@ _PREFERRED_METRICS: tuple[str, ...] = (
 # linkability beside D<->sys, measured on the same bins.
 _COMPANIONS: dict[str, str] = {"d_sys": "linkability_max"}
 _CI_SUFFIXES = ("_ci_low", "_ci_high")
-# Error/success rates (and their differences) are shown as percentages; other numbers as they are.
-_RATE_RE = re.compile(r"^(delta_)?(eer|fmr|fnmr|far|frr|sar|fpir|fnir|apcer|bpcer|acer|iar|gar|tar)(_|$)|_rate(_|$)")
+# Error/success rates (and their differences) are shown as percentages (except scores: SCORE_RE); other
+# numbers as they are. The rule is shared with the lines the command line prints.
+_RATE_RE, _SCORE_RE = RATE_RE, SCORE_RE
 _COUNT_RE = re.compile(r"^n_")
-# Scores, not rates, whatever their prefix (``sar_threshold_at_fmr_<t>``: the threshold a SAR was taken at).
-_SCORE_RE = re.compile(r"threshold_at_fmr_")
 # Names of targeted metrics (``<name>_at_fmr_<t>``) that the rule of their prefix would spell badly.
 _TARGETED_NAMES = {"sar_threshold": "SAR threshold", "sar_threshold_fmr": "FMR of the SAR threshold"}
 #: What the page shows for a missing or undefined value.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 import numpy as np
 import pytest
@@ -184,3 +185,60 @@ def test_a_run_over_swapped_entries_equals_a_clean_run(tmp_path, caplog):
     assert again == clean
     assert sorted(cache.damaged) == sorted(swapped)
     assert sum("moved or swapped" in r.getMessage() for r in caplog.records) == len(swapped)
+
+
+def _aged(cache: Cache, stage: str, key: str, days_ago: float, size: int = 100) -> None:
+    """An entry of ``size`` payload bytes, last used ``days_ago`` days ago."""
+    cache.save(stage, key, {"x": np.zeros(size, np.uint8)}, {})
+    when = time.time() - days_ago * 86400
+    os.utime(cache.root / stage / f"{key}{ENTRY_SUFFIX}", (when, when))
+
+
+def test_usage_counts_entries_and_bytes_per_stage(tmp_path):
+    c = Cache(tmp_path)
+    _aged(c, "embed", "a", 3)
+    _aged(c, "embed", "b", 1)
+    _aged(c, "score", "c", 2)
+    (tmp_path / "embed" / ".b.entry.in-flight.tmp").write_bytes(b"half")  # a write in flight: not an entry
+    usage = c.usage()
+    assert list(usage) == ["embed", "score", "total"]
+    sizes = {p.stem: p.stat().st_size for p in tmp_path.rglob(f"*{ENTRY_SUFFIX}")}
+    assert (usage["embed"].entries, usage["embed"].bytes) == (2, sizes["a"] + sizes["b"])
+    assert (usage["total"].entries, usage["total"].bytes) == (3, sum(sizes.values()))
+    assert usage["total"].oldest == pytest.approx(time.time() - 3 * 86400, abs=60)
+    assert Cache(tmp_path / "absent").usage()["total"].entries == 0
+
+
+def test_a_read_entry_counts_as_used_now(tmp_path):
+    c = Cache(tmp_path)
+    _aged(c, "s", "k", 40)
+    assert c.load("s", "k") is not None
+    assert c.prune(older_than=30 * 86400) == [] and c.load("s", "k") is not None
+
+
+def test_prune_by_age_then_by_size_least_recently_used_first(tmp_path):
+    c = Cache(tmp_path)
+    for key, days in (("old", 40), ("mid", 20), ("new", 10), ("now", 0)):
+        _aged(c, "s", key, days, size=1000)
+    leftover = tmp_path / "s" / ".x.entry.abc.tmp"  # a write whose writer died 50 days ago
+    leftover.write_bytes(b"partial")
+    os.utime(leftover, (time.time() - 50 * 86400,) * 2)
+    one = (tmp_path / "s" / f"now{ENTRY_SUFFIX}").stat().st_size
+    dry = c.prune(older_than=30 * 86400, max_bytes=2 * one, dry_run=True)
+    # By age: the leftover and "old"; then by size, least recently used first: "mid".
+    assert [e.path.name for e in dry] == [leftover.name, f"old{ENTRY_SUFFIX}", f"mid{ENTRY_SUFFIX}"]
+    assert len(list((tmp_path / "s").iterdir())) == 5  # a dry run removes nothing
+    gone = c.prune(older_than=30 * 86400, max_bytes=2 * one)
+    assert [e.path for e in gone] == [e.path for e in dry]
+    # What is left is whole: every kept entry still loads; every pruned one is a plain miss, never damaged.
+    assert c.load("s", "new") is not None and c.load("s", "now") is not None
+    assert c.load("s", "old") is None and c.load("s", "mid") is None and c.damaged == []
+    assert (tmp_path / "s").is_dir()  # stage folders stay: a run may be writing into one
+
+
+def test_prune_leaves_young_temp_files_of_writes_in_flight(tmp_path):
+    c = Cache(tmp_path)
+    _aged(c, "s", "k", 5)
+    young = tmp_path / "s" / ".k2.entry.abc.tmp"
+    young.write_bytes(b"being written")
+    assert [e.path.name for e in c.prune(max_bytes=0)] == [f"k{ENTRY_SUFFIX}"] and young.exists()

@@ -131,7 +131,7 @@ def test_an_incompetent_recognizer_proves_nothing():
     # An incompetent recognizer's failure still fails: the attack got through even so.
     rows[2] = _strength("lbp", 0.3)
     [v] = judge(rows, [SAR_MAX], n_boot=200, competence=_competence())
-    assert v["verdict"] == "FAIL" and v["decided_by"] == "lbp" and "0.3 > 0.01" in v["reason"]
+    assert v["verdict"] == "FAIL" and v["decided_by"] == "lbp" and "30% > 1%" in v["reason"]
     assert "not competent, so no evidence of a pass: lbp" in v["reason"]
     # competence None: every row counts (as before).
     [v] = judge(rows[:2] + [_strength("lbp", 0.0)], [only_lbp], n_boot=200, competence=None)
@@ -185,3 +185,12 @@ def test_competence_only_voids_security_evidence_from_scores():
     ]
     for v in judge(rows, criteria, n_boot=200, competence=_competence()):
         assert v["verdict"] == "PASS" and v["not_competent"] == {}, v
+
+
+def test_a_failing_reason_shows_a_few_digits_and_rates_as_percentages():
+    rows = [_row("strength:naive", {"eer": 0.2861666666666667, "eer_ci_low": 0.2, "eer_ci_high": 0.31234567})]
+    [v] = judge(rows, [Criterion(metric="eer", view="strength:*", min=0.35)], n_boot=200)
+    assert v["verdict"] == "FAIL" and v["reason"].endswith(": 20% < 35%")
+    rows = [_row("linkage:naive", {"d_sys": 0.5, "d_sys_ci_low": 0.4, "d_sys_ci_high": 0.97541234})]
+    [v] = judge(rows, [Criterion(metric="d_sys", view="linkage:*", max=0.1)], n_boot=200)
+    assert v["reason"].endswith(": 0.975 > 0.1")

@@ -181,3 +181,50 @@ def test_bench_py_and_console_script_agree(tmp_path):
     )
     assert a.returncode == b.returncode == 0
     assert a.stdout == b.stdout
+
+
+def _entries(root: Path, stage: str, n: int, days_ago: float) -> None:
+    import time
+
+    import numpy as np
+
+    from benchmark.core.cache import Cache
+
+    cache = Cache(root)
+    for i in range(n):
+        cache.save(stage, f"{stage}{i}", {"x": np.zeros(1000, np.uint8)}, {})
+        when = time.time() - days_ago * 86400
+        os.utime(root / stage / f"{stage}{i}.entry", (when, when))
+
+
+def test_cache_shows_usage_per_stage_and_prunes_by_age(tmp_path, capsys):
+    root = tmp_path / "c"
+    _entries(root, "embed", 3, days_ago=40)
+    _entries(root, "score", 2, days_ago=1)
+    assert main(["cache", "--cache", str(root)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert str(root) in out
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert lines["embed"][1] == "3" and lines["score"][1] == "2" and lines["total"][1] == "5"
+    assert main(["cache", "prune", "--older-than", "30d", "--dry-run", "--cache", str(root)]) == EXIT_OK
+    assert "would remove 3 entries" in capsys.readouterr().out and len(list(root.rglob("*.entry"))) == 5
+    assert main(["cache", "prune", "--older-than", "30d", "--cache", str(root)]) == EXIT_OK
+    assert "removed 3 entries" in capsys.readouterr().out
+    assert sorted(p.name for p in root.rglob("*.entry")) == ["score0.entry", "score1.entry"]
+    assert main(["cache", "prune", "--max-size", "0", "--cache", str(root)]) == EXIT_OK
+    assert not list(root.rglob("*.entry"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["prune"], "needs --older-than AGE and/or --max-size SIZE"),
+        (["prune", "--older-than", "30x"], "--older-than: '30x' is not an age"),
+        (["prune", "--max-size", "2Q"], "--max-size: '2Q' is not a size"),
+        (["info", "--max-size", "2G"], "--max-size applies to 'facesec cache prune' only"),
+    ],
+)
+def test_cache_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    assert main(["cache", *args, "--cache", str(tmp_path)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

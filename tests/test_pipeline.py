@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -296,6 +297,44 @@ def test_strict_exit_code(scheme_protocol, tmp_path, capsys):
     ]
     assert main(args) == 0
     assert main(args + ["--strict"]) == EXIT_CERT_FAILED
+
+
+def test_strict_summary_names_each_failing_criterion_with_a_few_digits(scheme_protocol, tmp_path, capsys):
+    from benchmark.cli.main import EXIT_CERT_FAILED, main
+
+    out_dir, cache = tmp_path / "o", tmp_path / "c"
+    args = ["run", str(scheme_protocol), "--out", str(out_dir), "--cache", str(cache), "--workers", "1", "--no-report"]
+    assert main([*args, "--strict"]) == EXIT_CERT_FAILED
+    out = capsys.readouterr().out
+    criteria = json.loads((out_dir / "results.json").read_text())["certification"]
+    failed = [c for c in criteria if c["verdict"] != "PASS"]
+    assert failed, "the protocol must hold a failing criterion"
+    assert f"--strict: exit code 3: {len(failed)} of {len(criteria)} criteria did not PASS" in out
+    for c in failed:
+        bound = f"<= {c['max']:g}" if "max" in c else f">= {c['min']:g}"  # the bounds here are no rates
+        assert re.search(rf"^  {re.escape(c['metric'])} \[{re.escape(c['view'])}\] {bound}: judged value \S+: "
+                         rf"{c['verdict']}$", out, re.M), out  # fmt: skip
+    # No judged value with more than 3 significant digits (0.2861666666666667 was printed before).
+    for value in re.findall(r"judged value ([0-9.e+-]+)%?", out):
+        assert len(value.replace(".", "").lstrip("0")) <= 3, value
+    assert f"cache:   {cache} (" in out  # where the cache is and its size
+
+
+def test_each_stage_kind_announces_its_start_and_each_computed_stage_a_line(protocol, tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="facesec.progress"):
+        res = _run(protocol, tmp_path / "out", tmp_path / "cache")
+        cold = [r.getMessage() for r in caplog.records if r.name == "facesec.progress"]
+        caplog.clear()
+        _run(protocol, tmp_path / "out", tmp_path / "cache")
+        warm = [r.getMessage() for r in caplog.records if r.name == "facesec.progress"]
+    stages = res.engine.summary()["stages"]
+    begins = [m for m in cold if m.startswith("stage ")]
+    assert begins == [f"stage {s} begins" for s in stages]  # in order of first call, once each
+    computed = [m for m in cold if re.match(rf"({'|'.join(stages)}) .*: .*\d s \(\d+ computed\)$", m)]
+    assert len(computed) == res.engine.summary()["misses"] and computed[-1].endswith(f"({len(computed)} computed)")
+    assert [m for m in warm if "computed" in m] == [] and [m for m in warm if m.startswith("stage ")] == begins
 
 
 def test_view_selection(tmp_path, monkeypatch):

@@ -19,17 +19,20 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import benchmark
+from benchmark.cli.cache import add_parser as add_cache_parser
+from benchmark.cli.cache import cache_main
 from benchmark.cli.compare import EXIT_REGRESSION, EXIT_UNMATCHED, compare_main
 from benchmark.cli.compare import add_parser as add_compare_parser
 from benchmark.cli.leaderboard import add_parser as add_leaderboard_parser
 from benchmark.cli.leaderboard import leaderboard_main
 from benchmark.core.cache import Cache, atomic_write_text
 from benchmark.core.executors import EXECUTOR_NAMES, ExecutorUnavailable, make_executor
+from benchmark.core.numbers import format_bytes, format_value
 from benchmark.core.parallel import default_workers
 from benchmark.core.registry import all_registries
 from benchmark.engine.pipeline import RunOptions, RunOutput, run_protocol
 from benchmark.engine.protocol import ProtocolError, load_protocol
-from benchmark.engine.results import Results, ResultsError, read_results
+from benchmark.engine.results import CertificationEntry, Results, ResultsError, read_results
 
 __all__ = [
     "main",
@@ -185,9 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "broken; optional parts (the dlib extra, GPU) are reported but never fail the check.",
     )
 
-    cache = sub.add_parser("cache", help="manage the result cache", description="Manage the stage-result cache.")
-    cache.add_argument("action", choices=["clear", "path"], help="clear: empty the cache; path: print its folder")
-    cache.add_argument("--cache", type=Path, default=None, help="cache folder")
+    add_cache_parser(sub)
 
     perf = sub.add_parser("perf", help="run speed benchmarks", description="Run speed benchmarks and print a table.")
     perf.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
@@ -316,10 +317,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = None if args.no_report else _write_report(result.results, out / "report.html", export, cache)
     _print_summary(result, report, time.perf_counter() - t0, export)
     # An UNRESOLVED criterion is not a pass: the data could not show that it holds.
-    failed = [c for c in result.results.get("certification", []) if c["verdict"] != "PASS"]
+    criteria = result.results.get("certification", [])
+    failed = [c for c in criteria if c["verdict"] != "PASS"]
     if failed and args.strict:
+        print(f"--strict: exit code {EXIT_CERT_FAILED}: {len(failed)} of {len(criteria)} criteria did not PASS")
         for c in failed:
-            print(f"strict: certify {c['metric']} [{c['view']}] is {c['verdict']}: {c['reason']}", file=sys.stderr)
+            print(f"  {_criterion(c)}: judged value {format_value(c['metric'], c['value'])}: {c['verdict']}")
         return EXIT_CERT_FAILED
     return EXIT_OK
 
@@ -344,13 +347,11 @@ def _print_summary(result: RunOutput, report: Path | None, seconds: float, expor
         eer_s = "n/a" if eer is None else f"{100 * eer:.2f}%"
         print(f"{row['recognizer']:<16} {row['scheme']:<14} {row['attack']:<8} {row['view']:<20} EER {eer_s}")
     for c in result.results.get("certification", []):
-        bound = f"<= {c['max']}" if "max" in c else f">= {c['min']}"
         reason = f"; {c['reason']}" if c.get("reason") else ""
         # A FAIL's reason names its row already.
         decided = f"; decided by {c['worst_row']}" if c.get("decided_by") and c["verdict"] != "FAIL" else ""
-        print(
-            f"certify {c['metric']} [{c['view']}] {bound}: {c['verdict']} (judged value {c['value']}{decided}{reason})"
-        )
+        value = format_value(c["metric"], c["value"])
+        print(f"certify {_criterion(c)}: {c['verdict']} (judged value {value}{decided}{reason})")
     s = result.engine.summary()
     print(f"results: {result.results_path}")
     if report is not None:
@@ -358,6 +359,23 @@ def _print_summary(result: RunOutput, report: Path | None, seconds: float, expor
     if export is not None:
         print(f"export:  {_export_index(export)}")
     print(f"done in {seconds:.1f} s (cache: {s['hits']} hits, {s['misses']} misses)")
+    if result.engine.cache.enabled:
+        print(_cache_line(result.engine.cache))
+
+
+def _criterion(c: CertificationEntry) -> str:
+    """A certification entry's criterion: ``eer [strength:*] <= 25%`` (bounds of rates as percentages)."""
+    upper = "max" in c
+    bound = c["max"] if "max" in c else c["min"]
+    return f"{c['metric']} [{c['view']}] {'<=' if upper else '>='} {format_value(c['metric'], bound, 6)}"
+
+
+def _cache_line(cache: Cache) -> str:
+    """Where the stage cache is and what it holds (``facesec cache`` shows more and prunes)."""
+    total = cache.usage()["total"]
+    return (
+        f"cache:   {cache.root} ({format_bytes(total.bytes)} in {total.entries:,} entries; 'facesec cache' prunes it)"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -400,16 +418,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     # Only required parts decide: a missing optional extra is no failed installation.
     return EXIT_OK if ok else EXIT_FAILED
-
-
-def cmd_cache(args: argparse.Namespace) -> int:
-    cache = Cache(args.cache) if args.cache else Cache()
-    if args.action == "path":
-        print(cache.root)
-    else:
-        n = cache.clear()
-        print(f"cleared {cache.root} ({n} stage folder(s))")
-    return EXIT_OK
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
@@ -469,7 +477,7 @@ _COMMANDS = {
     "validate": cmd_validate,
     "list": cmd_list,
     "doctor": cmd_doctor,
-    "cache": cmd_cache,
+    "cache": cache_main,
     "perf": cmd_perf,
     "protect": cmd_protect,
     "unprotect": cmd_unprotect,

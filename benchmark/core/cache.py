@@ -16,6 +16,8 @@ import logging
 import os
 import shutil
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +35,16 @@ _TAG = b"FSC2"
 _OLD_TAGS = (b"FSC1",)
 _TRAILER = 4 + 32 + len(_TAG)
 _META = "__meta__"
+#: Seconds after which a temp file of an unfinished write is a leftover (its writer died), never a write in flight.
+TEMP_GRACE = 86400.0
 
 __all__ = [
     "Cache",
+    "StoredEntry",
+    "Usage",
+    "tally",
     "ENTRY_SUFFIX",
+    "TEMP_GRACE",
     "default_cache_dir",
     "hash_json",
     "hash_array",
@@ -146,6 +154,43 @@ def _digest(bound: bytes, body: bytes) -> bytes:
     return hashlib.sha256(len(bound).to_bytes(4, "big") + bound + body).digest()
 
 
+@dataclass(frozen=True)
+class StoredEntry:
+    """A file of the cache: an entry, or a leftover temp file of a write that never finished.
+
+    ``used`` is when the entry was last written or read (:meth:`Cache.load`
+    touches what it reads), the later of its access and modification times.
+    """
+
+    path: Path
+    stage: str
+    bytes: int
+    used: float
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a stage folder of the cache (or the whole cache) holds."""
+
+    entries: int = 0
+    bytes: int = 0
+    oldest: float | None = None  # the least recent use, None when empty
+
+    def add(self, entry: StoredEntry) -> Usage:
+        oldest = entry.used if self.oldest is None else min(self.oldest, entry.used)
+        return Usage(self.entries + 1, self.bytes + entry.bytes, oldest)
+
+
+def tally(entries: list[StoredEntry]) -> dict[str, Usage]:
+    """Entries and bytes per stage, in order of first appearance, and ``"total"`` last."""
+    per: dict[str, Usage] = {}
+    total = Usage()
+    for entry in entries:
+        per[entry.stage] = per.get(entry.stage, Usage()).add(entry)
+        total = total.add(entry)
+    return {**per, "total": total}
+
+
 class Cache:
     """Stage-result store: one self-checking file ``<root>/<stage>/<key>.entry`` per result.
 
@@ -215,6 +260,10 @@ class Cache:
         except Exception as exc:  # a sound digest over bytes numpy cannot read: another writer's format
             self._damaged(path, f"unreadable ({type(exc).__name__})")
             return None
+        try:
+            os.utime(path)  # last use, for `facesec cache prune` (atime alone is not updated on relatime mounts)
+        except OSError:
+            pass  # a read-only cache is still a cache
         return arrays, meta
 
     def _damaged(self, path: Path, why: str) -> None:
@@ -247,3 +296,70 @@ class Cache:
             else:
                 child.unlink()
         return count
+
+    def stored(self) -> list[StoredEntry]:
+        """Every entry (and leftover temp file older than :data:`TEMP_GRACE`) under the stage folders.
+
+        One ``os.scandir`` per stage folder, no recursion: a cache of
+        thousands of entries lists in milliseconds. Files in flight (young
+        temp files) and anything that vanishes meanwhile are left out.
+        """
+        out: list[StoredEntry] = []
+        now = time.time()
+        try:
+            stages = [d for d in os.scandir(self.root) if d.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        for stage in sorted(stages, key=lambda d: d.name):
+            try:
+                files = list(os.scandir(stage.path))
+            except OSError:
+                continue
+            for f in files:
+                try:
+                    st = f.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                used = max(st.st_atime, st.st_mtime)
+                leftover = f.name.endswith(".tmp") and now - st.st_mtime > TEMP_GRACE
+                if f.is_file(follow_symlinks=False) and (f.name.endswith(ENTRY_SUFFIX) or leftover):
+                    out.append(StoredEntry(Path(f.path), stage.name, st.st_size, used))
+        return out
+
+    def usage(self) -> dict[str, Usage]:
+        """Entries and bytes per stage folder, in name order, and ``"total"`` last (see :func:`tally`)."""
+        return tally(self.stored())
+
+    def prune(
+        self, *, older_than: float | None = None, max_bytes: int | None = None, dry_run: bool = False
+    ) -> list[StoredEntry]:
+        """Remove entries unused for ``older_than`` seconds, then the least recently used until ``max_bytes`` remain.
+
+        Each entry is one self-checking file removed by one ``unlink``: a run
+        reading it meanwhile reads it whole (an open file outlives its name)
+        or finds it absent and recomputes it, so no half-removed entry can
+        pass for a result. Stage folders stay: a run may be creating a file
+        in one right now.
+
+        Args:
+            older_than: Seconds since last use beyond which an entry goes; None: no age limit.
+            max_bytes: The size the cache is brought down to; None: no size limit.
+            dry_run: Only say what would go.
+
+        Returns:
+            The entries removed (or that would be), least recently used first.
+        """
+        entries = sorted(self.stored(), key=lambda e: e.used)
+        now = time.time()
+        doomed = [e for e in entries if older_than is not None and now - e.used > older_than]
+        if max_bytes is not None:
+            left = sum(e.bytes for e in entries) - sum(e.bytes for e in doomed)
+            for e in entries[len(doomed) :]:  # oldest first, after the ones already going
+                if left <= max_bytes:
+                    break
+                doomed.append(e)
+                left -= e.bytes
+        if not dry_run:
+            for e in doomed:
+                e.path.unlink(missing_ok=True)
+        return doomed

@@ -15,6 +15,7 @@ artifacts like any other), ``embed`` and ``score``.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -84,6 +85,9 @@ STATUS_DETECTED, STATUS_FALLBACK, STATUS_UNREADABLE, STATUS_PREALIGNED = 0, 1, 2
 
 Compute = Callable[[], tuple[dict[str, np.ndarray], dict]]
 
+# Stage starts and computed stages: the lines a run shows without -v (see benchmark.core.parallel.Progress).
+_progress = logging.getLogger("facesec.progress")
+
 
 def stage_code(*components: type[Component]) -> str:
     """Code version of a stage run with ``components``: this module's import closure and theirs."""
@@ -121,6 +125,7 @@ class Engine:
     records: list[StageRecord] = field(default_factory=list)
     keep_work: bool = False
     work: list[tuple[StageRecord, Compute]] = field(default_factory=list)
+    _begun: set[str] = field(default_factory=set, repr=False)
 
     def run(
         self,
@@ -139,6 +144,9 @@ class Engine:
         the stage handled (the first one present), for :attr:`StageRecord.items`.
         """
         start = time.perf_counter()
+        if stage not in self._begun:
+            self._begun.add(stage)
+            _progress.info("stage %s begins", stage)
         key = Cache.key(stage, params, list(inputs), code)
         found = self.cache.load(stage, key)
         if found is not None:
@@ -149,6 +157,10 @@ class Engine:
         self.cache.save(stage, key, arrays, meta)
         record = StageRecord(stage, label, key, False, time.perf_counter() - start, _items(arrays, count))
         self.records.append(record)
+        # One line per computed stage, on a terminal as in a log: hits cost nothing and say nothing.
+        done = sum(not r.hit for r in self.records)
+        items_s = f"{record.items:,} items, " if record.items else ""
+        _progress.info("%s %s: %s%.1f s (%d computed)", stage, label, items_s, record.seconds, done)
         if self.keep_work:
             self.work.append((record, compute))
         return key, arrays, meta

@@ -34,6 +34,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from benchmark.core.numbers import format_value
+
 __all__ = [
     "judge",
     "KNOWN_METRICS",
@@ -255,7 +257,8 @@ def judge(
             )
         elif failing:
             b, r = (max if upper else min)(failing, key=lambda x: x[0])
-            verdict, reason = "FAIL", f"{_name(r)}: {b:.6g} {'>' if upper else '<'} {limit:g}"
+            value, bound = format_value(crit.metric, b), format_value(crit.metric, limit, digits=6)
+            verdict, reason = "FAIL", f"{_name(r)}: {value} {'>' if upper else '<'} {bound}"
         elif not evidence:
             verdict, reason = "UNRESOLVED", "no competent recognizer"
         elif unresolved:
