@@ -49,10 +49,14 @@ def det_figures(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str], ou
         for row in members:
             det = (row.get("curves") or {}).get("det") or {}
             label = labels[id(row)]
-            eer = (row.get("metrics") or {}).get("eer")
+            metrics = row.get("metrics") or {}
+            eer = metrics.get("eer")
             if eer is not None:
                 label = f"{label} (EER {format_metric('eer', eer)})"
-            curves.append(DetCurve(label, det.get("fmr") or [], det.get("fnmr") or [], colours[labels[id(row)]]))
+            # The score counts tell the plot which stored rates stand for 0 (see DetCurve).
+            counts = [n if isinstance(n, int) else None for n in (metrics.get("n_impostor"), metrics.get("n_genuine"))]
+            fmr, fnmr = det.get("fmr") or [], det.get("fnmr") or []
+            curves.append(DetCurve(label, fmr, fnmr, colours[labels[id(row)]], *counts))
         title = f"scheme {scheme} · attack {attack} · view {view}"
         uri = out.figure("det", title, partial(det_figure, curves, title=title))
         figures.append({"title": title, "uri": uri, "scheme": scheme})

@@ -1,12 +1,15 @@
 """Export a report's figures (PNG and PDF) and tables (CSV and LaTeX) to a folder, listed in ``index.json``.
 
 The report hands every figure and table to one :class:`Collector`. A figure
-becomes the page's PNG data URI either way; with an export folder it is
-also written as ``<name>.png`` (the very bytes the page embeds) and
-``<name>.pdf`` (vector). A table is plain data, a :class:`Table` of
-numbers and strings, written as ``<name>.csv`` (raw numbers, full
-precision, a confidence interval as two more columns) and ``<name>.tex``
-(a LaTeX ``tabular`` of the numbers as the page shows them, escaped).
+becomes the page's PNG data URI either way (100 dpi: a light page); with an
+export folder it is also written as ``<name>.png`` (the same figure at
+print resolution, 300 dpi: 1380x1260 px for a DET plot) and ``<name>.pdf``
+(vector). A table is plain data, a :class:`Table` of numbers and strings,
+written as ``<name>.csv`` (raw numbers, full precision, integers as
+integers, a confidence interval as two more columns) and ``<name>.tex``
+(LaTeX tables of the numbers as the page shows them, escaped, each
+narrow enough for a page: a wide table is split by columns into parts that
+repeat its leading columns, see :func:`table_latex`).
 Every file is written atomically; ``index.json`` lists the figures and
 the tables, each in the order the report made them. Identical results give
 identical files. Files of an earlier export that this one does not make
@@ -34,6 +37,7 @@ import numpy as np
 from benchmark.core.cache import Cache, atomic_write_bytes, atomic_write_text
 from benchmark.core.codeversion import code_version
 from reports import plots
+from reports.figures import PRINT_DPI
 from reports.plots import figure_pdf, figure_png, png_data_uri
 
 if TYPE_CHECKING:
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INDEX_NAME",
+    "LATEX_WIDTH",
     "Estimate",
     "Cell",
     "Table",
@@ -55,6 +60,14 @@ __all__ = [
 INDEX_NAME = "index.json"
 _SLUG_MAX = 80
 _DASH = "—"
+#: Characters a line of an exported LaTeX table may take (see :func:`table_latex`).
+LATEX_WIDTH = 100
+# Column separation of a ``tabular`` (2 x \tabcolsep = 12 pt), in characters.
+_LATEX_COLUMN_GAP = 3
+# Text columns wider than this (characters) wrap in a ``p{}`` column.
+_LATEX_WRAP = 40
+# Metric keys of counts (``n_genuine``...): written as integers.
+_COUNT_KEY = re.compile(r"n_")
 
 
 class Estimate(NamedTuple):
@@ -89,12 +102,18 @@ class Table:
         rows: One line per row, one :data:`Cell` per column.
         keys: Metric key per column, telling the LaTeX writer how to format
             numbers (``eer``: a percentage); ``""`` or missing: as is.
+        lead: How many leading columns name a row (scheme, recognizer...):
+            every part of a LaTeX table split by columns repeats them.
+        csv_only: Headers of columns left out of the LaTeX table (long free
+            text such as parameters); the CSV has every column.
     """
 
     title: str
     header: Sequence[str]
     rows: Sequence[Sequence[Cell]]
     keys: Sequence[str] = field(default_factory=tuple)
+    lead: int = 1
+    csv_only: Sequence[str] = field(default_factory=tuple)
 
     def key(self, column: int) -> str:
         """The metric key of ``column`` (``""`` when none is given)."""
@@ -178,25 +197,33 @@ def _estimate_columns(table: Table) -> list[bool]:
     return [any(j < len(row) and _has_ci(row[j]) for row in table.rows) for j in range(width)]
 
 
-def _csv_value(value: Any) -> str | int | float:
+def _csv_value(value: Any, count: bool = False) -> str | int | float:
     if value is None:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
+    if count and isinstance(value, float) and value.is_integer():
+        return int(value)  # a count read back as a float: "1800", never "1800.0"
     return value if isinstance(value, (int, float, str)) else str(value)
 
 
-def _csv_cells(cell: Cell, expand: bool) -> list[str | int | float]:
+def _csv_cells(cell: Cell, expand: bool, key: str) -> list[str | int | float]:
+    if isinstance(cell, Estimate):
+        key = cell.key or key
+    count = _COUNT_KEY.match(key) is not None
     value = cell.value if isinstance(cell, Estimate) else cell
     if not expand:
-        return [_csv_value(value)]
+        return [_csv_value(value, count)]
     if isinstance(cell, Estimate):
-        return [_csv_value(cell.value), _csv_value(cell.low), _csv_value(cell.high)]
-    return [_csv_value(value), "", ""]
+        return [_csv_value(cell.value, count), _csv_value(cell.low, count), _csv_value(cell.high, count)]
+    return [_csv_value(value, count), "", ""]
 
 
 def table_csv(table: Table) -> str:
     """``table`` as CSV: a header line, then raw values (None empty); a column with CIs is three columns.
+
+    Integers stay integers, and so does an integral value of a count column
+    (metric key ``n_*``), whatever type it arrived as.
 
     Args:
         table: The table.
@@ -214,8 +241,8 @@ def table_csv(table: Table) -> str:
     for row in table.rows:
         padded = [*row, *[None] * (len(table.header) - len(row))]
         line: list[str | int | float] = []
-        for cell, wide in zip(padded, expand):
-            line += _csv_cells(cell, wide)
+        for j, (cell, wide) in enumerate(zip(padded, expand)):
+            line += _csv_cells(cell, wide, table.key(j))
         writer.writerow(line)
     return buf.getvalue()
 
@@ -237,33 +264,87 @@ def _is_numeric(cell: Cell) -> bool:
     return isinstance(cell, (int, float, Estimate)) and not isinstance(cell, bool)
 
 
-def table_latex(table: Table, formatter: Formatter = _plain_format) -> str:
-    """``table`` as a LaTeX ``tabular`` (no packages needed): numbers right-aligned and formatted for reading.
+def _latex_parts(widths: Sequence[int], lead: Sequence[int], rest: Sequence[int], budget: int) -> list[list[int]]:
+    """Column indices of each part: the ``lead`` columns, then as many of ``rest`` as fit in ``budget`` characters."""
+    base = sum(widths[j] + _LATEX_COLUMN_GAP for j in lead)
+    parts: list[list[int]] = []
+    chunk: list[int] = []
+    used = base
+    for j in rest:
+        need = widths[j] + _LATEX_COLUMN_GAP
+        if chunk and used + need > budget:
+            parts.append([*lead, *chunk])
+            chunk, used = [], base
+        chunk.append(j)
+        used += need
+    parts.append([*lead, *chunk])
+    return parts
+
+
+def table_latex(table: Table, formatter: Formatter = _plain_format, width: int = LATEX_WIDTH) -> str:
+    """``table`` as LaTeX ``tabular`` environments (no packages needed), each narrow enough for a page.
+
+    Numbers are right-aligned and formatted for reading; text longer than
+    40 characters wraps in a paragraph column (``p{0.40\\linewidth}`` at the
+    default width). Columns named in ``table.csv_only`` are left out. A
+    table wider than ``width`` characters
+    (each column as wide as its longest cell or header, plus a gap) is split
+    by columns into parts, each a ``tabular`` of its own that repeats the
+    ``table.lead`` columns naming a row, so each can be set as its own
+    table (or ``\\input`` as they are: a paragraph break and a
+    ``\\medskip`` separate them). 100 characters fill a 16 cm text width in
+    10 pt type; a single column wider than that still makes a part.
 
     Args:
         table: The table.
         formatter: ``formatter(key, value)`` -> display text of a number
             (the report's own, so the LaTeX reads like the page).
+        width: Most characters a part's line may take.
 
     Returns:
-        LaTeX source: a comment naming the table, then the ``tabular``.
+        LaTeX source: per part, a comment naming the table (and the part),
+        then its ``tabular``.
     """
-    width = len(table.header)
-    numeric = [any(j < len(row) and _is_numeric(row[j]) for row in table.rows) for j in range(width)]
-    spec = "".join("r" if n else "l" for n in numeric)
-    lines = [
-        f"% {latex_escape(table.title)}",
-        f"\\begin{{tabular}}{{{spec}}}",
-        "\\hline",
-        " & ".join(latex_escape(h) for h in table.header) + " \\\\",
-        "\\hline",
+    size = len(table.header)
+    numeric = [any(j < len(row) and _is_numeric(row[j]) for row in table.rows) for j in range(size)]
+    text = [
+        [
+            _latex_cell(cell, table.key(j), formatter)
+            for j, cell in enumerate([*row, *[None] * (size - len(row))][:size])
+        ]
+        for row in table.rows
     ]
-    for row in table.rows:
-        padded = [*row, *[None] * (width - len(row))]
-        cells = [_latex_cell(cell, table.key(j), formatter) for j, cell in enumerate(padded[:width])]
-        lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\hline", "\\end{tabular}", ""]
-    return "\n".join(lines)
+    header = [latex_escape(h) for h in table.header]
+    # Measured on the typeset text: an escape such as \% prints one character.
+    widths = [max(len(_plain_text(c)) for c in [header[j], *(line[j] for line in text)]) for j in range(size)]
+    # Free text (a certification reason) wraps in a paragraph column instead of running off the page.
+    wrap = [not numeric[j] and widths[j] > _LATEX_WRAP for j in range(size)]
+    widths = [min(w, _LATEX_WRAP) if wrap[j] else w for j, w in enumerate(widths)]
+    spec = [
+        "r" if numeric[j] else f"p{{{_LATEX_WRAP / width:.2f}\\linewidth}}" if wrap[j] else "l" for j in range(size)
+    ]
+    shown = [j for j in range(size) if table.header[j] not in table.csv_only]
+    lead = [j for j in shown if j < table.lead]
+    parts = _latex_parts(widths, lead, [j for j in shown if j >= table.lead], width)
+    blocks = []
+    for n, columns in enumerate(parts, 1):
+        title = table.title if len(parts) == 1 else f"{table.title} (part {n} of {len(parts)})"
+        lines = [
+            f"% {latex_escape(title)}",
+            f"\\begin{{tabular}}{{{''.join(spec[j] for j in columns)}}}",
+            "\\hline",
+            " & ".join(header[j] for j in columns) + " \\\\",
+            "\\hline",
+        ]
+        lines += [" & ".join(line[j] for j in columns) + " \\\\" for line in text]
+        lines += ["\\hline", "\\end{tabular}", ""]
+        blocks.append("\n".join(lines))
+    return "\\par\\medskip\n\n".join(blocks)
+
+
+def _plain_text(latex: str) -> str:
+    """Roughly what ``latex`` prints: escapes and commands count as one character."""
+    return re.sub(r"\\[a-zA-Z]+(\{\})?|\\.|\$[^$]*\$", "x", latex)
 
 
 @functools.cache
@@ -306,7 +387,7 @@ class Collector:
         return name
 
     def figure(self, kind: str, title: str, build: Callable[[], Figure]) -> str:
-        """Take one figure: its PNG data URI for the page, and its PNG and PDF files when exporting.
+        """Take one figure: its PNG data URI for the page, and its print PNG and PDF files when exporting.
 
         Args:
             kind: What the figure is (``det``, ``sweep``...): the start of its file name.
@@ -323,7 +404,7 @@ class Collector:
         fig = build()
         png = figure_png(fig)
         name = self._name(kind, title)
-        atomic_write_bytes(self.folder / f"{name}.png", png, shared=True)
+        atomic_write_bytes(self.folder / f"{name}.png", figure_png(fig, PRINT_DPI), shared=True)
         atomic_write_bytes(self.folder / f"{name}.pdf", figure_pdf(fig), shared=True)
         self.entries.append(
             {"type": "figure", "kind": kind, "name": name, "title": title, "files": [f"{name}.png", f"{name}.pdf"]}

@@ -1,8 +1,9 @@
 """Figure basics shared by every plot: the palette, deterministic PNG/PDF encoding and PNG data URIs.
 
 Figures are :class:`matplotlib.figure.Figure` objects (no ``pyplot``); they
-are encoded here at the report's resolution, with no version stamp and no
-creation date, so identical figures give identical bytes. The plot kinds
+are encoded here with no version stamp and no creation date, so identical
+figures give identical bytes: at the page's resolution (:data:`DPI`, light
+inline images) or at print resolution (:data:`PRINT_DPI`, exported files). The plot kinds
 themselves are in :mod:`reports.plots`.
 """
 
@@ -20,6 +21,7 @@ __all__ = [
     "PALETTE",
     "MARKERS",
     "DPI",
+    "PRINT_DPI",
     "PNG_DATA_URI_PREFIX",
     "figure_png",
     "figure_pdf",
@@ -41,8 +43,11 @@ PALETTE: tuple[str, ...] = (
 
 # Marker per series where colour already means something else (sweeps).
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
-# Resolution of every figure (and of its PNG).
+# Resolution of every figure and of the report's inline PNGs: light pages.
 DPI = 100
+# Resolution of exported PNGs: print quality. Figures are 3.4-4.6 in wide, a
+# journal column is about 3.5 in, so a figure set at column width keeps ~300 dpi.
+PRINT_DPI = 300
 # Matplotlib otherwise writes its version into the PNG (and its version and
 # the date into a PDF), which would make the report bytes depend on the
 # installed matplotlib and the clock for identical results.
@@ -51,17 +56,19 @@ _PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None}
 PNG_DATA_URI_PREFIX = "data:image/png;base64,"
 
 
-def figure_png(fig: Figure) -> bytes:
-    """Encode ``fig`` as deterministic PNG bytes (the report's resolution).
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
+    """Encode ``fig`` as deterministic PNG bytes.
 
     Args:
         fig: A figure built with :class:`matplotlib.figure.Figure`.
+        dpi: Resolution: :data:`DPI` (the report's) or :data:`PRINT_DPI`
+            (exported files); the figure's size in inches stays the same.
 
     Returns:
-        The PNG file's bytes.
+        The PNG file's bytes (their pHYs chunk records ``dpi``).
     """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_METADATA)
+    fig.savefig(buf, format="png", dpi=dpi, metadata=_PNG_METADATA)
     return buf.getvalue()
 
 

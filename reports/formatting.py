@@ -331,11 +331,13 @@ def estimate(key: str, metrics: Mapping[str, Any] | None) -> Estimate:
         metrics: A row's metrics, or None.
 
     Returns:
-        The estimate; None for whatever is missing or not a finite number.
+        The estimate (an int value stays an int); None for whatever is missing or not a finite number.
     """
     metrics = metrics or {}
+    value = metrics.get(key)
     return Estimate(
-        optional_number(metrics.get(key)),
+        # An int stays one (a count); optional_number would make it a float.
+        value if isinstance(value, int) and not isinstance(value, bool) else optional_number(value),
         optional_number(metrics.get(key + "_ci_low")),
         optional_number(metrics.get(key + "_ci_high")),
     )

@@ -111,12 +111,21 @@ class DetCurve(NamedTuple):
         fmr: False match rates, one per operating point.
         fnmr: False non-match rates, same length as ``fmr``.
         colour: Matplotlib colour spec.
+        n_impostor: Impostor scores behind ``fmr``, or None when unknown.
+            A rate of 0 has no place on probit axes, and
+            :func:`benchmark.metrics.verification.det_curve` stores it as
+            ``0.5 / n``: with the count known, those points are not drawn
+            (the curve stops at its smallest measured FMR, ``1 / n``).
+        n_genuine: Genuine scores behind ``fnmr``, or None; the same for an
+            FNMR of 0.
     """
 
     label: str
     fmr: Sequence[float]
     fnmr: Sequence[float]
     colour: str = PALETTE[0]
+    n_impostor: int | None = None
+    n_genuine: int | None = None
 
 
 def _percent_label(p: float) -> str:
@@ -163,6 +172,29 @@ def _clean_curve(curve: DetCurve) -> tuple[np.ndarray, np.ndarray]:
     return fmr[keep], fnmr[keep]
 
 
+def _stands_for_zero(rates: np.ndarray, n: int | None) -> np.ndarray:
+    """Where ``rates`` hold a rate of 0 stored as ``0.5 / n`` (see :class:`DetCurve`); all False when ``n`` is unknown."""
+    if n is None or n < 1:
+        return np.zeros(rates.shape, dtype=bool)
+    return np.isclose(rates, 0.5 / n, rtol=1e-9, atol=0.0)
+
+
+def _measured(curve: DetCurve) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The curve's measured operating points (rates of 0 dropped) and where it stops for lack of scores."""
+    x, y = _clean_curve(curve)
+    zero_x, zero_y = _stands_for_zero(x, curve.n_impostor), _stands_for_zero(y, curve.n_genuine)
+    stops = [
+        f"{rate} 1/{n:,} ({n:,} {kind} scores)"
+        for rate, kind, n, zero in (
+            ("FMR", "impostor", curve.n_impostor, zero_x),
+            ("FNMR", "genuine", curve.n_genuine, zero_y),
+        )
+        if zero.any()
+    ]
+    keep = ~(zero_x | zero_y)
+    return x[keep], y[keep], stops
+
+
 def _set_probit_axis(ax, which: str, lo: float, hi: float) -> None:
     from scipy.special import ndtri  # the normal quantile, without importing scipy.stats
 
@@ -186,6 +218,12 @@ def _no_data(ax) -> None:
 def det_figure(curves: Sequence[DetCurve], *, title: str = "") -> Figure:
     """Draw DET curves on normal-deviate (probit) axes.
 
+    Only measured operating points are drawn: a curve whose score counts
+    are given stops at its smallest measured rate (an FMR of ``1 / n`` for
+    ``n`` impostor scores), marked by a ring, and a note under the axes says
+    where the curves stop for lack of scores; nothing is drawn towards a rate
+    of 0 that the scores cannot show.
+
     Args:
         curves: One :class:`DetCurve` per recognizer. Empty curves and
             non-finite points are skipped; rates of 0 or 1 are clipped to
@@ -201,10 +239,10 @@ def det_figure(curves: Sequence[DetCurve], *, title: str = "") -> Figure:
     from matplotlib.figure import Figure
     from scipy.special import ndtri  # the normal quantile, without importing scipy.stats
 
-    cleaned = [(c, *_clean_curve(c)) for c in curves]
-    drawn = [(c, x, y) for c, x, y in cleaned if x.size]
-    all_x = np.concatenate([x for _, x, _ in drawn]) if drawn else np.empty(0)
-    all_y = np.concatenate([y for _, _, y in drawn]) if drawn else np.empty(0)
+    drawn = [(c, x, y, ends) for c, x, y, ends in ((c, *_measured(c)) for c in curves) if x.size]
+    stops = list(dict.fromkeys(end for *_, ends in drawn for end in ends))
+    all_x = np.concatenate([x for _, x, _, _ in drawn]) if drawn else np.empty(0)
+    all_y = np.concatenate([y for _, _, y, _ in drawn]) if drawn else np.empty(0)
     x_lo, x_hi = _axis_range(all_x, _FMR_MAX)
     # Size the FNMR axis on the visible part of the curves only.
     y_lo, y_hi = _axis_range(all_y[all_x <= x_hi], _FNMR_MAX)
@@ -221,14 +259,26 @@ def det_figure(curves: Sequence[DetCurve], *, title: str = "") -> Figure:
     if d_lo < d_hi:
         diag = ndtri([d_lo, d_hi])
         ax.plot(diag, diag, color="#bbbbbb", linewidth=0.8, linestyle=":", zorder=1)
-    for curve, x, y in drawn:
+    for curve, x, y, ends in drawn:
         px = ndtri(np.clip(x, _OFF_FRAME, 1 - _OFF_FRAME))
         py = ndtri(np.clip(y, _OFF_FRAME, 1 - _OFF_FRAME))
         ax.plot(px, py, color=curve.colour, linewidth=1.6, label=curve.label, zorder=2)
+        if any(end.startswith("FMR") for end in ends):
+            # The smallest measured FMR: the curve ends here, it is not cut by the frame.
+            first = int(np.argmin(x))
+            ax.plot(
+                px[first], py[first], marker="o", markersize=4, markerfacecolor="white", color=curve.colour, zorder=3
+            )
     if drawn:
         ax.legend(fontsize=7, loc="upper right", frameon=True)
     else:
         _no_data(ax)
+    if stops:
+        fig.subplots_adjust(bottom=0.2)
+        note = (
+            f"Curves stop at the smallest rate their scores measure: {'; '.join(stops)}. Lower rates need more scores."
+        )
+        fig.text(0.02, 0.01, _wrapped(note, 95), fontsize=6, color="#555555", ha="left", va="bottom")
     ax.set_xlabel("False match rate (FMR)", fontsize=8)
     ax.set_ylabel("False non-match rate (FNMR)", fontsize=8)
     if title:

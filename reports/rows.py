@@ -17,6 +17,7 @@ from reports.formatting import as_text, format_params, unique_in_order
 __all__ = [
     "PLAIN",
     "sorted_rows",
+    "recognizer_params",
     "recognizer_labels",
     "recognizer_colours",
     "row_title",
@@ -47,6 +48,19 @@ def sorted_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(rows, key=lambda r: tuple(rank[f][str(r.get(f))] for f in _GROUP_FIELDS))
 
 
+def recognizer_params(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's recognizer parameters without its run-time settings (``recognizer_runtime_params``).
+
+    Args:
+        row: A result row.
+
+    Returns:
+        The parameters that say what the recognizer computes.
+    """
+    runtime = set(row.get("recognizer_runtime_params") or ())
+    return {k: v for k, v in (row.get("recognizer_params") or {}).items() if k not in runtime}
+
+
 def recognizer_labels(rows: Sequence[Mapping[str, Any]]) -> dict[int, str]:
     """Legend label per row: the recognizer name, plus its parameters only where
     one name appears with several parameter sets.
@@ -59,10 +73,10 @@ def recognizer_labels(rows: Sequence[Mapping[str, Any]]) -> dict[int, str]:
     """
     variants: dict[str, set[str]] = {}
     for row in rows:
-        variants.setdefault(row["recognizer"], set()).add(format_params(row.get("recognizer_params")))
+        variants.setdefault(row["recognizer"], set()).add(format_params(recognizer_params(row)))
     labels = {}
     for row in rows:
-        name, params = row["recognizer"], format_params(row.get("recognizer_params"))
+        name, params = row["recognizer"], format_params(recognizer_params(row))
         labels[id(row)] = f"{name} ({params})" if len(variants[name]) > 1 else name
     return labels
 

@@ -500,7 +500,7 @@ def _summary_export(lines: Sequence[_SummaryLine], sar: str | None) -> Table:
                 ren.verdict_text,
             ]
         )
-    return Table("Summary: ISO/IEC 24745 properties per scheme and recognizer", header, rows, keys)
+    return Table("Summary: ISO/IEC 24745 properties per scheme and recognizer", header, rows, keys, lead=2)
 
 
 def summary_table(results: Results) -> Table | None:

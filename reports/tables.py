@@ -20,6 +20,7 @@ from reports.formatting import (
     metric_header,
     unique_in_order,
 )
+from reports.rows import recognizer_params
 
 __all__ = ["table_lines", "results_export", "attack_table", "attack_export", "strength_by_setting", "strength_exports"]
 
@@ -37,7 +38,7 @@ def table_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> li
     return [
         {
             "recognizer": row["recognizer"],
-            "recognizer_params": format_params(row.get("recognizer_params")),
+            "recognizer_params": format_params(recognizer_params(row)),
             "scheme": row.get("scheme", ""),
             "scheme_params": format_params(row.get("scheme_params")),
             "attack": row.get("attack", ""),
@@ -64,7 +65,7 @@ def results_export(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
     lines: list[list[Cell]] = [
         [
             as_text(row.get("recognizer")),
-            format_params(row.get("recognizer_params")),
+            format_params(recognizer_params(row)),
             as_text(row.get("scheme")),
             format_params(row.get("scheme_params")),
             as_text(row.get("attack")),
@@ -73,7 +74,10 @@ def results_export(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
         ]
         for row in rows
     ]
-    return Table("All results", [*head, *(metric_header(c) for c in columns)], lines, ["", *[""] * 5, *columns])
+    header = [*head, *(metric_header(c) for c in columns)]
+    # In LaTeX the labels name the settings and the view its attack: parameters and attack stay in the CSV.
+    csv_only = ("Recognizer params", "Scheme params", "Attack")
+    return Table("All results", header, lines, ["", *[""] * 5, *columns], lead=len(head), csv_only=csv_only)
 
 
 # Image-level columns of the attack table: the same for every recognizer of a view.
@@ -155,7 +159,7 @@ def attack_export(rows: Sequence[Mapping[str, Any]], labels: Mapping[int, str]) 
         )
     header = ["Scheme", "Attack", *(f"EER {name}" for name in recognizers), *(h for _, h in _ATTACK_QUALITY)]
     keys = ["", "", *["eer"] * len(recognizers), *(key for key, _ in _ATTACK_QUALITY)]
-    return Table("Attacks", header, lines, keys)
+    return Table("Attacks", header, lines, keys, lead=2)
 
 
 def _with_ci(key: str, metrics: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from matplotlib.figure import Figure
 
 from reports.export import (
     INDEX_NAME,
+    LATEX_WIDTH,
     Collector,
     Estimate,
     Table,
@@ -32,11 +34,13 @@ def _row(recognizer: str, scheme: str, view: str, eer: float, seed: int) -> dict
     thresholds = np.unique(np.concatenate([genuine, impostor]))
     edges = np.linspace(-4.0, 6.0, 21)
     attack = view.partition(":")[2] or "none"
-    metrics = {"eer": eer, "eer_ci_low": eer - 0.01, "eer_ci_high": eer + 0.01}
+    metrics = {"eer": eer, "eer_ci_low": eer - 0.01, "eer_ci_high": eer + 0.01, "n_genuine": 60, "n_impostor": 300}
     if view.startswith("linkage"):
         metrics.update(d_sys=0.4, d_sys_null_high=0.05, linkability_max=0.5)
     return {
         "recognizer": recognizer,
+        "recognizer_params": {"radius": 2, "batch_size": 16, "threads": 1},
+        "recognizer_runtime_params": ["batch_size", "threads"],
         "scheme": scheme,
         "scheme_params": {},
         "attack": attack,
@@ -126,6 +130,63 @@ def test_table_csv_keeps_raw_numbers_and_expands_cis():
     assert lines[2] == ["remap_8", "", "", "", "", "0.01"]
 
 
+def test_table_csv_writes_counts_as_integers():
+    table = Table(
+        "Counts",
+        ["Scheme", "n", "images", "EER"],
+        [["a", 1800.0, 12, Estimate(0.0, 0.0, 0.01)], ["b", Estimate(1800.0, 1700.0, 1900.0), 3.5, 0.25]],
+        ["", "n_genuine", "", "eer"],
+    )
+    lines = list(csv.reader(io.StringIO(table_csv(table))))
+    assert lines[1] == ["a", "1800", "", "", "12", "0.0", "0.0", "0.01"]  # a rate stays a float
+    assert lines[2] == ["b", "1800", "1700", "1900", "3.5", "0.25", "", ""]
+
+
+def test_exported_results_keep_counts_integral_and_runtime_settings_out(exported):
+    folder, _ = exported
+    (line, *_) = csv.DictReader(io.StringIO((folder / "results-all-results.csv").read_text()))
+    assert (line["# genuine"], line["# impostor"]) == ("60", "300")
+    assert line["Recognizer params"] == "radius=2"  # batch_size and threads only set how it ran
+    tex = (folder / "results-all-results.tex").read_text()
+    assert "batch" not in tex and "radius" not in tex  # parameters stay in the CSV
+
+
+def _wide_table() -> Table:
+    head = ["Recognizer", "Recognizer params", "Scheme", "Scheme params", "Attack", "View"]
+    metrics = [f"metric {i}" for i in range(11)]
+    row = ["sface", "radius=2", "warp_16_6", "block=16, n=6", "naive", "strength:naive"]
+    return Table(
+        "All results",
+        head + metrics,
+        [[*row, *(Estimate(0.1 * i, 0.05, 0.2, key="eer") for i in range(11))]] * 2,
+        lead=6,
+        csv_only=["Recognizer params", "Scheme params"],
+    )
+
+
+def test_table_latex_splits_a_wide_table_into_parts_a_page_holds():
+    table = _wide_table()
+    tex = table_latex(table, format_metric)
+    parts = tex.split("\\end{tabular}")[:-1]
+    assert len(parts) > 1 and tex.count("\\begin{tabular}") == len(parts) and "\\par\\medskip" in tex
+    seen = []
+    for n, part in enumerate(parts, 1):
+        assert f"% All results (part {n} of {len(parts)})" in part
+        header = part.split("\\hline\n")[1].split(" \\\\")[0].split(" & ")
+        assert header[:4] == ["Recognizer", "Scheme", "Attack", "View"]  # the lead, in every part
+        seen += header[4:]
+        body = part.split("\\hline\n")[2]
+        assert all(len(re.sub(r"\\[a-z]+|\\", "", line)) <= LATEX_WIDTH for line in body.splitlines())
+    assert seen == [f"metric {i}" for i in range(11)]  # every column once, in order
+    assert "params" not in tex and "radius" not in tex
+    # A narrow table is one tabular, as before; a wider budget takes more columns a part.
+    assert table_latex(_table(), format_metric).count("\\begin{tabular}") == 1
+    assert table_latex(table, format_metric, width=400).count("\\begin{tabular}") == 1
+    # Free text wraps in a paragraph column rather than running off the page.
+    reasons = Table("Certification", ["Metric", "Verdict", "Reason"], [["eer", "FAIL", "word " * 60]])
+    assert "\\begin{tabular}{llp{0.40\\linewidth}}" in table_latex(reasons)
+
+
 def test_table_latex_formats_and_escapes():
     tex = table_latex(_table(), format_metric)
     assert tex.startswith(r"% Strength: lbp \& \textless{}x\textgreater{}") and "\\begin{tabular}{lrrr}" in tex
@@ -198,12 +259,26 @@ def test_export_lists_every_file(exported):
         assert (folder / entry["files"][1]).read_bytes()[:5] == b"%PDF-"
 
 
-def test_exported_png_is_the_embedded_figure(exported):
+def _png_size(png: bytes) -> tuple[int, int, int]:
+    """Width and height in pixels and the resolution in dots per inch (pHYs chunk) of a PNG."""
+    width, height = struct.unpack(">II", png[16:24])
+    at = png.index(b"pHYs")
+    per_metre, unit = struct.unpack(">I", png[at + 4 : at + 8])[0], png[at + 12]
+    assert unit == 1  # metres
+    return width, height, round(per_metre * 0.0254)
+
+
+def test_exported_png_is_the_embedded_figure_at_print_resolution(exported):
     folder, page = exported
     index = json.loads((folder / INDEX_NAME).read_text(encoding="utf-8"))
-    embedded = {base64.b64decode(src) for src in re.findall(r'src="data:image/png;base64,([^"]*)"', page)}
-    exported_png = {(folder / e["files"][0]).read_bytes() for e in index["figures"]}
-    assert exported_png == embedded
+    embedded = [base64.b64decode(src) for src in re.findall(r'src="data:image/png;base64,([^"]*)"', page)]
+    page_sizes = sorted(_png_size(png)[:2] for png in embedded)
+    exported_sizes = [_png_size((folder / e["files"][0]).read_bytes()) for e in index["figures"]]
+    assert len(exported_sizes) == len(page_sizes) and all(dpi == 300 for _, _, dpi in exported_sizes)
+    # The same figures, three times the page's pixels each way (the page stays light: 100 dpi).
+    assert sorted((w, h) for w, h, _ in exported_sizes) == [(3 * w, 3 * h) for w, h in page_sizes]
+    det = next(e for e in index["figures"] if e["kind"] == "det")
+    assert _png_size((folder / det["files"][0]).read_bytes()) == (1380, 1260, 300)
 
 
 def test_exported_tables(exported):

@@ -50,6 +50,7 @@ def test_run_writes_results_and_scores(protocol, tmp_path):
     assert [r["recognizer"] for r in results["rows"]] == ["lbp", "mblbp"]
     for row in results["rows"]:
         assert set(row) >= {"recognizer", "scheme", "scheme_params", "attack", "view", "metrics"}
+        assert row["recognizer_runtime_params"] == []  # lbp and mblbp have no run-time settings
         for key in ("eer", "fnmr_at_fmr_0.01", "fnmr_at_fmr_0.001", "fnmr_at_fmr_0.0001", "d_prime"):
             assert isinstance(row["metrics"][key], (int, float)), key
         scores = read_scores(res.results_path.parent / row["score_file"])

@@ -276,3 +276,40 @@ def test_examples_plot_draws_inline_pngs_and_failed_cells():
     assert drawn == examples_plot(["original", "naive", "inpaint"], failed, title="Examples · warp")
     _png(examples_plot([], []))
     _png(examples_plot(["original"], [ExampleLine("x", [good, good])]))  # more images than columns
+
+
+def _det_points(seed: int = 0) -> tuple[dict, int, int]:
+    from benchmark.metrics.verification import det_curve
+
+    rng = np.random.default_rng(seed)
+    genuine, impostor = rng.normal(3.0, 1.0, 200), rng.normal(0.0, 1.0, 300)
+    return det_curve(genuine, impostor), genuine.size, impostor.size
+
+
+def test_det_figure_draws_only_measured_points_and_says_where_it_stops():
+    from scipy.special import ndtri
+
+    from reports.plots import det_figure
+
+    det, n_genuine, n_impostor = _det_points()
+    assert min(det["fmr"]) == 0.5 / n_impostor  # det_curve stores an FMR of 0 as half a count
+    fig = det_figure([DetCurve("lbp", det["fmr"], det["fnmr"], "#0072B2", n_impostor, n_genuine)])
+    (line,) = [line for line in fig.axes[0].lines if line.get_label() == "lbp"]
+    x = np.asarray(line.get_xdata())
+    # The curve starts at the smallest measured FMR, 1/n: no vertical run at 1/(2n) up the frame.
+    assert x.min() == pytest.approx(ndtri(1 / n_impostor)) and x.size < len(det["fmr"])
+    notes = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+    assert "FMR 1/300 (300 impostor scores)" in notes
+    # Without the counts, nothing tells a stored 0 from a measured rate: every point is drawn, no note.
+    old = det_figure([DetCurve("lbp", det["fmr"], det["fnmr"])])
+    (line,) = [line for line in old.axes[0].lines if line.get_label() == "lbp"]
+    assert np.asarray(line.get_xdata()).min() == pytest.approx(ndtri(0.5 / n_impostor)) and not old.texts
+
+
+def test_det_figure_without_a_zero_rate_adds_no_note():
+    from reports.plots import det_figure
+
+    fmr = [1e-3, 1e-2, 0.1, 0.3]
+    fig = det_figure([DetCurve("a", fmr, [0.5, 0.2, 0.05, 0.01], "#0072B2", 1000, 100)])
+    (line,) = [line for line in fig.axes[0].lines if line.get_label() == "a"]
+    assert len(line.get_xdata()) == 4 and not fig.texts

@@ -81,6 +81,9 @@ def test_conformance(kind, name, cls):
     assert obj.get_params() == {p.name: p.default for p in params}
     # Every parameter has exactly one declared constraint, and defaults are valid.
     assert set(cls._constraints) == set(obj.get_params())
+    # Run-time settings are parameters, and the identity is the rest.
+    assert cls.runtime_params <= set(obj.get_params())
+    assert obj.identity_params() == {k: v for k, v in obj.get_params().items() if k not in cls.runtime_params}
     obj.validate()
     # Unknown parameters and values each constraint rejects are refused with a ParamError.
     with pytest.raises(ParamError):
@@ -143,3 +146,11 @@ def test_features_of_a_face_do_not_depend_on_its_batch(name, cls):
     whole = rec.transform(faces)
     for part in (slice(0, 1), slice(4, 5), slice(3, 9)):
         assert np.array_equal(rec.transform(faces[part]), whole[part]), part
+
+
+def test_run_time_settings_are_declared():
+    """A recognizer's batch size, threads and device say how it runs, not what it computes."""
+    for name, cls in RECOGNIZERS.items():
+        settings = {"batch_size", "threads", "device"} & set(cls.param_names())
+        assert settings <= cls.runtime_params, name
+    assert RECOGNIZERS.get("sface").runtime_params == {"batch_size", "threads"}

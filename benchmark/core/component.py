@@ -8,6 +8,10 @@
 * ``fit`` returns ``self``; state learnt by ``fit`` ends in ``_``.
 * :meth:`get_params` (read from the ``__init__`` signature) feeds ``repr`` and
   cache keys.
+* ``runtime_params`` names the parameters that only say how to run
+  (``batch_size``, ``threads``, ``device``), not what is computed: reports
+  leave them out of the component's label and shown parameters
+  (:meth:`identity_params`).
 
 Each kind's base class declares what the harness may call on it, hooks
 included (:meth:`Component.label`, :meth:`Scheme.settings`,
@@ -261,6 +265,11 @@ class Component:
 
     registry_name: ClassVar[str] = ""
     _constraints: ClassVar[dict[str, Constraint]] = {}
+    #: Parameters that only set how the component runs (batch size, threads,
+    #: device): results agree across their values up to float rounding. They
+    #: stay in :meth:`get_params` (cache keys, provenance, ``compare``'s row
+    #: matching) but not in what a report shows as the component's identity.
+    runtime_params: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def param_names(cls) -> list[str]:
@@ -280,6 +289,10 @@ class Component:
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.param_names()}
+
+    def identity_params(self) -> dict[str, Any]:
+        """:meth:`get_params` without the :attr:`runtime_params`: what the component computes."""
+        return {k: v for k, v in self.get_params().items() if k not in self.runtime_params}
 
     def set_params(self, **params: Any) -> Self:
         names = self.param_names()

@@ -499,6 +499,7 @@ class _Evaluator:
             row: Row = {
                 "recognizer": inst.label,
                 "recognizer_params": jsonable(inst.component.get_params()),
+                "recognizer_runtime_params": sorted(inst.component.runtime_params),
                 "scheme": view.scheme,
                 "scheme_params": view.scheme_params,
                 "attack": view.attack,

@@ -114,6 +114,9 @@ class Row(TypedDict):
     baseline_score_file: NotRequired[str]
     #: Rows of an attacker who holds the victim's key (stolen token); absent for keyless attacks.
     key_known: NotRequired[bool]
+    #: Names in ``recognizer_params`` that only set how it ran (batch size, threads): reports leave them
+    #: out of the recognizer's label and shown parameters; ``compare`` still matches on every parameter.
+    recognizer_runtime_params: NotRequired[list[str]]
 
 
 class Sweep(TypedDict):

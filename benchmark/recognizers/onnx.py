@@ -221,6 +221,7 @@ class SFaceRecognizer(_LazyModel):
         "batch_size": Interval(int, 1, 4096),
         "threads": Interval(int, 1, 256),
     }
+    runtime_params = frozenset({"batch_size", "threads"})
 
     def __init__(self, *, batch_size: int = 16, threads: int = 1):
         self.batch_size = batch_size
@@ -300,6 +301,7 @@ class ONNXRecognizer(_LazyModel):
         "batch_size": Interval(int, 1, 4096),
         "threads": Interval(int, 1, 256),
     }
+    runtime_params = frozenset({"batch_size", "threads"})
 
     def __init__(
         self,

@@ -279,6 +279,7 @@ class SFaceTorchRecognizer(_LazyModel):
         "threads": Interval(int, 1, 256),
         "device": Options(("auto", "cpu", "cuda")),
     }
+    runtime_params = frozenset({"batch_size", "threads", "device"})
 
     def __init__(self, *, batch_size: int = 16, threads: int = 1, device: str = "auto"):
         self.batch_size = batch_size
