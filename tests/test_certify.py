@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmark.engine.protocol import Criterion
-from benchmark.metrics.certify import judge, known_metric, needs_ci
+from benchmark.metrics.certify import judge, known_metric, needs_ci, overall_verdict
 
 
 def _row(view, metrics, recognizer="sface", scheme="noise"):
@@ -185,3 +185,10 @@ def test_competence_only_voids_security_evidence_from_scores():
     ]
     for v in judge(rows, criteria, n_boot=200, competence=_competence()):
         assert v["verdict"] == "PASS" and v["not_competent"] == {}, v
+
+
+def test_overall_verdict_is_the_worst():
+    assert overall_verdict(["PASS", "PASS"]) == "PASS"
+    assert overall_verdict(["PASS", "UNRESOLVED"]) == "UNRESOLVED"
+    assert overall_verdict(["UNRESOLVED", "FAIL", "PASS"]) == "FAIL"
+    assert overall_verdict([]) == "INCOMPLETE"

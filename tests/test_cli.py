@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import benchmark
-from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_OK, build_parser, main, verdict_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -181,3 +181,11 @@ def test_bench_py_and_console_script_agree(tmp_path):
     )
     assert a.returncode == b.returncode == 0
     assert a.stdout == b.stdout
+
+
+def test_verdict_line_counts_each_verdict():
+    entries = [{"verdict": "PASS"}, {"verdict": "FAIL"}, {"verdict": "UNRESOLVED"}, {"verdict": "FAIL"}]
+    assert verdict_line(entries) == (
+        "verdict: FAIL (1 PASS, 2 FAIL, 1 UNRESOLVED of 4 criteria; the report opens with them)"
+    )
+    assert verdict_line([]) == "verdict: none (the protocol sets no certify: criteria)"

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -30,6 +30,7 @@ from benchmark.core.registry import all_registries
 from benchmark.engine.pipeline import RunOptions, RunOutput, run_protocol
 from benchmark.engine.protocol import ProtocolError, load_protocol
 from benchmark.engine.results import Results, ResultsError, read_results
+from benchmark.metrics.certify import overall_verdict
 
 __all__ = [
     "main",
@@ -358,6 +359,16 @@ def _print_summary(result: RunOutput, report: Path | None, seconds: float, expor
     if export is not None:
         print(f"export:  {_export_index(export)}")
     print(f"done in {seconds:.1f} s (cache: {s['hits']} hits, {s['misses']} misses)")
+    print(verdict_line(result.results.get("certification")))
+
+
+def verdict_line(entries: Sequence[Mapping[str, Any]] | None) -> str:
+    """The run's last line: the overall certification verdict and how many criteria gave each verdict."""
+    if not entries:
+        return "verdict: none (the protocol sets no certify: criteria)"
+    verdicts = [str(c["verdict"]) for c in entries]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("PASS", "FAIL", "UNRESOLVED") if v in verdicts)
+    return f"verdict: {overall_verdict(verdicts)} ({counts} of {len(verdicts)} criteria; the report opens with them)"
 
 
 def cmd_report(args: argparse.Namespace) -> int:

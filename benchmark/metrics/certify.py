@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "judge",
+    "overall_verdict",
     "KNOWN_METRICS",
     "CI_METRICS",
     "SCORE_METRICS",
@@ -290,3 +291,14 @@ def judge(
 
 def _name(row: Mapping[str, Any]) -> str:
     return f"{row['recognizer']} / {row['scheme']} / {row['view']}"
+
+
+def overall_verdict(verdicts: Sequence[str]) -> str:
+    """The worst of the criteria's verdicts: PASS only when all pass; INCOMPLETE for a verdict that is none of the three."""
+    seen = set(verdicts)
+    if seen == {"PASS"}:
+        return "PASS"
+    for verdict in ("FAIL", "UNRESOLVED"):
+        if verdict in seen:
+            return verdict
+    return "INCOMPLETE"
