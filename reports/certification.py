@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from benchmark.metrics.certify import overall_verdict
 from reports.export import Cell, Estimate, Table
 from reports.formatting import as_text, format_metric, is_number, mappings, optional_number
 
@@ -52,16 +53,7 @@ def certification_context(entries: Sequence[Mapping[str, Any]] | None) -> dict |
                 else "",
             }
         )
-    verdicts = {c["verdict"] for c in checks}
-    overall = (
-        "PASS"
-        if verdicts == {"PASS"}
-        else "FAIL"
-        if "FAIL" in verdicts
-        else "UNRESOLVED"
-        if "UNRESOLVED" in verdicts
-        else "INCOMPLETE"
-    )
+    overall = overall_verdict([c["verdict"] for c in checks])
     return {"checks": checks, "overall": overall, "overall_class": overall.lower()}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmark.engine.protocol import Criterion
-from benchmark.metrics.certify import judge, known_metric, needs_ci
+from benchmark.metrics.certify import judge, known_metric, needs_ci, overall_verdict
 
 
 def _row(view, metrics, recognizer="sface", scheme="noise"):
@@ -194,3 +194,10 @@ def test_a_failing_reason_shows_a_few_digits_and_rates_as_percentages():
     rows = [_row("linkage:naive", {"d_sys": 0.5, "d_sys_ci_low": 0.4, "d_sys_ci_high": 0.97541234})]
     [v] = judge(rows, [Criterion(metric="d_sys", view="linkage:*", max=0.1)], n_boot=200)
     assert v["reason"].endswith(": 0.975 > 0.1")
+
+
+def test_overall_verdict_is_the_worst():
+    assert overall_verdict(["PASS", "PASS"]) == "PASS"
+    assert overall_verdict(["PASS", "UNRESOLVED"]) == "UNRESOLVED"
+    assert overall_verdict(["UNRESOLVED", "FAIL", "PASS"]) == "FAIL"
+    assert overall_verdict([]) == "INCOMPLETE"

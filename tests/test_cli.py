@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import benchmark
-from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+from benchmark.cli.main import EXIT_BAD_INPUT, EXIT_OK, build_parser, main, verdict_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -228,3 +228,11 @@ def test_cache_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message)
     assert main(["cache", *args, "--cache", str(tmp_path)]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_verdict_line_counts_each_verdict():
+    entries = [{"verdict": "PASS"}, {"verdict": "FAIL"}, {"verdict": "UNRESOLVED"}, {"verdict": "FAIL"}]
+    assert verdict_line(entries) == (
+        "verdict: FAIL (1 PASS, 2 FAIL, 1 UNRESOLVED of 4 criteria; the report opens with them)"
+    )
+    assert verdict_line([]) == "verdict: none (the protocol sets no certify: criteria)"

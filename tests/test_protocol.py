@@ -394,3 +394,43 @@ def test_a_grid_over_a_parameter_the_label_does_not_show_appends_the_swept_value
         "inpaint(conceal-packet)[epochs=1]",
         "inpaint(conceal-packet)[epochs=2]",
     ]
+
+
+PAIRED = (
+    GOOD
+    + """\
+schemes:
+  - {name: j2k, params: {window: 4, offset: 6}}
+  - warp_16_6
+attacks:
+  - naive
+  - {name: conceal-codeblock, schemes: [lw*]}
+  - {name: invert, schemes: [warp_16_6]}
+"""
+)
+
+
+def test_an_attack_limited_to_schemes_attacks_only_those(tmp_path):
+    lp = load_protocol(write(tmp_path, PAIRED))
+    assert [a.label for a in lp.attacks_for("lw4o6")] == ["naive", "conceal-codeblock"]
+    assert [a.label for a in lp.attacks_for("warp_16_6")] == ["naive", "invert"]
+
+
+def test_an_attack_unlimited_still_must_attack_every_scheme(tmp_path):
+    msg = error_of(tmp_path, PAIRED.replace("{name: invert, schemes: [warp_16_6]}", "invert"))
+    assert re.search(r"p\.yaml:15: attacks\[2\]\.name: invert cannot attack scheme lw4o6 \(schemes\[0\]\)", msg), msg
+
+
+def test_an_attack_schemes_pattern_must_match_a_scheme(tmp_path):
+    msg = error_of(tmp_path, PAIRED.replace("schemes: [warp_16_6]", "schemes: [warp_8_4]"))
+    assert re.search(
+        r"p\.yaml:15: attacks\[2\]\.schemes\[0\]: 'warp_8_4' matches no scheme \(schemes: lw4o6, warp_16_6\)", msg
+    ), msg
+
+
+def test_quickstart_pairs_each_attack_with_the_schemes_it_can_attack():
+    lp = load_protocol(REPO / "protocols" / "quickstart.yaml")
+    assert {s.label: [a.label for a in lp.attacks_for(s.label)] for s in lp.instances("schemes")} == {
+        "lw4o6": ["naive", "conceal-codeblock", "inpaint"],
+        "warp_16_6": ["naive", "invert"],
+    }

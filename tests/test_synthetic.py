@@ -97,7 +97,7 @@ def test_invalid_params_raise(params, name):
 
 
 def test_defaults_and_registration():
-    assert SyntheticFaces().get_params() == {"n_subjects": 40, "n_images": 10, "seed": 0}
+    assert SyntheticFaces().get_params() == {"n_subjects": 40, "n_images": 10, "seed": 0, "first_subject": 0}
     assert SyntheticFaces.registry_name == "synthetic"
 
 
@@ -122,3 +122,12 @@ def test_lbp_eer_is_moderate_for_other_seeds(seed):
 def test_mblbp_eer_is_moderate(seed):
     samples = SyntheticFaces(seed=seed).load(None)
     assert EER_LOW <= all_pairs_eer(MBLBPRecognizer(), samples) <= EER_HIGH
+
+
+def test_first_subject_continues_the_same_generator():
+    # An attacker's own faces: subjects 3 and 4 of the generator, the same faces as in a larger set.
+    later = load(n_subjects=2, n_images=2, seed=3, first_subject=3)
+    large = load(n_subjects=5, n_images=2, seed=3)
+    assert later.ids == ["s003/00", "s003/01", "s004/00", "s004/01"]
+    assert later.subjects == ["s003", "s003", "s004", "s004"]
+    np.testing.assert_array_equal(later.images, large.images[6:])

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,6 +33,7 @@ from benchmark.core.registry import all_registries
 from benchmark.engine.pipeline import RunOptions, RunOutput, run_protocol
 from benchmark.engine.protocol import ProtocolError, load_protocol
 from benchmark.engine.results import CertificationEntry, Results, ResultsError, read_results
+from benchmark.metrics.certify import overall_verdict
 
 __all__ = [
     "main",
@@ -361,6 +362,7 @@ def _print_summary(result: RunOutput, report: Path | None, seconds: float, expor
     print(f"done in {seconds:.1f} s (cache: {s['hits']} hits, {s['misses']} misses)")
     if result.engine.cache.enabled:
         print(_cache_line(result.engine.cache))
+    print(verdict_line(result.results.get("certification")))
 
 
 def _criterion(c: CertificationEntry) -> str:
@@ -376,6 +378,15 @@ def _cache_line(cache: Cache) -> str:
     return (
         f"cache:   {cache.root} ({format_bytes(total.bytes)} in {total.entries:,} entries; 'facesec cache' prunes it)"
     )
+
+
+def verdict_line(entries: Sequence[Mapping[str, Any]] | None) -> str:
+    """The run's last line: the overall certification verdict and how many criteria gave each verdict."""
+    if not entries:
+        return "verdict: none (the protocol sets no certify: criteria)"
+    verdicts = [str(c["verdict"]) for c in entries]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("PASS", "FAIL", "UNRESOLVED") if v in verdicts)
+    return f"verdict: {overall_verdict(verdicts)} ({counts} of {len(verdicts)} criteria; the report opens with them)"
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -244,9 +244,9 @@ def _all_views(
     attacker: Attacker | None,
 ) -> list[View]:
     views = [baseline_view(plain, len(data.comparisons))]
-    attacks = [AttackInstance(i.label, _as(Attack, i.component)) for i in lp.instances("attacks")]
     for inst in lp.instances("schemes"):
         assert master_key is not None
+        attacks = [AttackInstance(i.label, _as(Attack, i.component)) for i in lp.attacks_for(inst.label)]
         ctx = SchemeContext(
             engine,
             inst.label,

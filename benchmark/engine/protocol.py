@@ -18,6 +18,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +62,7 @@ from benchmark.metrics.certify import DEFAULT_COMPETENCE_FMR, DEFAULT_MAX_FNMR, 
 __all__ = [
     "MAX_GRID_SETTINGS",
     "ProtocolError",
+    "AttackRef",
     "ComponentRef",
     "DatasetSpec",
     "KeySource",
@@ -145,6 +147,18 @@ class DatasetSpec(_Strict):
     seed: int = Field(0, ge=0)
     max_nonmated: int = Field(100_000, ge=1)
     pairs: str | None = None
+
+
+class AttackRef(ComponentRef):
+    """An attack reference; ``schemes`` (shell-style patterns of scheme labels) limits it to those schemes.
+
+    Without ``schemes`` the attack attacks every scheme of the protocol (and
+    validation refuses one it cannot attack); with it, only the schemes whose
+    label matches a pattern, so one protocol can pair an attack made for one
+    kind of scheme (code-block concealment: JPEG 2000 codestreams) with it.
+    """
+
+    schemes: list[str] | None = Field(None, min_length=1)
 
 
 class KeySource(_Strict):
@@ -300,7 +314,7 @@ class Protocol(_Strict):
     dataset: DatasetSpec
     recognizers: list[ComponentRef] = Field(min_length=1)
     schemes: list[ComponentRef] = Field(default_factory=list)
-    attacks: list[ComponentRef] = Field(default_factory=list)
+    attacks: list[AttackRef] = Field(default_factory=list)
     metrics: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name=m) for m in DEFAULT_METRICS])
     face_quality: list[ComponentRef] = Field(default_factory=list)
     examples: int = Field(4, ge=0, le=64)
@@ -357,6 +371,15 @@ class LoadedProtocol:
     def error(self, loc: Loc, message: str) -> ProtocolError:
         """A :class:`ProtocolError` located at field path ``loc``."""
         return _locate_error(self.path, self._root_node, self.overrides, loc, message, self._created)
+
+    def attacks_for(self, scheme: str) -> list[Instance]:
+        """The attacks that attack the scheme labelled ``scheme`` (every attack without a ``schemes`` list)."""
+        refs = self.model.attacks
+        return [
+            inst
+            for inst in self.instances("attacks")
+            if (patterns := refs[inst.ref_index].schemes) is None or any(fnmatchcase(scheme, p) for p in patterns)
+        ]
 
     def instances(self, kind: str) -> list[Instance]:
         """Validated, grid-expanded components of a kind (recognizers, ...), built once."""
@@ -576,8 +599,17 @@ def _check_cross_fields(lp: LoadedProtocol) -> None:
     m = lp.model
     if m.attacks and not m.schemes:
         raise lp.error(("attacks",), "attacks need at least one scheme to attack")
+    labels = [s.label for s in lp.instances("schemes")]
+    for i, ref in enumerate(m.attacks):
+        for j, pattern in enumerate(ref.schemes or []):
+            if not any(fnmatchcase(label, pattern) for label in labels):
+                raise lp.error(
+                    ("attacks", i, "schemes", j), f"{pattern!r} matches no scheme (schemes: {', '.join(labels)})"
+                )
     for attack in lp.instances("attacks"):
         for scheme in lp.instances("schemes"):
+            if attack not in lp.attacks_for(scheme.label):
+                continue
             assert isinstance(attack.component, Attack) and isinstance(scheme.component, Scheme)
             problem = attack.component.incompatibility(scheme.component)
             if problem is not None:

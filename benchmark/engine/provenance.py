@@ -109,7 +109,13 @@ def protocol_sections(lp: LoadedProtocol) -> dict[str, str]:
             attacker["dataset"].pop("root", None)
 
     def components(kind: str) -> list[dict[str, Any]]:
-        return [{"name": i.name, "params": i.component.get_params()} for i in lp.instances(kind)]
+        out = [{"name": i.name, "params": i.component.get_params()} for i in lp.instances(kind)]
+        if kind == "attacks":
+            # Which schemes an attack attacks is part of the evaluation; absent (every scheme) as before.
+            for entry, inst in zip(out, lp.instances(kind), strict=True):
+                if (patterns := m.attacks[inst.ref_index].schemes) is not None:
+                    entry["schemes"] = patterns
+        return out
 
     parts: dict[str, Any] = {
         "dataset": dataset,

@@ -38,6 +38,7 @@ from benchmark.core.numbers import format_value
 
 __all__ = [
     "judge",
+    "overall_verdict",
     "KNOWN_METRICS",
     "CI_METRICS",
     "SCORE_METRICS",
@@ -293,3 +294,14 @@ def judge(
 
 def _name(row: Mapping[str, Any]) -> str:
     return f"{row['recognizer']} / {row['scheme']} / {row['view']}"
+
+
+def overall_verdict(verdicts: Sequence[str]) -> str:
+    """The worst of the criteria's verdicts: PASS only when all pass; INCOMPLETE for a verdict that is none of the three."""
+    seen = set(verdicts)
+    if seen == {"PASS"}:
+        return "PASS"
+    for verdict in ("FAIL", "UNRESOLVED"):
+        if verdict in seen:
+            return verdict
+    return "INCOMPLETE"

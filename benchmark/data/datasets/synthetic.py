@@ -507,6 +507,9 @@ class SyntheticFaces(Dataset):
         n_images: Images per identity.
         seed: Seed of every random draw; the same parameters always give
             byte-identical images.
+        first_subject: Number of the first identity: subjects ``first_subject`` to
+            ``first_subject + n_subjects - 1`` of the same generator, so a second
+            dataset (an attacker's own faces) can hold other identities than the first.
     """
 
     generated = True
@@ -514,12 +517,14 @@ class SyntheticFaces(Dataset):
         "n_subjects": Interval(int, 1, None),
         "n_images": Interval(int, 1, None),
         "seed": Interval(int, 0, None),
+        "first_subject": Interval(int, 0, None),
     }
 
-    def __init__(self, *, n_subjects: int = 40, n_images: int = 10, seed: int = 0):
+    def __init__(self, *, n_subjects: int = 40, n_images: int = 10, seed: int = 0, first_subject: int = 0):
         self.n_subjects = n_subjects
         self.n_images = n_images
         self.seed = seed
+        self.first_subject = first_subject
 
     def load(self, root: Path | None = None) -> Samples:
         """Generate the samples; ``root`` is ignored (nothing is read).
@@ -532,7 +537,7 @@ class SyntheticFaces(Dataset):
         ids: list[str] = []
         subjects: list[str] = []
         images = np.empty((self.n_subjects * self.n_images, SIZE, SIZE, 3), dtype=np.uint8)
-        for subject in range(self.n_subjects):
+        for subject in range(self.first_subject, self.first_subject + self.n_subjects):
             identity = _draw_identity(self._rng(0, subject))
             for image in range(self.n_images):
                 rng = self._rng(1, subject, image)
