@@ -79,7 +79,7 @@ def test_summary_judges_each_cell_by_the_criteria_covering_it():
     assert [i["label"] for i in ren["lines"]] == ["SAR @ FMR 0.1%", "EER"]
     # Each criterion states the verdict on these rows, with the judge's reason.
     assert (
-        "sar_at_fmr_0.001 ≤ 10.00% (view strength:*) → FAIL: lbp / warp / strength:finetune: 0.6 > 0.1" in irr["notes"]
+        "sar_at_fmr_0.001 ≤ 10.00% (view strength:*) → FAIL: lbp / warp / strength:finetune: 60% > 10%" in irr["notes"]
     )
     assert ren["notes"] == "no certification criterion covers these rows"
     # sface: a criterion only for it passes, the SAR one cannot be resolved; views it lacks are not measured.
