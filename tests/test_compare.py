@@ -610,7 +610,8 @@ def test_an_attack_stopped_on_its_budget_in_the_new_run_proves_nothing(fake, tmp
     assert data["verdict"] == "unmatched" and data["n_regressions"] == 0
     (problem,) = data["problems"]
     assert problem.startswith(
-        "2 row(s) rest on a learned attack that stopped on its budget in the new run (naive on x1)"
+        "2 row(s) rest on a learned attack that stopped on its budget (or has no trained model recorded) in the new "
+        "run (naive on x1)"
     )
     flagged = {r["view"]: r["not_converged"] for r in data["rows"]}
     assert flagged == {"baseline": [], "strength:naive": ["new"], "linkage:naive": ["new"], "renewal": []}
@@ -626,3 +627,17 @@ def test_a_regression_found_by_an_attack_stopped_on_its_budget_still_counts(fake
     base = fake()
     new = _stopped_on_budget(fake(strength=2.5), tmp_path / "new")
     assert _cli(base, new) == EXIT_REGRESSION
+
+
+def test_a_learned_attacks_row_without_any_trained_model_recorded_counts_as_not_converged():
+    """Deleting ``trained_models`` from results.json must not make an under-trained attack pass as converged."""
+    from benchmark.engine.compare import _unconverged
+
+    row = {"scheme": "lw4o6", "attack": "inpaint(conceal-codeblock)"}
+    converged = {"attack": "inpaint(conceal-codeblock)", "scheme": "lw4o6", "stopped": "converged"}
+    assert _unconverged({"rows": [row]})(row) == "has no trained model recorded"  # type: ignore[typeddict-item]
+    assert _unconverged({"rows": [row], "trained_models": [converged]})(row) == ""  # type: ignore[typeddict-item]
+    listed = {**converged, "scheme": None}  # one model trained on listed settings serves every scheme
+    assert _unconverged({"rows": [row], "trained_models": [listed]})(row) == ""  # type: ignore[typeddict-item]
+    naive = {"scheme": "lw4o6", "attack": "naive"}  # not a learned attack: nothing to record
+    assert _unconverged({"rows": [naive]})(naive) == ""  # type: ignore[typeddict-item]

@@ -79,8 +79,9 @@ import csv
 import json
 import logging
 import math
+import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
@@ -89,6 +90,8 @@ from typing import Any, Literal
 import numpy as np
 
 from benchmark.core.cache import atomic_write_text
+from benchmark.core.component import LearnedAttack
+from benchmark.core.registry import ATTACKS, UnknownComponentError
 from benchmark.engine.results import Results, ResultsError, Row, jsonable, read_results, stopped_on_budget
 from benchmark.engine.scores import ScoreSet, quality_file_name, read_quality, read_scores
 from benchmark.metrics.bootstrap import cluster_codes, percentile_interval, resample_multiplicities
@@ -373,7 +376,8 @@ class Comparison:
             attacks = sorted({f"{r.attack} on {r.scheme_new}" for r in under})
             shown = ", ".join(attacks[:4]) + (f" and {len(attacks) - 4} more" if len(attacks) > 4 else "")
             out.append(
-                f"{len(under)} row(s) rest on a learned attack that stopped on its budget in the new run "
+                f"{len(under)} row(s) rest on a learned attack that stopped on its budget (or has no trained "
+                f"model recorded) in the new run "
                 f"({shown}): not converged, the attack may be stronger, so no regression shown proves nothing; "
                 "raise its max_minutes / max_epochs, or pass --allow-not-converged to accept them"
             )
@@ -1277,21 +1281,17 @@ def compare_runs(base: Run, new: Run, settings: CompareSettings | None = None) -
         return _SideSource(row, files.scores(row), baseline, quality, files.run.path, paths)
 
     matched = [k for k in keyed_b if k in keyed_n]
-    budget_b = stopped_on_budget(base.results.get("trained_models"))
-    budget_n = stopped_on_budget(new.results.get("trained_models"))
+    budget_b, budget_n = _unconverged(base.results), _unconverged(new.results)
     rows: list[RowDelta] = []
     for i, key in enumerate(matched, 1):
         rb, rn = keyed_b[key], keyed_n[key]
         delta = _compare_row(source(rb, files_b, baselines_b), source(rn, files_n, baselines_n), same_dataset, settings)
-        delta.not_converged = tuple(
-            side
-            for side, row, budget in (("base", rb, budget_b), ("new", rn, budget_n))
-            if {(row["scheme"], row["attack"]), (None, row["attack"])} & budget
-        )
-        if delta.not_converged:
+        under = {side: budget(row) for side, row, budget in (("base", rb, budget_b), ("new", rn, budget_n))}
+        delta.not_converged = tuple(side for side, text in under.items() if text)
+        for side in delta.not_converged:
             delta.notes.append(
-                f"learned attack {rn['attack']} stopped on its budget in the {' and '.join(delta.not_converged)} "
-                "run(s) (not converged: the attack may be stronger)"
+                f"learned attack {rn['attack']} {under[side]} in the {side} run (not converged: the attack may be "
+                "stronger)"
             )
         log.info("compare %d/%d %s: %s, %.1f s", i, len(matched), delta.label, delta.method, delta.seconds)
         rows.append(delta)
@@ -1319,6 +1319,41 @@ def compare_runs(base: Run, new: Run, settings: CompareSettings | None = None) -
         b, n = suggested.split("=", 1)
         hints.append(f"to compare scheme {b} (base) with {n} (new), pass --map-scheme {suggested}")
     return Comparison(sum_b, sum_n, warnings, info, rows, only_base, only_new, hints, settings)
+
+
+def _unconverged(results: Results) -> Callable[[Row], str]:
+    """A lookup: a row -> why its learned attack may be under-trained in ``results`` ("" when it converged).
+
+    A model stopped on its budget, or a row of a registered learned attack
+    for which ``trained_models`` records no model at all (a block deleted
+    from ``results.json`` must not pass for a converged attack).
+    """
+    block = results.get("trained_models")
+    budget = stopped_on_budget(block)
+    recorded = {
+        (str(m["scheme"]) if m.get("scheme") else None, str(m.get("attack")))
+        for m in (block if isinstance(block, list) else [])
+        if isinstance(m, dict)
+    }
+
+    def why(row: Row) -> str:
+        pairs = {(row["scheme"], row["attack"]), (None, row["attack"])}
+        if pairs & budget:
+            return "stopped on its budget"
+        if _learned(row["attack"]) and not pairs & recorded:
+            return "has no trained model recorded"
+        return ""
+
+    return why
+
+
+def _learned(attack: str) -> bool:
+    """Whether an attack label names a registered learned attack (``inpaint(conceal-codeblock)``: ``inpaint``)."""
+    name = re.match(r"[A-Za-z0-9_-]+", attack)
+    try:
+        return name is not None and issubclass(ATTACKS.get(name.group(0)), LearnedAttack)
+    except UnknownComponentError:
+        return False
 
 
 def _suggested_map(only_base: Sequence[OneSided], only_new: Sequence[OneSided]) -> str | None:
