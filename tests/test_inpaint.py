@@ -102,7 +102,7 @@ def test_validation_loss_picks_the_best_epoch_and_state_round_trips(split, monke
     scripted = [0.3, 0.1, 0.2]
     snapshots: list[dict[str, torch.Tensor]] = []
 
-    def loss(self, net, inputs, originals):
+    def loss(self, net, inputs, originals, *_):
         assert inputs is vx and originals is vy
         snapshots.append({k: v.detach().clone() for k, v in net.state_dict().items()})
         return scripted[len(snapshots) - 1]
@@ -311,6 +311,41 @@ def test_identity_fit_trains_the_unet_through_a_frozen_sface(faces112, sface, on
     assert all(torch.equal(v, fresh[k]) for k, v in used.state_dict().items())
 
 
+@needs_sface
+def test_the_identity_term_uses_precomputed_embeddings_and_a_subset_of_the_batch(faces112, sface, one_thread):
+    """Embedding the originals once gives the same term; ``identity_batch`` takes the term on the first k pairs only."""
+    import torch
+
+    from attacks.inpaint import _Objective, identity_loss, sface_embed
+
+    target = torch.from_numpy(to_planes(faces112, True))
+    output = torch.from_numpy(to_planes(np.roll(faces112, 1, axis=0), True))
+    want = sface_embed(sface, target)
+    assert float(identity_loss(sface, output, None, want)) == pytest.approx(float(identity_loss(sface, output, target)))
+    mse = float(torch.nn.functional.mse_loss(output, target))
+    whole = float(_Objective(sface, 0.5, None)(output, target, want))
+    first = float(_Objective(sface, 0.5, 1)(output, target, want))
+    assert whole == pytest.approx(mse + 0.5 * float(identity_loss(sface, output, target)))
+    assert first == pytest.approx(mse + 0.5 * float(identity_loss(sface, output[:1], target[:1])))
+    assert first != pytest.approx(whole)  # the four faces' terms differ, so the subset is seen
+
+
+@needs_sface
+def test_the_identity_models_validation_loss_is_its_training_objective(faces112, sface, one_thread, monkeypatch):
+    """Early stopping and the kept epoch judge the identity model by MSE plus the identity term, not MSE alone."""
+    import attacks.inpaint as inpaint
+
+    monkeypatch.setattr(inpaint, "load_sface_torch", lambda model=None: sface)
+    x, y = _encrypt_like(faces112, 1), faces112
+    params = dict(depth=1, width=4, max_epochs=1, batch_size=2, device="cpu", seed=3)
+    plain = InpaintAttack(**params).fit(x, y, val_inputs=x, val_originals=y)
+    weighted = InpaintAttack(**params, loss="mse+identity", identity_weight=1.0)
+    weighted.fit(x, y, val_inputs=x, val_originals=y)
+    mse = float(np.mean((weighted._forward(weighted.net_, x) - to_planes(y, True)) ** 2))
+    assert weighted.history_[0]["val_loss"] > mse + 1e-3  # the term of four faces, weighted 1
+    assert plain.history_[0]["val_loss"] > 0
+
+
 def test_loss_is_a_parameter_of_the_model_and_of_the_knowledge():
     mse, identity = InpaintAttack(), InpaintAttack(loss="mse+identity")
     # get_params keys the cached model and rebuilds the attack in the training stage.
@@ -363,7 +398,7 @@ def _scripted_fit(monkeypatch, split, curve, **params):
     x, y, vx, vy = _tiny(split)
     calls: list[int] = []
 
-    def loss(self, net, inputs, originals):
+    def loss(self, net, inputs, originals, *_):
         calls.append(1)
         return curve[len(calls) - 1]
 
@@ -409,7 +444,7 @@ def test_the_minutes_budget_stops_training(monkeypatch, split):
     x, y, vx, vy = _tiny(split)
     calls: list[int] = []
 
-    def loss(self, net, inputs, originals):
+    def loss(self, net, inputs, originals, *_):
         calls.append(1)
         clock["now"] += 25.0
         return curve[len(calls) - 1]
