@@ -9,7 +9,11 @@ within its category), with the AES-CTR keystream of
 categories stay, so the scan is valid JPEG that every decoder reads without
 a warning; only the byte stuffing is redone, so the length may change by a
 few bytes. ``coefficients: ac`` leaves the DC differences alone (the image's
-coarse brightness stays). The window is a share of the scan's entropy-coded
+coarse brightness stays). With ``all``, each DC value is the running sum of
+encrypted differences, which wanders: a protected face may carry quantised DC
+values beyond the 1024 an 8-bit encoder can produce. The scan stays valid
+syntax and decoders clamp the pixels, but a validator that checks
+coefficient ranges could object; ``ac`` never does this. The window is a share of the scan's entropy-coded
 data with stuffing and RST markers left out, which differs from ``jpeg``'s by
 those few bytes, so window sweeps compare.
 
