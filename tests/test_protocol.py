@@ -160,7 +160,7 @@ def test_shipped_protocols_validate():
         (
             GOOD + "schemes: [noise]\nattacks: [naive, conceal-codeblock]\n",
             (),
-            r"^\S*p\.yaml:10: attacks\[1\]\.name: conceal-codeblock cannot attack scheme noise \(schemes\[0\]\): needs a scheme implementing CodestreamScheme",
+            r"^\S*p\.yaml:10: attacks\[1\]\.name: conceal-codeblock cannot attack scheme noise \(schemes\[0\]\): needs a scheme implementing ByteCipherScheme",
         ),
         (
             GOOD + "schemes: [{name: jpeg, params: {window: 5}}]\nattacks: [conceal-packet]\n",
