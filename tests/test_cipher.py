@@ -606,3 +606,17 @@ def test_djpeg_reads_amplitude_encryption_silently(shape, restart, window, ac_on
     assert _djpeg(enc) == (0, b"")
     # The check can fail: the byte cipher of the jpeg scheme trips it on the same file.
     assert _djpeg(encrypt_jpeg(data, KEY, NONCE, window, 0)) != (0, b"")
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6))
+def test_amplitude_on_damaged_files_raises_only_codestream_errors(edits):
+    """An untrusted (damaged) protected file decrypts or is refused with a CodestreamError, nothing else."""
+    data = bytearray(encode_jpeg(random_image(np.random.default_rng(11), (24, 24, 3), False), 90, 2))
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    try:
+        out = decrypt_jpeg_amplitudes(bytes(data), KEY, NONCE, 50, 10)
+    except CodestreamError:
+        return
+    assert isinstance(out, bytes) and encrypt_jpeg_amplitudes(out, KEY, NONCE, 50, 10) == bytes(data)

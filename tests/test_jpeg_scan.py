@@ -296,3 +296,15 @@ def test_replace_data_restuffs_and_keeps_markers(restart):
     assert replace_data(out, back, old) == data
     with pytest.raises(ValueError, match="bytes"):
         replace_data(data, scan, old[:-1])
+
+
+def test_replace_data_refuses_fill_before_stuffed_data():
+    """``FF FF 00`` parses (a fill byte, then a stuffed FF) but a new byte in place of the FF would make a marker."""
+    data = encode_jpeg(_image((48, 48)), quality=100)
+    scan = parse_scan(data)
+    i = data.index(b"\xff\x00", scan.segment[0])
+    odd = data[:i] + b"\xff" + data[i:]
+    odd_scan = parse_scan(odd)
+    assert odd_scan.intervals[0].data == scan.intervals[0].data
+    with pytest.raises(CodestreamError, match=rf"^unsupported: fill byte before stuffed data at byte {i} "):
+        replace_data(odd, odd_scan, bytes(len(scan.intervals[0].data)))

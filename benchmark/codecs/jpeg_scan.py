@@ -782,6 +782,12 @@ def replace_data(data: bytes, scan: Scan, new: bytes) -> bytes:
         The file: each data byte replaced, stuffed (FF 00) when it is FF;
         headers, RST markers, fill bytes and whatever follows the scan are kept.
         Its length changes by the change in the count of FF data bytes.
+
+    Raises:
+        CodestreamError: ``"unsupported: ..."`` for fill bytes just before a
+            stuffed FF (``FF FF 00``, which only markers may follow in valid
+            JPEG): replacing that FF by another byte would make a marker.
+        ValueError: ``new`` of another length than the scan's data.
     """
     data = bytes(data)
     start, end = scan.segment
@@ -790,10 +796,15 @@ def replace_data(data: bytes, scan: Scan, new: bytes) -> bytes:
     vals = np.frombuffer(new, np.uint8)
     if vals.size != pos.size:
         raise ValueError(f"new scan data has {vals.size} bytes, the scan {pos.size}")
+    stuffed = pos[seg[pos] == 0xFF]  # the parser only takes an FF as data when 00 follows it
+    before = stuffed[stuffed > 0] - 1
+    if np.any(seg[before] == 0xFF):
+        at = start + int(before[np.argmax(seg[before] == 0xFF)])
+        raise CodestreamError(f"unsupported: fill byte before stuffed data at byte {at} of the scan")
     out = seg.copy()
     out[pos] = vals
     keep = np.ones(seg.size, bool)
-    keep[pos[seg[pos] == 0xFF] + 1] = False  # the parser only takes an FF as data when 00 follows it
+    keep[stuffed + 1] = False
     removed = np.cumsum(~keep)
     moved = pos - removed[pos]
     body = np.insert(out[keep], moved[vals == 0xFF] + 1, 0)
