@@ -13,7 +13,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from benchmark.core.component import FACE_SHAPE, Attack, AttackResult, CodestreamScheme, Protected, Scheme, to_face
+from benchmark.core.component import (
+    FACE_SHAPE,
+    Attack,
+    AttackResult,
+    ByteCipherScheme,
+    CodestreamScheme,
+    Protected,
+    Scheme,
+    to_face,
+)
 from benchmark.core.executors import sample_deadline
 from benchmark.core.parallel import default_workers, map_chunks
 
@@ -53,14 +62,15 @@ class WindowConcealAttack(Attack):
     :attr:`~benchmark.core.component.Attack.counters`, and set :meth:`rewrite`
     (``(data, window, offset) -> (bytes, counts)``, a module-level function
     so worker processes can run it) and :meth:`decode`. They attack
-    :class:`~benchmark.core.component.CodestreamScheme` schemes of that
-    format, reading only the public ``window`` and ``offset`` (Kerckhoffs).
+    :class:`~benchmark.core.component.ByteCipherScheme` schemes of that
+    format (whole bytes of the window encrypted), reading only the public
+    ``window`` and ``offset`` (Kerckhoffs).
     """
 
     knowledge = (
         "protected codestreams and the public scheme parameters (window, offset; Kerckhoffs); no key; no training data"
     )
-    requires = CodestreamScheme
+    requires = ByteCipherScheme
     #: The codestream format this attack parses (``CodestreamScheme.codec``).
     codec: ClassVar[str] = ""
     _constraints = {}

@@ -104,6 +104,8 @@ class WindowScheme(CodestreamScheme):
     #: Protocol value of ``_letter_param`` -> the name's first letter.
     _letters: ClassVar[dict[str, str]] = {}
     _letter_param: ClassVar[str | None] = None
+    #: The name's second letter, before the window: ``w`` (``lw4o6``), ``a`` for JPEG amplitudes (``ja10o0``).
+    _window_letter: ClassVar[str] = "w"
     #: Regular expression of the name's option suffix (``-restart``), read by :meth:`_suffix_params`.
     _suffix: ClassVar[str] = ""
     #: Encoder setting -> the parameter that sets it (:meth:`with_encoder`).
@@ -128,7 +130,7 @@ class WindowScheme(CodestreamScheme):
 
     def paper_name(self) -> str:
         """The papers' name of the window: ``lw4o6`` = layer progression, window 4 %, offset 6 %."""
-        return f"{self._letter()}w{format_number(self.window)}o{format_number(self.offset)}"
+        return f"{self._letter()}{self._window_letter}{format_number(self.window)}o{format_number(self.offset)}"
 
     def _suffix_text(self) -> str:
         return ""
@@ -140,7 +142,9 @@ class WindowScheme(CodestreamScheme):
     @classmethod
     def _name_re(cls) -> re.Pattern[str]:
         letters = "".join(sorted(set(cls._letters.values())))
-        return re.compile(rf"(?P<p>[{letters}])w(?P<w>{NUMBER_PATTERN})o(?P<o>{NUMBER_PATTERN}){cls._suffix}")
+        return re.compile(
+            rf"(?P<p>[{letters}]){cls._window_letter}(?P<w>{NUMBER_PATTERN})o(?P<o>{NUMBER_PATTERN}){cls._suffix}"
+        )
 
     @classmethod
     def _suffix_params(cls, match: re.Match[str]) -> dict:

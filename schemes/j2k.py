@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmark.codecs.cipher import decrypt_j2k, encrypt_j2k
 from benchmark.codecs.j2k import DEFAULT_RATIOS, J2KParams, decode_j2k, encode_j2k
-from benchmark.core.component import InstanceOf, Interval, Options, ParamError
+from benchmark.core.component import ByteCipherScheme, InstanceOf, Interval, Options, ParamError
 from benchmark.core.registry import SCHEMES
 from schemes.codestream import WindowScheme
 
@@ -28,7 +28,7 @@ __all__ = ["J2KScheme"]
 
 
 @SCHEMES.register("j2k")
-class J2KScheme(WindowScheme):
+class J2KScheme(WindowScheme, ByteCipherScheme):
     """Selective format-compliant AES-CTR encryption of a JPEG2000 codestream window.
 
     Args:

@@ -146,7 +146,7 @@ def test_a_scheme_of_the_other_format_is_refused(attack, scheme):
 @pytest.mark.parametrize("attack", [ConcealPacketAttack, ConcealCodeblockAttack, ConcealMCUAttack])
 def test_scheme_without_window_is_a_configuration_error(attack):
     problem = attack().incompatibility(NoiseScheme())
-    assert problem is not None and "CodestreamScheme" in problem
+    assert problem is not None and "ByteCipherScheme" in problem
     with pytest.raises(ValueError, match="cannot attack"):
         attack().attack([b""], NoiseScheme())
 

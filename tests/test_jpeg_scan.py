@@ -12,8 +12,16 @@ from images import wave_image
 from PIL import Image
 
 from benchmark.codecs import CodestreamError
-from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg
-from benchmark.codecs.jpeg_scan import Cut, parse_scan, reencode_jpeg, walk_interval, write_scan
+from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, parse_jpeg
+from benchmark.codecs.jpeg_scan import (
+    Cut,
+    coefficient_fields,
+    parse_scan,
+    reencode_jpeg,
+    replace_data,
+    walk_interval,
+    write_scan,
+)
 
 
 def _image(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -221,3 +229,82 @@ def test_resync_finds_true_mcu_boundaries_after_encrypted_bytes(shape, offset):
     assert chains.to_end[(tail.start, 0)] == tail.mcus * len(scan.blocks)
     assert tail.end == chains.main[-1][0] and len(tail.level) == len(scan.components)
     assert tail.mcus > scan.mcus // 2  # the scan goes on well past a 5 % window
+
+
+# ---------------------------------------------------------------- coefficient fields and replacing data
+
+
+def _amplitude(bits: np.ndarray, start: int, size: int) -> int:
+    """The value a category-``size`` amplitude codes (JPEG F.2.2.1: leading 0 means negative)."""
+    if size == 0:
+        return 0
+    v = int("".join(map(str, bits[start : start + size])), 2)
+    return v if v >> (size - 1) else v - (1 << size) + 1
+
+
+@pytest.mark.parametrize("shape", [(112, 112), (112, 112, 3)])
+@pytest.mark.parametrize("restart", [0, 5])
+def test_coefficient_fields_tile_the_scan(shape, restart):
+    data = encode_jpeg(_image(shape), quality=90, restart_interval=restart)
+    scan = parse_scan(data)
+    f = coefficient_fields(scan)
+    assert f.nbits == 8 * sum(len(iv.data) for iv in scan.intervals)
+    assert int(f.dc.sum()) == scan.mcus * len(scan.blocks)  # one DC difference per block
+    assert (~f.dc).sum() > 0 and np.all(f.size[~f.dc] >= 1) and np.all(f.size <= 11)
+    # Each amplitude follows its code and ends before the next code starts.
+    assert np.all(f.code < f.start) and np.all(f.start - f.code <= 16)
+    assert np.all(f.start[:-1] + f.size[:-1] <= f.code[1:]) and f.start[-1] + f.size[-1] <= f.nbits
+
+
+def test_coefficient_fields_of_a_flat_image_are_one_dc_step():
+    scan = parse_scan(encode_jpeg(np.full((48, 64), 180, np.uint8), quality=90))
+    f = coefficient_fields(scan)
+    assert f.dc.all() and f.dc.size == scan.mcus  # no AC coefficient at all
+    assert f.size[0] > 0 and not f.size[1:].any()  # the first block moves the predictor, the rest repeat it
+
+
+def test_dc_amplitudes_give_the_block_means():
+    """The DC values read from the amplitude bits are the decoded blocks' mean levels (right bits, right sign)."""
+    img = _image((64, 64))
+    img = (img.astype(int) // 2 + 64).astype(np.uint8)  # no clipping, so block means are exact
+    data = encode_jpeg(img, quality=75)
+    scan = parse_scan(data)
+    f = coefficient_fields(scan)
+    bits = np.unpackbits(np.frombuffer(scan.intervals[0].data, np.uint8))
+    dc = np.cumsum([_amplitude(bits, s, n) for s, n in zip(f.start[f.dc], f.size[f.dc])])
+    with Image.open(io.BytesIO(data)) as im:
+        q = im.quantization[0][0]
+    means = decode_jpeg(data).reshape(8, 8, 8, 8).mean(axis=(1, 3)).ravel()
+    assert np.abs(means - (128 + dc * q / 8)).max() < 1.0
+
+
+@pytest.mark.parametrize("restart", [0, 3])
+def test_replace_data_restuffs_and_keeps_markers(restart):
+    data = encode_jpeg(_image((48, 48, 3)), quality=100, restart_interval=restart)
+    scan = parse_scan(data)
+    old = b"".join(iv.data for iv in scan.intervals)
+    assert replace_data(data, scan, old) == data
+    rng = np.random.default_rng(1)
+    new = rng.integers(0, 256, len(old), dtype=np.uint8)
+    new[rng.random(len(old)) < 0.05] = 0xFF  # many FF data bytes: each must be stuffed
+    out = replace_data(data, scan, new.tobytes())
+    back = parse_scan(out)
+    assert b"".join(iv.data for iv in back.intervals) == new.tobytes()
+    assert len(back.intervals) == len(scan.intervals) and parse_jpeg(out).markers == parse_jpeg(data).markers
+    assert out[: scan.segment[0]] == data[: scan.segment[0]] and out[back.segment[1] :] == data[scan.segment[1] :]
+    assert len(out) - len(data) == int((new == 0xFF).sum()) - old.count(b"\xff")
+    assert replace_data(out, back, old) == data
+    with pytest.raises(ValueError, match="bytes"):
+        replace_data(data, scan, old[:-1])
+
+
+def test_replace_data_refuses_fill_before_stuffed_data():
+    """``FF FF 00`` parses (a fill byte, then a stuffed FF) but a new byte in place of the FF would make a marker."""
+    data = encode_jpeg(_image((48, 48)), quality=100)
+    scan = parse_scan(data)
+    i = data.index(b"\xff\x00", scan.segment[0])
+    odd = data[:i] + b"\xff" + data[i:]
+    odd_scan = parse_scan(odd)
+    assert odd_scan.intervals[0].data == scan.intervals[0].data
+    with pytest.raises(CodestreamError, match=rf"^unsupported: fill byte before stuffed data at byte {i} "):
+        replace_data(odd, odd_scan, bytes(len(scan.intervals[0].data)))

@@ -160,7 +160,7 @@ def test_shipped_protocols_validate():
         (
             GOOD + "schemes: [noise]\nattacks: [naive, conceal-codeblock]\n",
             (),
-            r"^\S*p\.yaml:10: attacks\[1\]\.name: conceal-codeblock cannot attack scheme noise \(schemes\[0\]\): needs a scheme implementing CodestreamScheme",
+            r"^\S*p\.yaml:10: attacks\[1\]\.name: conceal-codeblock cannot attack scheme noise \(schemes\[0\]\): needs a scheme implementing ByteCipherScheme",
         ),
         (
             GOOD + "schemes: [{name: jpeg, params: {window: 5}}]\nattacks: [conceal-packet]\n",
@@ -434,3 +434,23 @@ def test_quickstart_pairs_each_attack_with_the_schemes_it_can_attack():
         "lw4o6": ["naive", "conceal-codeblock", "inpaint"],
         "warp_16_6": ["naive", "invert"],
     }
+
+
+def test_conceal_mcu_is_refused_on_amplitude_encryption_with_the_reason(tmp_path):
+    text = GOOD + "schemes:\n  - {name: jpeg-amplitude, params: {window: 10}}\nattacks: [naive, conceal-mcu]\n"
+    msg = error_of(tmp_path, text)
+    assert re.search(
+        r"p\.yaml:\d+: attacks\[1\]\.name: conceal-mcu cannot attack scheme ja10o0 \(schemes\[0\]\): "
+        r"needs a scheme implementing ByteCipherScheme",
+        msg,
+    ), msg
+
+
+def test_jpeg_increasing_window_pairs_conceal_mcu_with_the_byte_cipher_only():
+    lp = load_protocol(REPO / "protocols" / "jpeg-increasing-window.yaml")
+    pairs = {s.label: [a.label for a in lp.attacks_for(s.label)] for s in lp.instances("schemes")}
+    assert len(pairs) == 45
+    assert {label[:2] for label in pairs} == {"jw", "ja"}
+    for label, attacks in pairs.items():
+        assert attacks == (["naive", "conceal-mcu"] if label.startswith("jw") else ["naive"]), label
+    assert [s.label for s in lp.instances("schemes") if s.label.startswith("ja")] == [f"ja{w}o0" for w in range(1, 16)]

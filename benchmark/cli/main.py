@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheme",
         required=True,
         help="lw<W>o<O>, rw<W>o<O> or pw<W>o<O> (JPEG 2000 in layer, resolution or RPCL progression) "
-        "or jw<W>o<O> (JPEG), e.g. lw4o6; W = window, O = offset in percent",
+        "or jw<W>o<O> (JPEG) or ja<W>o<O>[-ac] (JPEG, amplitude bits only), e.g. lw4o6; W = window, "
+        "O = offset in percent",
     )
     prot.add_argument(
         "--app-id", default="default", help="application id; a new one renews every key (default: default)"

@@ -2,7 +2,8 @@
 
 ``protect`` encodes each input image with a registered codestream scheme
 (``lw4o6``: JPEG 2000, layer progression, window 4 % at offset 6 %; ``rw…``
-resolution progression; ``pw…`` RPCL; ``jw…`` baseline JPEG), encrypts its
+resolution progression; ``pw…`` RPCL; ``jw…`` baseline JPEG; ``ja…`` its
+amplitude bits only), encrypts its
 window and writes it with a JSON sidecar ``<output>.json``
 (:mod:`benchmark.cli.sidecar`: keys, synthetic nonce, tags). ``unprotect``
 reads the sidecar and restores the plaintext codestream byte for byte (the

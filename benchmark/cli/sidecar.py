@@ -2,7 +2,7 @@
 
 A protected file is the codestream of a registered
 :class:`~benchmark.core.component.CodestreamScheme` (``lw4o6``, ``rw…``,
-``pw…``, ``jw…``) with its window encrypted by the scheme's own
+``pw…``, ``jw…``, ``ja…``) with its window encrypted by the scheme's own
 :meth:`~benchmark.core.component.CodestreamScheme.encrypt`; this module adds
 what files need beyond the harness: keys per parameter set, a synthetic
 nonce, keyed tags, and the sidecar that lets ``unprotect`` restore the

@@ -10,6 +10,9 @@ plaintext MCUs of a selectively encrypted file can be kept bit for bit and
 the rest replaced by flat MCUs coded with the file's own tables
 (:func:`write_scan`). After encrypted bytes, :func:`resync_tail` finds
 where the plaintext MCUs of an interval can be decoded in step again.
+:func:`coefficient_fields` lists where every coefficient's Huffman code and
+appended amplitude bits lie, and :func:`replace_data` writes new data bits
+of the same length back with the byte stuffing redone (amplitude encryption).
 
 Untrusted input: malformed data raises
 :class:`~benchmark.codecs.CodestreamError`, and anything outside that scope
@@ -30,14 +33,17 @@ from benchmark.codecs.jpeg import parse_jpeg
 
 __all__ = [
     "Cut",
+    "Fields",
     "HuffmanTable",
     "Tail",
     "Interval",
+    "coefficient_fields",
     "Scan",
     "ScanComponent",
     "grey_bits",
     "parse_scan",
     "reencode_jpeg",
+    "replace_data",
     "resync_tail",
     "walk_interval",
     "write_scan",
@@ -189,6 +195,30 @@ class Tail:
     start: int
     end: int
     level: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Where the coefficients of a scan are coded, one entry per coefficient with a Huffman symbol.
+
+    Bits count along the scan's data (:attr:`Interval.data` of every interval
+    laid end to end, stuffing, fill and RST markers left out; intervals are
+    byte-aligned there). EOB and ZRL symbols have no entry.
+
+    Attributes:
+        code: Bit where the coefficient's Huffman code starts (int64).
+        start: Bit where its appended amplitude bits start (int64).
+        size: How many amplitude bits follow the code: its category (int64; 0
+            for a DC difference of 0).
+        dc: Whether it is a DC difference (bool).
+        nbits: Bits of the scan's data.
+    """
+
+    code: np.ndarray
+    start: np.ndarray
+    size: np.ndarray
+    dc: np.ndarray
+    nbits: int
 
 
 class _BitError(Exception):
@@ -404,11 +434,19 @@ def _windows(data: bytes) -> list[int]:
     return ((v >> shift) & 0xFFFF).tolist()
 
 
-def _decode_block(win: list[int], pos: int, dc: tuple[int, ...], ac: tuple[int, ...]) -> tuple[int, int]:
-    """Skip one block's codes from bit ``pos``: (bit after the block, DC difference)."""
+def _decode_block(
+    win: list[int], pos: int, dc: tuple[int, ...], ac: tuple[int, ...], fields: list | None = None
+) -> tuple[int, int]:
+    """Skip one block's codes from bit ``pos``: (bit after the block, DC difference).
+
+    With ``fields``, append ``(code bit, amplitude bit, category, is DC)`` of
+    the DC difference and of every nonzero AC coefficient to it.
+    """
     e = dc[win[pos]]
     if not e:
         raise _BitError(pos, "invalid DC Huffman code")
+    if fields is not None:
+        fields.append((pos, pos + (e >> 8), e & 0xFF, True))
     pos += e >> 8
     s = e & 0xFF
     diff = 0
@@ -423,6 +461,7 @@ def _decode_block(win: list[int], pos: int, dc: tuple[int, ...], ac: tuple[int, 
         e = ac[win[pos]]
         if not e:
             raise _BitError(pos, "invalid AC Huffman code")
+        code = pos
         pos += e >> 8
         r, s = (e >> 4) & 15, e & 15
         if s == 0:
@@ -437,14 +476,16 @@ def _decode_block(win: list[int], pos: int, dc: tuple[int, ...], ac: tuple[int, 
         k += r
         if k > 63 or s > _MAX_AC_CATEGORY:
             raise _BitError(pos, f"AC coefficient {k} of category {s}")
+        if fields is not None:
+            fields.append((code, pos, s, False))
         pos += s
         k += 1
     return pos, diff
 
 
-def _decode_mcu(win: list[int], pos: int, plan: tuple, preds: list[int], nbits: int) -> int:
+def _decode_mcu(win: list[int], pos: int, plan: tuple, preds: list[int], nbits: int, fields: list | None = None) -> int:
     for comp, dc, ac in plan:
-        pos, diff = _decode_block(win, pos, dc, ac)
+        pos, diff = _decode_block(win, pos, dc, ac, fields)
         if pos > nbits:
             raise _BitError(nbits, "MCU runs past the end of its interval")
         preds[comp] += diff
@@ -489,6 +530,31 @@ def walk_interval(scan: Scan, index: int, stop: int | None = None) -> Cut:
             return Cut(kept, pos, tuple(preds))
         pos, preds = end, trial
     return Cut(iv.mcus, pos, tuple(preds))
+
+
+def coefficient_fields(scan: Scan) -> Fields:
+    """Walk every MCU of the scan and list where each coefficient's code and amplitude bits lie.
+
+    Raises:
+        CodestreamError: undecodable data, or fewer coded MCUs than an interval needs.
+    """
+    plan = tuple((c, scan.components[c].dc.lookup, scan.components[c].ac.lookup) for c in scan.blocks)
+    rows: list[tuple[int, int, int, bool]] = []
+    base = 0
+    for iv in scan.intervals:
+        win, nbits = _windows(iv.data), 8 * len(iv.data)
+        found: list[tuple[int, int, int, bool]] = []
+        preds = [0] * len(scan.components)
+        pos = 0
+        for m in range(iv.mcus):
+            try:
+                pos = _decode_mcu(win, pos, plan, preds, nbits, found)
+            except _BitError as err:
+                raise CodestreamError(f"malformed JPEG: {err} in MCU {iv.first_mcu + m}") from None
+        rows += [(code + base, start + base, size, dc) for code, start, size, dc in found]
+        base += nbits
+    table = np.array(rows, np.int64).reshape(-1, 4)
+    return Fields(table[:, 0], table[:, 1], table[:, 2], table[:, 3].astype(bool), base)
 
 
 _RESYNC_SPAN = 32  # candidate start bits tried after the encrypted bytes
@@ -701,6 +767,48 @@ def write_scan(data: bytes, scan: Scan, cuts: dict[int, Cut]) -> bytes:
         parts.append(_emit(np.concatenate((bits[: cut.bits], grey, bits[tail.start : tail.end]))))
     parts.append(data[scan.segment[1] :])
     return b"".join(parts)
+
+
+def replace_data(data: bytes, scan: Scan, new: bytes) -> bytes:
+    """The file with the scan's data bytes replaced, byte stuffing redone, everything else in place.
+
+    Args:
+        data: The file ``scan`` was parsed from.
+        scan: From :func:`parse_scan`.
+        new: New data for every interval laid end to end, as long as theirs
+            (same bit layout, see :class:`Fields`).
+
+    Returns:
+        The file: each data byte replaced, stuffed (FF 00) when it is FF;
+        headers, RST markers, fill bytes and whatever follows the scan are kept.
+        Its length changes by the change in the count of FF data bytes.
+
+    Raises:
+        CodestreamError: ``"unsupported: ..."`` for fill bytes just before a
+            stuffed FF (``FF FF 00``, which only markers may follow in valid
+            JPEG): replacing that FF by another byte would make a marker.
+        ValueError: ``new`` of another length than the scan's data.
+    """
+    data = bytes(data)
+    start, end = scan.segment
+    seg = np.frombuffer(data, np.uint8, end - start, start)
+    pos = np.concatenate([iv.offsets for iv in scan.intervals]) - start if scan.intervals else np.zeros(0, np.int64)
+    vals = np.frombuffer(new, np.uint8)
+    if vals.size != pos.size:
+        raise ValueError(f"new scan data has {vals.size} bytes, the scan {pos.size}")
+    stuffed = pos[seg[pos] == 0xFF]  # the parser only takes an FF as data when 00 follows it
+    before = stuffed[stuffed > 0] - 1
+    if np.any(seg[before] == 0xFF):
+        at = start + int(before[np.argmax(seg[before] == 0xFF)])
+        raise CodestreamError(f"unsupported: fill byte before stuffed data at byte {at} of the scan")
+    out = seg.copy()
+    out[pos] = vals
+    keep = np.ones(seg.size, bool)
+    keep[stuffed + 1] = False
+    removed = np.cumsum(~keep)
+    moved = pos - removed[pos]
+    body = np.insert(out[keep], moved[vals == 0xFF] + 1, 0)
+    return data[:start] + body.tobytes() + data[end:]
 
 
 def reencode_jpeg(data: bytes) -> bytes:

@@ -16,7 +16,7 @@
 Each kind's base class declares what the harness may call on it, hooks
 included (:meth:`Component.label`, :meth:`Scheme.settings`,
 :attr:`Attack.counters`, :attr:`Attack.requires`, the
-:class:`CodestreamScheme`, :class:`InvertibleScheme`, :class:`KeyedAttack` and
+:class:`CodestreamScheme`, :class:`ByteCipherScheme`, :class:`InvertibleScheme`, :class:`KeyedAttack` and
 :class:`LinkageMetric` contracts); nothing is
 looked up by name or with ``hasattr``.
 """
@@ -50,6 +50,7 @@ __all__ = [
     "Dataset",
     "Scheme",
     "CodestreamScheme",
+    "ByteCipherScheme",
     "InvertibleScheme",
     "Protected",
     "Attack",
@@ -580,6 +581,16 @@ class CodestreamScheme(Scheme):
     def decrypt(self, protected: bytes, aes_key: bytes, nonce: bytes) -> bytes:
         """Invert :meth:`encrypt` exactly."""
         raise NotImplementedError
+
+
+class ByteCipherScheme(CodestreamScheme):
+    """A codestream scheme that encrypts whole bytes of its window, so a decoder falls out of step there.
+
+    What the error-concealment attacks need: the encrypted bytes are the
+    window, and the code around it is plaintext to keep or resynchronise on.
+    A scheme that encrypts only bits that leave the code decodable
+    (JPEG amplitude bits) is a :class:`CodestreamScheme` but not this.
+    """
 
 
 class AttackResult(NamedTuple):
