@@ -74,6 +74,21 @@ def test_validate_reports_bad_file_with_exit_2(tmp_path, capsys):
     assert err.count("\n") == 0 and err.startswith(f"{bad}:3: recognizers[0].name: unknown recognizer 'lbq'")
 
 
+@pytest.mark.parametrize("body", ["- 0\n", "y"], ids=["list", "scalar"])
+def test_a_50_mb_protocol_is_refused_in_one_line_without_parsing(tmp_path, capsys, monkeypatch, body):
+    from benchmark.core import strict_yaml
+
+    big = tmp_path / "big.yaml"
+    with big.open("w") as fh:
+        fh.write("name: x\nnotes:" + ("\n" if body.startswith("-") else " "))
+        fh.write(body * (50_000_000 // len(body)))
+    monkeypatch.setattr(strict_yaml, "_compose", lambda text: pytest.fail("the protocol was parsed"))
+    assert main(["validate", str(big)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    size = big.stat().st_size
+    assert err == f"{big}: protocol file of {size:,} bytes refused: at most 1,000,000 bytes"
+
+
 def test_list_shows_components(capsys):
     assert main(["list"]) == EXIT_OK
     out = capsys.readouterr().out
