@@ -108,6 +108,16 @@ def test_list_prints_integer_bounds_exactly_and_aligns_columns(capsys):
     assert len(starts) == 1, starts
 
 
+@pytest.mark.parametrize("command", ["compare", "report", "leaderboard"])
+def test_results_nested_100000_deep_are_bad_input_in_one_line(tmp_path, capsys, command):
+    deep = tmp_path / "results.json"
+    deep.write_text('{"schema_version": 3, "rows": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    args = {"compare": [deep, deep], "report": [deep], "leaderboard": [deep, "--out", tmp_path / "board"]}[command]
+    assert main([command, *map(str, args)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.endswith(f"{deep}: cannot read results: nested too deeply (more than 100 levels)")
+
+
 def test_missing_root_is_exit_2(tmp_path, capsys):
     code, _, err = _run([str(_protocol(tmp_path, tmp_path / "nowhere"))], capsys, tmp_path)
     assert code == EXIT_BAD_INPUT
