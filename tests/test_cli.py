@@ -144,6 +144,20 @@ def test_unreadable_image_is_skipped_and_counted(tmp_path, capsys):
     assert results["dataset"]["n_samples"] == 13 and results["dataset"]["n_usable"] == 12
 
 
+def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_run(tmp_path, capsys, caplog):
+    root = tmp_path / "data"
+    _faces(root, 4, 3)
+    cache = tmp_path / "cache-file"
+    cache.write_bytes(b"a file where the cache folder belongs")
+    args = [str(_protocol(tmp_path, root)), "--out", str(tmp_path / "out"), "--no-report", "--workers", "1"]
+    with caplog.at_level("WARNING", logger="facesec.cache"):
+        code = main(["run", *args, "--cache", str(cache)])
+    err = capsys.readouterr().err
+    assert code == EXIT_OK and "Traceback" not in err and "run failed" not in err
+    (warned,) = [r.getMessage() for r in caplog.records if r.name == "facesec.cache"]
+    assert warned == f"cache {cache} cannot be written (Not a directory: {cache / 'align'}): going on without caching"
+
+
 def test_nothing_usable_is_exit_2(tmp_path, capsys):
     root = tmp_path / "data"
     for s in ("a", "b"):
