@@ -158,6 +158,19 @@ def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_run(tmp_path, ca
     assert warned == f"cache {cache} cannot be written (Not a directory: {cache / 'align'}): going on without caching"
 
 
+def test_a_linked_identity_folder_is_no_second_identity_and_is_listed(tmp_path, capsys):
+    root = tmp_path / "data"
+    _faces(root, 4, 3)
+    (root / "s999").symlink_to("s000")  # the same images under another name: identical "impostor" pairs
+    out_dir = tmp_path / "out"
+    code, _, err = _run([str(_protocol(tmp_path, root)), "--out", str(out_dir)], capsys, tmp_path)
+    assert code == EXIT_OK, err
+    dataset = json.loads((out_dir / "results.json").read_text())["dataset"]
+    assert dataset["n_subjects"] == 4 and dataset["n_samples"] == 12
+    assert dataset["skipped"] == [{"id": "s999", "reason": "symbolic link (not followed)"}]
+    assert dataset["n_skipped"] == 1
+
+
 def test_nothing_usable_is_exit_2(tmp_path, capsys):
     root = tmp_path / "data"
     for s in ("a", "b"):
