@@ -115,7 +115,9 @@ def test_results_nested_100000_deep_are_bad_input_in_one_line(tmp_path, capsys, 
     args = {"compare": [deep, deep], "report": [deep], "leaderboard": [deep, "--out", tmp_path / "board"]}[command]
     assert main([command, *map(str, args)]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.endswith(f"{deep}: cannot read results: nested too deeply (more than 100 levels)")
+    assert err.count("\n") == 0 and err.endswith(
+        f"{deep}: cannot read results: nested too deeply (more than 100 levels)"
+    )
 
 
 def test_missing_root_is_exit_2(tmp_path, capsys):

@@ -447,11 +447,11 @@ def parse_set(arg: str) -> tuple[str, str, Any]:
         value, _ = parse_yaml(raw)
     except YamlSyntaxError:
         value = raw  # not YAML: the text as typed
-        if len(raw) > MAX_STRING:  # as a string in the file would be
-            raise ProtocolError(set_text(key, raw), key, f"a string of {len(raw):,} characters: at most {MAX_STRING:,}")
     except StrictYamlError as exc:
         # Valid YAML that must not be built (nested too deeply, a huge integer, an alias bomb).
         raise ProtocolError(set_text(key, raw), key, exc.message) from None
+    if value is raw and len(raw) > MAX_STRING:  # refused as the same string in the file would be
+        raise ProtocolError(set_text(key, raw), key, f"a string of {len(raw):,} characters: at most {MAX_STRING:,}")
     return key, raw, value
 
 

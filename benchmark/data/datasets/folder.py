@@ -122,7 +122,11 @@ class FolderDataset(Dataset):
             return listed
         # Followed links never list a file twice: a file reached without a link owns its content.
         owner = {
-            f.resolve(): rel(f) for folder, files in listed if not folder.is_symlink() for f in files if not f.is_symlink()
+            f.resolve(): rel(f)
+            for folder, files in listed
+            if not folder.is_symlink()
+            for f in files
+            if not f.is_symlink()
         }
         kept: list[tuple[Path, list[Path]]] = []
         for folder, files in listed:
