@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from benchmark.codecs import check_declared_size
 from benchmark.core.component import (
     FACE_SHAPE,
     Attack,
@@ -41,6 +42,8 @@ def _conceal_chunk(
     for i, blob in enumerate(blobs):
         try:
             with sample_deadline():  # a protected sample is untrusted: a parser may hang on it
+                # A header declaring a huge image would make the rewrite and the decoder allocate it.
+                check_declared_size(blob, (_FACE[1], _FACE[0]))
                 rewritten, st = attack.rewrite(bytes(blob), window, offset)
                 faces[i] = to_face(attack.decode(rewritten))
             counts[i] = [st[k] for k in attack.counters]

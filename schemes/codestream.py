@@ -28,6 +28,7 @@ from typing import ClassVar, Self
 
 import numpy as np
 
+from benchmark.codecs import check_declared_size
 from benchmark.core.component import FACE_SHAPE, CodestreamScheme, Interval, ParamError, to_face
 from benchmark.core.executors import sample_deadline
 from benchmark.core.keys import AppKey
@@ -65,10 +66,16 @@ def _decode_chunk(scheme: CodestreamScheme, blobs: Sequence[bytes]) -> tuple[np.
     for i, blob in enumerate(blobs):
         try:
             with sample_deadline():  # a stored sample is untrusted: a decoder may hang on it
-                faces[i] = to_face(scheme.decode_one(blob))
+                faces[i] = _decode_face(scheme, blob)
         except (ValueError, OSError, MemoryError):  # CodestreamError is a ValueError
             failed[i] = True
     return faces, failed
+
+
+def _decode_face(scheme: CodestreamScheme, blob: bytes) -> np.ndarray:
+    """One face; a header declaring another size is refused before the decoder allocates it."""
+    check_declared_size(blob, (_FACE[1], _FACE[0]))
+    return to_face(scheme.decode_one(blob))
 
 
 def _decode_failed(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +90,7 @@ def _protect_chunk(scheme: WindowScheme, key: AppKey, items: Sequence[tuple[np.n
 
 def _recover_chunk(scheme: WindowScheme, key: AppKey, items: Sequence[tuple[bytes, str]]) -> np.ndarray:
     aes = scheme.aes_key(key)
-    return np.stack([to_face(scheme.decode_one(scheme.decrypt(blob, aes, key.nonce(sid)))) for blob, sid in items])
+    return np.stack([_decode_face(scheme, scheme.decrypt(blob, aes, key.nonce(sid))) for blob, sid in items])
 
 
 class WindowScheme(CodestreamScheme):

@@ -43,3 +43,30 @@ def faces():
 
     s = SyntheticFaces(n_subjects=6, n_images=2, seed=3).load()
     return s.images, s.ids, s.subjects
+
+
+@pytest.fixture
+def decoder_spy(monkeypatch):
+    """``spy(cls, method)``: the declared (width, height) of every file ``cls.method`` is handed, in a list.
+
+    ``method`` is a scheme's ``decode_one`` or a concealment attack's static
+    ``rewrite``; a file declaring another size than 112x112 fails the test
+    before it is decoded (nothing huge is ever allocated).
+    """
+    from benchmark.codecs import declared_size
+
+    def spy_on(cls, method: str) -> list:
+        seen: list = []
+        original = getattr(cls, method)
+
+        def spy(*args):
+            data = args[-1] if method == "decode_one" else args[0]
+            seen.append(declared_size(data))
+            if seen[-1] != (112, 112):
+                pytest.fail(f"a file declaring {seen[-1]} reached the decoder")
+            return original(*args)
+
+        monkeypatch.setattr(cls, method, spy if method == "decode_one" else staticmethod(spy))
+        return seen
+
+    return spy_on

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
-__all__ = ["wave_image", "random_image"]
+__all__ = ["wave_image", "random_image", "declaring"]
 
 
 def wave_image(shape: tuple[int, ...], seed: int = 0, noise: float = 10.0) -> np.ndarray:
@@ -35,3 +37,17 @@ def random_image(rng: np.random.Generator, shape: tuple[int, ...], smooth: bool)
     img = np.stack(planes, axis=-1) + rng.normal(0, 2, (h, w, len(planes)))
     img = img.clip(0, 255).astype(np.uint8)
     return img if len(shape) == 3 else img[..., 0]
+
+
+def declaring(data: bytes, width: int, height: int) -> bytes:
+    """A JPEG 2000 codestream (SIZ) or JPEG file (SOF0) whose header declares ``width`` x ``height``, data unchanged.
+
+    What a hostile file does to make a decoder allocate a huge image; nothing here allocates it.
+    """
+    out = bytearray(data)
+    if out[:2] == b"\xff\x4f":  # SIZ right after SOC: Xsiz, Ysiz at bytes 8 and 12 (no image offset)
+        struct.pack_into(">II", out, 8, width, height)
+    else:
+        sof = out.index(b"\xff\xc0")  # SOF0: length, precision, then height and width
+        struct.pack_into(">HH", out, sof + 5, height, width)
+    return bytes(out)

@@ -187,6 +187,52 @@ def test_a_run_over_swapped_entries_equals_a_clean_run(tmp_path, caplog):
     assert sum("moved or swapped" in r.getMessage() for r in caplog.records) == len(swapped)
 
 
+def _unwritable(tmp_path, case: str) -> Cache:
+    """A cache that cannot be written, in one of three ways."""
+    root = tmp_path / "cache"
+    if case == "root-is-a-file":
+        root.write_bytes(b"not a folder")
+    elif case == "entry-is-a-folder":
+        (root / "s" / f"k0{ENTRY_SUFFIX}").mkdir(parents=True)
+    else:
+        root.mkdir()
+        root.chmod(0o555)
+        if os.access(root, os.W_OK):  # root (the user) ignores permissions
+            pytest.skip("permissions do not bind this user")
+    return Cache(root)
+
+
+@pytest.mark.parametrize("case", ["root-is-a-file", "entry-is-a-folder", "read-only"])
+def test_an_unwritable_cache_warns_once_and_stores_nothing(tmp_path, caplog, case):
+    cache = _unwritable(tmp_path, case)
+    with caplog.at_level("WARNING", logger="facesec.cache"):
+        for i in range(3):
+            assert cache.load("s", f"k{i}") is None
+            cache.save("s", f"k{i}", {"x": np.arange(3)}, {})
+    warned = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(f"cache {cache.root} cannot be written (")
+    assert cache.unwritable is not None and cache.stored() == []
+    assert not cache.has("s", "k1") and cache.load("s", "k1") is None
+
+
+@pytest.mark.parametrize("case", ["root-is-a-file", "entry-is-a-folder"])
+def test_a_run_over_an_unwritable_cache_equals_a_clean_run(tmp_path, caplog, case):
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(_PROTOCOL)
+    clean = _run_outputs(protocol, tmp_path / "clean", Cache(tmp_path / "clean-cache"))
+    root = tmp_path / "cache"
+    if case == "root-is-a-file":
+        root.write_bytes(b"not a folder")
+    else:  # every entry the run will look for is a folder
+        for entry in (tmp_path / "clean-cache").rglob(f"*{ENTRY_SUFFIX}"):
+            (root / entry.relative_to(tmp_path / "clean-cache")).mkdir(parents=True)
+    cache = Cache(root)
+    with caplog.at_level("WARNING", logger="facesec.cache"):
+        again = _run_outputs(protocol, tmp_path / "again", cache)
+    assert again == clean
+    assert sum("cannot be written" in r.getMessage() for r in caplog.records) == 1
+
+
 def _aged(cache: Cache, stage: str, key: str, days_ago: float, size: int = 100) -> None:
     """An entry of ``size`` payload bytes, last used ``days_ago`` days ago."""
     cache.save(stage, key, {"x": np.zeros(size, np.uint8)}, {})

@@ -74,6 +74,21 @@ def test_validate_reports_bad_file_with_exit_2(tmp_path, capsys):
     assert err.count("\n") == 0 and err.startswith(f"{bad}:3: recognizers[0].name: unknown recognizer 'lbq'")
 
 
+@pytest.mark.parametrize("body", ["- 0\n", "y"], ids=["list", "scalar"])
+def test_a_50_mb_protocol_is_refused_in_one_line_without_parsing(tmp_path, capsys, monkeypatch, body):
+    from benchmark.core import strict_yaml
+
+    big = tmp_path / "big.yaml"
+    with big.open("w") as fh:
+        fh.write("name: x\nnotes:" + ("\n" if body.startswith("-") else " "))
+        fh.write(body * (50_000_000 // len(body)))
+    monkeypatch.setattr(strict_yaml, "_compose", lambda text: pytest.fail("the protocol was parsed"))
+    assert main(["validate", str(big)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    size = big.stat().st_size
+    assert err == f"{big}: protocol file of {size:,} bytes refused: at most 1,000,000 bytes"
+
+
 def test_list_shows_components(capsys):
     assert main(["list"]) == EXIT_OK
     out = capsys.readouterr().out
@@ -91,6 +106,18 @@ def test_list_prints_integer_bounds_exactly_and_aligns_columns(capsys):
     assert any(line.split()[0] == "conceal-codeblock" for line in components)
     starts = {len(line) - len(line[2:].split(maxsplit=1)[1]) for line in components}
     assert len(starts) == 1, starts
+
+
+@pytest.mark.parametrize("command", ["compare", "report", "leaderboard"])
+def test_results_nested_100000_deep_are_bad_input_in_one_line(tmp_path, capsys, command):
+    deep = tmp_path / "results.json"
+    deep.write_text('{"schema_version": 3, "rows": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    args = {"compare": [deep, deep], "report": [deep], "leaderboard": [deep, "--out", tmp_path / "board"]}[command]
+    assert main([command, *map(str, args)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.endswith(
+        f"{deep}: cannot read results: nested too deeply (more than 100 levels)"
+    )
 
 
 def test_missing_root_is_exit_2(tmp_path, capsys):
@@ -117,6 +144,33 @@ def test_unreadable_image_is_skipped_and_counted(tmp_path, capsys):
     assert results["dataset"]["n_skipped"] == 1
     assert results["dataset"]["skipped"][0]["id"] == "s000/broken.png"
     assert results["dataset"]["n_samples"] == 13 and results["dataset"]["n_usable"] == 12
+
+
+def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_run(tmp_path, capsys, caplog):
+    root = tmp_path / "data"
+    _faces(root, 4, 3)
+    cache = tmp_path / "cache-file"
+    cache.write_bytes(b"a file where the cache folder belongs")
+    args = [str(_protocol(tmp_path, root)), "--out", str(tmp_path / "out"), "--no-report", "--workers", "1"]
+    with caplog.at_level("WARNING", logger="facesec.cache"):
+        code = main(["run", *args, "--cache", str(cache)])
+    err = capsys.readouterr().err
+    assert code == EXIT_OK and "Traceback" not in err and "run failed" not in err
+    (warned,) = [r.getMessage() for r in caplog.records if r.name == "facesec.cache"]
+    assert warned == f"cache {cache} cannot be written (Not a directory: {cache / 'align'}): going on without caching"
+
+
+def test_a_linked_identity_folder_is_no_second_identity_and_is_listed(tmp_path, capsys):
+    root = tmp_path / "data"
+    _faces(root, 4, 3)
+    (root / "s999").symlink_to("s000")  # the same images under another name: identical "impostor" pairs
+    out_dir = tmp_path / "out"
+    code, _, err = _run([str(_protocol(tmp_path, root)), "--out", str(out_dir)], capsys, tmp_path)
+    assert code == EXIT_OK, err
+    dataset = json.loads((out_dir / "results.json").read_text())["dataset"]
+    assert dataset["n_subjects"] == 4 and dataset["n_samples"] == 12
+    assert dataset["skipped"] == [{"id": "s999", "reason": "symbolic link (not followed)"}]
+    assert dataset["n_skipped"] == 1
 
 
 def test_nothing_usable_is_exit_2(tmp_path, capsys):

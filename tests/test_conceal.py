@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from images import declaring
 
 from attacks.conceal import STAT_KEYS, ConcealCodeblockAttack, ConcealPacketAttack, conceal_codestream
 from attacks.conceal_jpeg import ConcealMCUAttack
 from attacks.naive import NaiveAttack
+from attacks.window import _conceal_chunk
 from benchmark.codecs.cipher import window_range
 from benchmark.codecs.j2k import decode_j2k, locate_packets
 from benchmark.codecs.tier2 import parse_tier2
@@ -183,3 +185,17 @@ def test_codeblock_concealment_beats_naive_averaged_over_keys_on_orl(orl_root, p
     naive = np.array(naive)
     assert np.all(concealed > naive.mean(axis=0))
     assert np.mean(concealed > naive) >= 0.9
+
+
+@pytest.mark.parametrize(
+    "scheme", [J2KScheme(window=4, offset=6), JPEGScheme(window=10, offset=0)], ids=["j2k", "jpeg"]
+)
+def test_a_sample_declaring_a_huge_image_is_not_rewritten(faces, scheme, decoder_spy):
+
+    images, ids, subjects = faces
+    key = MasterKey(bytes(range(32))).application("conceal-test")
+    good = scheme.protect(images[:1], key, ids[:1], subjects[:1])[0]
+    attack = ConcealPacketAttack() if isinstance(scheme, J2KScheme) else ConcealMCUAttack()
+    seen = decoder_spy(type(attack), "rewrite")
+    _, failed, _ = _conceal_chunk(attack, scheme.window, scheme.offset, [good, declaring(good, 8000, 8000)])
+    assert failed.tolist() == [False, True] and seen == [(112, 112)]

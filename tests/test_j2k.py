@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from images import random_image
+from images import declaring, random_image
 from PIL import Image
 
-from benchmark.codecs import CodestreamError
+from benchmark.codecs import CodestreamError, check_declared_size, declared_size
 from benchmark.codecs.j2k import (
     J2KParams,
     PacketMap,
@@ -324,7 +324,7 @@ _FUZZ_CHILD = textwrap.dedent(
     """
     import json, sys, time
     import numpy as np
-    from benchmark.codecs import CodestreamError
+    from benchmark.codecs import CodestreamError, check_declared_size, declared_size
     from benchmark.codecs.j2k import J2KParams, encode_j2k, decode_j2k, locate_packets, parse_codestream
     from benchmark.codecs.cipher import decrypt_j2k
 
@@ -436,3 +436,15 @@ def test_fuzz_mutated_codestreams_no_crash_no_hang():
 def test_fuzz_mutated_codestreams_many():
     report = _run_fuzz(seed=7, count=5000)
     assert report["errors"] == [] and report["max_case_s"] < _FUZZ_CASE_LIMIT_S
+
+
+def test_a_siz_declaring_a_huge_image_is_refused_from_the_header(codestream, monkeypatch):
+    import benchmark.codecs.j2k as j2k
+
+    big = declaring(codestream, 8000, 8000)
+    assert declared_size(codestream) == (112, 112) and declared_size(big) == (8000, 8000)
+    monkeypatch.setattr(j2k, "import_glymur", lambda: pytest.fail("the codestream was decoded"))
+    check_declared_size(codestream, (112, 112))
+    with pytest.raises(CodestreamError) as info:
+        check_declared_size(big, (112, 112))
+    assert str(info.value) == "the header declares 8000x8000 pixels, not 112x112: refused before decoding"

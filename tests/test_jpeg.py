@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from images import wave_image
+from images import declaring, wave_image
 from PIL import Image
 
-from benchmark.codecs import CodestreamError
+from benchmark.codecs import CodestreamError, check_declared_size, declared_size
 from benchmark.codecs.cipher import decrypt_jpeg
 from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, entropy_segments, parse_jpeg
 
@@ -167,3 +167,15 @@ def test_fuzz_mutated_jpegs(jpeg, edits, insert, cut):
             fn(data)
         except CodestreamError as exc:
             assert "\n" not in str(exc)
+
+
+def test_a_sof_declaring_a_huge_image_is_refused_from_the_header(monkeypatch):
+    data = encode_jpeg(wave_image((112, 112)))
+    big = declaring(data, 8000, 8000)
+    assert declared_size(data) == (112, 112) and declared_size(big) == (8000, 8000)
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("the file was decoded"))
+    check_declared_size(data, (112, 112))
+    with pytest.raises(CodestreamError, match="declares 8000x8000 pixels, not 112x112: refused before decoding"):
+        check_declared_size(big, (112, 112))
+    with pytest.raises(CodestreamError, match="neither a JPEG 2000 codestream nor a JPEG file"):
+        declared_size(b"GIF89a")

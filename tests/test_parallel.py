@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.core.parallel import Progress, map_chunks
+from benchmark.core.executors import LOST, LocalExecutor, using
+from benchmark.core.parallel import Progress, _narrow_down, map_chunks
+from benchmark.engine.stages import _align_failed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,3 +105,23 @@ def test_workers_die_when_the_main_process_is_killed(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+class _AlwaysLost:
+    """An isolation executor whose every chunk is lost (its worker crashed or ran past the limit)."""
+
+    workers = 1
+
+    def map(self, fn, chunks, *, isolated=False):
+        return iter([(i, LOST) for i in range(len(chunks))])
+
+
+@pytest.mark.parametrize("limit, shown", [(0.25, "0.25"), (0.5, "0.5"), (60.0, "60"), (1.5, "1.5")])
+def test_time_limits_under_a_second_are_not_printed_as_0(caplog, limit, shown):
+    with using(LocalExecutor(workers=1), sample_time_limit=limit), caplog.at_level("WARNING"):
+        failed = _narrow_down(lambda x: x, [7], slice(0, 1), lambda items: "failed", _AlwaysLost(), "decode x")
+        _, _, reasons = _align_failed([Path("a.png")])
+    assert failed == ["failed"]
+    (warned,) = [r.getMessage() for r in caplog.records if r.name == "facesec.isolation"]
+    assert f"ran past the {shown} s time limit; counted as failed" in warned
+    assert reasons == [f"reading or aligning it crashed its worker or ran past the {shown} s time limit"]

@@ -179,3 +179,12 @@ def test_e2e_times_every_stage_in_the_harness_and_alone(tmp_path):
     total = by_stage["total"]
     assert total["alone_s"] == pytest.approx(sum(r["alone_s"] for r in records if r["stage"] != "total"))
     assert total["harness_s"] >= sum(r["harness_s"] for r in records if r["stage"] != "total")
+
+
+def test_hostile_yaml_records_refuse_oversized_protocols_before_reading():
+    records = perf.hostile_yaml(size_mb=2, at_bound=False)
+    assert [r["form"] for r in records] == ["list", "string"]
+    for r in records:
+        assert r["bytes"] > 1_000_000 and "refused: at most 1,000,000 bytes" in r["error"]
+        assert r["peak_mb"] < 1 and r["meets_target"] == (r["refuse_s"] <= r["target_s"])
+    assert "hostile_yaml" in perf.names()

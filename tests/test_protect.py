@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from schemes.j2k import J2KScheme
 from schemes.jpeg import JPEGScheme
 from schemes.jpeg_amplitude import JPEGAmplitudeScheme
 
+REPO = Path(__file__).resolve().parents[1]
 KEY_HEX = bytes(range(32)).hex()
 OTHER_HEX = bytes(range(1, 33)).hex()
 
@@ -918,3 +920,21 @@ def test_key_files_are_ignored_and_the_recipe_writes_outside_the_tree(tmp_path, 
     Image.fromarray(faces[0]).save(src)
     _, _, err = _cli(capsys, "unprotect", src, tmp_path / "o.j2k")
     assert recipe in err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_readable_key_file_is_warned_about_in_one_line_without_python_source(tmp_path, faces):
+    key = _key(tmp_path)
+    key.chmod(0o644)
+    src = tmp_path / "in"
+    _tree(src, faces[:1])
+    run = subprocess.run(
+        [sys.executable, str(REPO / "bench.py"), "protect", "--scheme", "lw4o6", "--key-file", str(key)]
+        + ["--workers", "1", str(src), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert run.returncode == EXIT_OK, run.stderr
+    warned = [line for line in run.stderr.splitlines() if "key file" in line or "MasterKey" in line]
+    assert warned == [f"warning: {key}: key file is accessible to group/others (mode 0644); run: chmod 600 {key}"]

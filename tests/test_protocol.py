@@ -308,7 +308,11 @@ def test_env_must_be_a_variable_name(tmp_path):
     [
         ("notes=" + "[" * 20_000 + "]" * 20_000, "notes: YAML error: nested too deeply"),
         ("dataset.folds=" + "7" * 5000, "dataset.folds: an integer of more than 4300 digits"),
+        ("notes=" + "y" * 20_000, "notes: a string of 20,000 characters: at most 10,000"),
+        ("notes=@" + "y" * 20_000, "notes: a string of 20,001 characters: at most 10,000"),  # not YAML: text
+        ("notes=" + "y" * 2_000_000, "notes: YAML text of 2,000,000 characters refused: at most 1,000,000"),
     ],
+    ids=["deep", "integer", "string", "text", "huge"],
 )
 def test_hostile_set_values_are_bad_input(tmp_path, override, message):
     msg = error_of(tmp_path, GOOD, [override])

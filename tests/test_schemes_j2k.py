@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from images import declaring
 
 from benchmark.core.component import ParamError
 from benchmark.core.keys import MasterKey
 from benchmark.data.datasets.synthetic import SyntheticFaces
+from schemes.codestream import _decode_chunk
 from schemes.j2k import J2KScheme
 from schemes.jpeg import JPEGScheme
 
@@ -73,3 +75,16 @@ def test_param_validation(params):
 
 def test_key_space():
     assert J2KScheme().key_space_bits() == 256
+
+
+@pytest.mark.parametrize(
+    "scheme", [J2KScheme(window=4, offset=6), JPEGScheme(window=10, offset=0)], ids=["j2k", "jpeg"]
+)
+def test_a_sample_declaring_a_huge_image_fails_before_it_is_decoded(scheme, faces, decoder_spy):
+
+    images, ids = faces
+    good = scheme.protect(images[:1], KEY, ids[:1], ids[:1])[0]
+    seen = decoder_spy(type(scheme), "decode_one")
+    decoded, failed = _decode_chunk(scheme, [good, declaring(good, 8000, 8000)])
+    assert failed.tolist() == [False, True] and seen == [(112, 112)]
+    assert decoded.shape == (2, 112, 112, 3) and not decoded[1].any()

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
+
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from benchmark.core import strict_yaml
 from benchmark.core.strict_yaml import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_STRING,
     StrictYamlError,
     YamlSyntaxError,
     describe_error,
@@ -153,8 +160,53 @@ def test_self_referencing_anchor_is_refused():
 
 
 def test_deep_nesting_is_a_yaml_error_not_a_recursion_error():
-    with pytest.raises(StrictYamlError, match="nested too deeply"):
-        parse_yaml("title: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    with pytest.raises(StrictYamlError, match="nested too deeply") as info:
+        parse_yaml("title: t\nitems: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    assert info.value.line == 2 and f"more than {MAX_DEPTH} levels" in info.value.message
+
+
+@pytest.mark.parametrize("body", ["- 0\n", "y"], ids=["list", "scalar"])
+def test_a_50_mb_file_is_refused_before_it_is_read(tmp_path, monkeypatch, body):
+    path = tmp_path / "big.yaml"
+    with path.open("w") as fh:
+        fh.write("title: t\nitems:\n" if body.startswith("-") else "title: ")
+        fh.write(body * (50_000_000 // len(body)))
+    monkeypatch.setattr(strict_yaml, "_compose", lambda text: pytest.fail("the text was parsed"))
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(StrictYamlError) as info:
+            read_yaml(path, "protocol file")
+        seconds, peak = time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.message == f"protocol file of {path.stat().st_size:,} bytes refused: at most {MAX_BYTES:,} bytes"
+    # Loose bounds (the figures are microseconds and bytes): the file is never read, let alone parsed.
+    assert seconds < 1 and peak < 1_000_000
+
+
+def test_a_text_over_the_bound_is_refused_before_parsing(monkeypatch):
+    monkeypatch.setattr(strict_yaml, "_compose", lambda text: pytest.fail("the text was parsed"))
+    with pytest.raises(StrictYamlError, match=f"at most {MAX_BYTES:,}"):
+        parse_yaml("title: " + "y" * MAX_BYTES)
+
+
+def test_a_long_string_is_refused_with_its_line():
+    parse_yaml("title: " + "y" * MAX_STRING)
+    with pytest.raises(StrictYamlError) as info:
+        parse_yaml("title: t\nitems:\n  - name: " + "y" * (MAX_STRING + 1) + "\n")
+    assert info.value.line == 3
+    assert info.value.message == f"a string of {MAX_STRING + 1:,} characters: at most {MAX_STRING:,}"
+
+
+def test_too_many_values_stop_the_composition_where_they_pass_the_bound(monkeypatch):
+    # A long plain list has no alias to expand: it is refused while composed, not after.
+    monkeypatch.setattr(strict_yaml, "MAX_VALUES", 1000)
+    monkeypatch.setattr(strict_yaml, "_check_tree", lambda root: pytest.fail("the whole tree was composed"))
+    with pytest.raises(StrictYamlError) as info:
+        parse_yaml("title: t\nitems:\n" + "- 0\n" * 5000)
+    # The mapping, its 2 keys, 't' and the list are 5 values: the 1001st is the 996th item, on line 3 + 995.
+    assert info.value.message == "more than 1000 values" and info.value.line == 998
 
 
 def test_huge_integer_is_located():

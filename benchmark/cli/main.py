@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -498,6 +499,11 @@ _COMMANDS = {
 }
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """A warning as one line of its message (Python's default adds the file, line and source that raised it)."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -508,7 +514,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # shown without -v: bars only draw on a terminal, and a log needs the lines.
     logging.getLogger("facesec.progress").setLevel(logging.INFO)
     try:
-        return _COMMANDS[args.command](args)
+        with warnings.catch_warnings():  # restored on return: main() may run inside another program
+            if not args.verbose:
+                warnings.showwarning = _show_warning
+            return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_FAILED

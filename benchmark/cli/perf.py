@@ -44,6 +44,7 @@ __all__ = [
     "inpaint_training",
     "finetune_training",
     "end_to_end",
+    "hostile_yaml",
     "QUICKSTART",
 ]
 
@@ -556,6 +557,77 @@ class _InProcess:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+@benchmark("hostile_yaml")
+def hostile_yaml(*, size_mb: float = 50.0, at_bound: bool = True, target_s: float = 1.0) -> list[Record]:
+    """How fast, and in how much memory, a hostile protocol file is refused.
+
+    A protocol of ``size_mb`` MB, as one long list and as one long string, is
+    loaded by :func:`benchmark.engine.protocol.load_protocol` (which must
+    refuse it before reading it); with ``at_bound``, so is the costliest file
+    within :data:`~benchmark.core.strict_yaml.MAX_BYTES`: a list of one-digit
+    items, refused once :data:`~benchmark.core.strict_yaml.MAX_VALUES` of
+    them are composed. Each file is timed once without and once with
+    ``tracemalloc`` (which slows Python down, so it only gives the memory).
+
+    Args:
+        size_mb: Size of the oversized files, in MB (10**6 bytes).
+        at_bound: Also time the costliest file within the bound.
+        target_s: Seconds a refusal should take at most.
+
+    Returns:
+        One record per file: ``form``, ``bytes``, ``refuse_s``, ``peak_mb``
+        (Python allocations), ``error`` (the message, which must be the size
+        error for the oversized files), ``target_s``, ``meets_target``.
+    """
+    import tracemalloc
+
+    from benchmark.core.strict_yaml import MAX_BYTES
+    from benchmark.engine.protocol import ProtocolError, load_protocol
+
+    head = "name: hostile\nnotes:"
+    forms = {
+        "list": (head + "\n", "- 0\n", int(size_mb * 1e6)),
+        "string": (head + " ", "y", int(size_mb * 1e6)),
+    }
+    if at_bound:
+        forms["list-at-bound"] = (head + "\n", "- 0\n", MAX_BYTES)
+    records: list[Record] = []
+    with tempfile.TemporaryDirectory(prefix="facesec-hostile-") as tmp:
+        for form, (start, item, size) in forms.items():
+            path = Path(tmp) / f"{form}.yaml"
+            with path.open("w") as fh:
+                fh.write(start)
+                fh.write(item * ((size - len(start)) // len(item)))
+
+            def refuse(path: Path = path) -> str:
+                try:
+                    load_protocol(path)
+                except ProtocolError as exc:
+                    return exc.message
+                return "accepted"
+
+            seconds, error = best_time(refuse, 1)
+            tracemalloc.start()
+            try:
+                refuse()
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            records.append(
+                {
+                    "name": "hostile_yaml",
+                    "form": form,
+                    "bytes": path.stat().st_size,
+                    "refuse_s": seconds,
+                    "peak_mb": peak / 1e6,
+                    "error": error,
+                    "target_s": float(target_s),
+                    "meets_target": bool(seconds <= target_s),
+                }
+            )
+    return records
 
 
 @benchmark("e2e")

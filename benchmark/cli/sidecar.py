@@ -75,6 +75,7 @@ from benchmark import __version__
 from benchmark.core.component import CodestreamScheme, ParamError
 from benchmark.core.keys import AppKey
 from benchmark.core.registry import SCHEMES
+from benchmark.core.strict_json import JsonError, parse_json
 from benchmark.core.strict_yaml import one_line
 
 __all__ = [
@@ -413,12 +414,9 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     if len(raw) > _MAX_SIDECAR_BYTES:
         raise ProtectError(f"sidecar {path.name}: larger than {_MAX_SIDECAR_BYTES} bytes, not a sidecar")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except ValueError as exc:
-        # ValueError: malformed JSON, or an integer beyond Python's digit limit.
-        raise ProtectError(f"sidecar {path.name} unreadable: {one_line(exc)}") from None
-    except RecursionError:
-        raise ProtectError(f"sidecar {path.name} unreadable: nested too deeply") from None
+        data = parse_json(raw)
+    except JsonError as exc:
+        raise ProtectError(f"sidecar {path.name} unreadable: {exc}") from None
     if not isinstance(data, dict) or data.get("format") not in (SIDECAR_FORMAT, _OLD_FORMAT):
         raise ProtectError(f"sidecar {path.name}: not a {SIDECAR_FORMAT} (or {_OLD_FORMAT}) sidecar")
     required = {**_SIDECAR_KEYS, "path": str} if data["format"] == SIDECAR_FORMAT else _SIDECAR_KEYS

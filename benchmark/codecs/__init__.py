@@ -15,7 +15,11 @@ codestream still decodes (to noise) in any JPEG 2000 decoder.
   encryption of both formats.
 
 Every parser here treats its input as untrusted: malformed data raises
-:class:`CodestreamError` (one line), never another exception.
+:class:`CodestreamError` (one line), never another exception. A header may
+declare a far larger image than its data holds (an 8000x8000 SIZ or SOF over
+a face's bytes makes the decoder allocate hundreds of megabytes):
+:func:`check_declared_size` refuses it from the header alone, before anything
+decodes or rewrites it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ __all__ = [
     "CodestreamError",
     "MAX_SIDE",
     "check_image",
+    "declared_size",
+    "check_declared_size",
     "J2KParams",
     "PacketMap",
     "encode_j2k",
@@ -74,6 +80,35 @@ class CodestreamError(ValueError):
         super().__init__("; ".join(part for part in lines if part))
 
 
+def declared_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` a JPEG 2000 codestream's SIZ or a JPEG file's SOF declares, read without decoding.
+
+    Raises:
+        CodestreamError: neither format, or a malformed header.
+    """
+    head = bytes(data[:2])
+    if head == b"\xff\x4f":  # SOC
+        info = parse_codestream(data)
+        return info.width, info.height
+    if head == b"\xff\xd8":  # SOI
+        layout = parse_jpeg(data)
+        return layout.width, layout.height
+    raise CodestreamError("neither a JPEG 2000 codestream nor a JPEG file")
+
+
+def check_declared_size(data: bytes, size: tuple[int, int]) -> None:
+    """Refuse a codestream or JPEG whose header declares another ``(width, height)`` than ``size``.
+
+    Raises:
+        CodestreamError: another size (or no readable header), before any decoding.
+    """
+    width, height = declared_size(data)
+    if (width, height) != tuple(size):
+        raise CodestreamError(
+            f"the header declares {width}x{height} pixels, not {size[0]}x{size[1]}: refused before decoding"
+        )
+
+
 # Defined before the submodules are imported: they import it from here.
 from benchmark.codecs.cipher import (  # noqa: E402
     decrypt_j2k,
@@ -82,5 +117,12 @@ from benchmark.codecs.cipher import (  # noqa: E402
     encrypt_jpeg,
     keystream,
 )
-from benchmark.codecs.j2k import J2KParams, PacketMap, decode_j2k, encode_j2k, locate_packets  # noqa: E402
-from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, entropy_segments  # noqa: E402
+from benchmark.codecs.j2k import (  # noqa: E402
+    J2KParams,
+    PacketMap,
+    decode_j2k,
+    encode_j2k,
+    locate_packets,
+    parse_codestream,
+)
+from benchmark.codecs.jpeg import decode_jpeg, encode_jpeg, entropy_segments, parse_jpeg  # noqa: E402

@@ -202,7 +202,10 @@ class Cache:
     digest and is recomputed, never read as a result; so is an intact entry
     found under another stage or key (moved, copied or swapped), and an entry
     of the older format that did not record its key. ``enabled=False`` turns
-    the cache into a pass-through.
+    the cache into a pass-through. A cache that cannot be written (a
+    read-only folder, a file where a folder belongs, a full disk) costs the
+    run its caching, never its result: the first failed write is logged once
+    (:attr:`unwritable`) and the run goes on without writing.
     """
 
     def __init__(self, root: Path | None = None, *, enabled: bool = True):
@@ -211,6 +214,8 @@ class Cache:
         self.hits: list[str] = []
         self.misses: list[str] = []
         self.damaged: list[Path] = []
+        #: Why the first write failed (None while writes succeed); nothing is written after it.
+        self.unwritable: str | None = None
 
     @staticmethod
     def key(stage: str, params: Any, inputs: list[str], code_version: str) -> str:
@@ -230,7 +235,7 @@ class Cache:
         path = self._path(stage, key)
         try:
             blob = path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # absent, or a file stands where its folder belongs
             return None
         except OSError as exc:
             self._damaged(path, f"unreadable ({exc.strerror or type(exc).__name__})")
@@ -272,7 +277,8 @@ class Cache:
         return None
 
     def save(self, stage: str, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        if not self.enabled:
+        """Store an entry; a cache that cannot be written is warned about once, then left alone."""
+        if not self.enabled or self.unwritable is not None:
             return
         if _META in arrays:
             raise ValueError(f"{_META!r} is reserved in cache entries")
@@ -282,7 +288,12 @@ class Cache:
         body = buf.getvalue()
         bound = _binding(stage, key)
         trailer = len(bound).to_bytes(4, "big") + _digest(bound, body) + _TAG
-        atomic_write_bytes(self._path(stage, key), body + bound + trailer)
+        path = self._path(stage, key)
+        try:
+            atomic_write_bytes(path, body + bound + trailer)
+        except OSError as exc:
+            self.unwritable = f"{exc.strerror or type(exc).__name__}: {exc.filename or path}"
+            log.warning("cache %s cannot be written (%s): going on without caching", self.root, self.unwritable)
 
     def clear(self) -> int:
         """Remove every entry; returns the number of stage folders removed."""

@@ -357,7 +357,7 @@ class Samples:
         paths: Source file of each sample, or None for generated data.
         images: Decoded images (uint8), when the dataset generates them.
         aligned: True when images are already 112x112 aligned faces.
-        skipped: Unreadable files left out, as (id, reason).
+        skipped: Files the dataset left out (symbolic links not followed), as (id, reason).
         demo: True for generated demonstration data.
     """
 

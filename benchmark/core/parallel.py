@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmark.core.executors import LOST, Executor, LocalExecutor, current_executor, limited, sample_time_limit
+from benchmark.core.numbers import format_number
 
 __all__ = ["map_chunks", "default_workers", "progress", "Progress"]
 
@@ -196,8 +197,8 @@ def _narrow_down(
         return [result]
     if sl.stop - sl.start == 1:
         _log_failure.warning(
-            "%s: item %d crashed its worker or ran past the %.0f s time limit; counted as failed",
-            desc, sl.start, sample_time_limit(),
+            "%s: item %d crashed its worker or ran past the %s s time limit; counted as failed",
+            desc, sl.start, format_number(sample_time_limit()),
         )  # fmt: skip
         return [failure(items[sl])]
     mid = (sl.start + sl.stop) // 2

@@ -14,6 +14,12 @@ leaderboard entries) share what turns both into one located line:
   words a pydantic error (``is required but missing``, ``0 is not >= 1``,
   ``unknown key; did you mean 'name'? (allowed: ...)``).
 
+Hostile text is refused before it can cost time or memory: a file larger
+than :data:`MAX_BYTES` is refused before it is read, and while the node tree
+is composed (node by node) a string longer than :data:`MAX_STRING`, nesting
+deeper than :data:`MAX_DEPTH` and more than :data:`MAX_VALUES` values stop it
+at once, with the line where the limit was passed.
+
 Problems are raised as :class:`StrictYamlError`, whose line and field path
 stay apart from the message, so that each loader writes them in its own
 ``file:line: path: message`` form and with its own error type.
@@ -22,6 +28,7 @@ stay apart from the message, so that each loader writes them in its own
 from __future__ import annotations
 
 import difflib
+import os
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -38,6 +45,9 @@ __all__ = [
     "Loc",
     "KEY",
     "MAX_VALUES",
+    "MAX_BYTES",
+    "MAX_STRING",
+    "MAX_DEPTH",
     "StrictYamlError",
     "YamlSyntaxError",
     "one_line",
@@ -63,6 +73,14 @@ M = TypeVar("M", bound=BaseModel)
 #: Most values a document may expand to (aliases included); protocols and
 #: entries hold hundreds, an alias bomb billions.
 MAX_VALUES = 100_000
+#: Most bytes a YAML file (or text) may hold: protocols and entries are a few
+#: kilobytes; refused before reading, as PyYAML needs ~200 bytes of memory and
+#: ~20 µs per byte of a list it composes.
+MAX_BYTES = 1_000_000
+#: Most characters of one string (a name, path, pattern or note).
+MAX_STRING = 10_000
+#: Most levels of nested lists and mappings (protocols nest about 5).
+MAX_DEPTH = 100
 # Python refuses to convert longer decimal strings (sys.get_int_max_str_digits).
 _MAX_INT_DIGITS = 4300
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -186,11 +204,18 @@ def read_yaml(path: Path, what: str = "file") -> tuple[str, Any, yaml.Node | Non
         StrictYamlError: the file is missing or unreadable, or as :func:`parse_yaml`.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            # Read one byte past the bound: a pipe or a growing file has no size to trust.
+            raw = fh.read(MAX_BYTES + 1) if size <= MAX_BYTES else b""
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise StrictYamlError(f"no such {what}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise StrictYamlError(f"cannot read: {one_line(exc)}") from None
+    if size > MAX_BYTES or len(raw) > MAX_BYTES:
+        held = f"{size:,} bytes" if size > MAX_BYTES else "more bytes"
+        raise StrictYamlError(f"{what} of {held} refused: at most {MAX_BYTES:,} bytes")
     data, root = parse_yaml(text)
     return text, data, root
 
@@ -207,8 +232,12 @@ def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
 
     Raises:
         StrictYamlError: ``YAML syntax error: ...`` (located where YAML says),
-            ``YAML error: ...``, or ``duplicate key`` (located at the second key).
+            ``YAML error: ...``, ``duplicate key`` (located at the second key),
+            or a limit passed (:data:`MAX_BYTES`, :data:`MAX_STRING`,
+            :data:`MAX_DEPTH`, :data:`MAX_VALUES`; located where it was passed).
     """
+    if len(text) > MAX_BYTES:
+        raise StrictYamlError(f"YAML text of {len(text):,} characters refused: at most {MAX_BYTES:,}")
     try:
         root = _compose(text)
     except yaml.MarkedYAMLError as exc:
@@ -218,8 +247,8 @@ def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"YAML error: {one_line(exc)}") from None
     except RecursionError:
-        # PyYAML composes recursively: a list nested thousands deep would
-        # surface as a Python RecursionError, not as bad input.
+        # PyYAML composes recursively; MAX_DEPTH stops nesting long before the
+        # stack ends, this only backs it up (a caller deep in its own stack).
         raise StrictYamlError("YAML error: nested too deeply") from None
     if root is None:
         return None, None
@@ -233,8 +262,35 @@ def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
         raise StrictYamlError(f"YAML error: {one_line(exc)}") from None
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """A loader that counts as it composes: a limit passed stops it before the rest of the tree is built."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self._values = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise StrictYamlError(f"more than {MAX_VALUES} values", line)
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_STRING:
+            raise StrictYamlError(f"a string of {len(event.value):,} characters: at most {MAX_STRING:,}", line)
+        if not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise StrictYamlError(f"YAML error: nested too deeply (more than {MAX_DEPTH} levels)", line)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _compose(text: str) -> yaml.Node | None:
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     try:
         return loader.get_single_node()
     finally:

@@ -207,8 +207,11 @@ def _dataset_block(lp: LoadedProtocol, data: _Data) -> DatasetInfo:
         "n_samples": len(data.samples),
         "n_usable": int(data.aligned.keep.size),
         "n_subjects": len(set(data.samples.subjects)),
-        "n_skipped": len(data.aligned.reasons),
-        "skipped": [{"id": k, "reason": v} for k, v in sorted(data.aligned.reasons.items())],
+        # Files the dataset left out (symbolic links) beside the ones that could not be read.
+        "n_skipped": len(data.aligned.reasons) + len(data.samples.skipped or ()),
+        "skipped": [
+            {"id": k, "reason": v} for k, v in sorted([*data.aligned.reasons.items(), *(data.samples.skipped or ())])
+        ],
         "n_detected": int((status == STATUS_DETECTED).sum()),
         "n_fallback_crop": int((status == STATUS_FALLBACK).sum()),
         "pre_aligned": bool(data.samples.aligned),

@@ -46,6 +46,7 @@ from benchmark.core.registry import (
     UnknownComponentError,
 )
 from benchmark.core.strict_yaml import (
+    MAX_STRING,
     Loc,
     StrictYamlError,
     YamlSyntaxError,
@@ -449,6 +450,8 @@ def parse_set(arg: str) -> tuple[str, str, Any]:
     except StrictYamlError as exc:
         # Valid YAML that must not be built (nested too deeply, a huge integer, an alias bomb).
         raise ProtocolError(set_text(key, raw), key, exc.message) from None
+    if value is raw and len(raw) > MAX_STRING:  # refused as the same string in the file would be
+        raise ProtocolError(set_text(key, raw), key, f"a string of {len(raw):,} characters: at most {MAX_STRING:,}")
     return key, raw, value
 
 

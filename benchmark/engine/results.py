@@ -22,6 +22,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import numpy as np
 
 from benchmark.core.cache import atomic_write_text
+from benchmark.core.strict_json import JsonError, parse_json
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -370,11 +371,11 @@ def read_results(path: Path) -> Results:
     """Read a results file.
 
     Raises:
-        ResultsError: unreadable, not JSON, or of an unknown schema version.
+        ResultsError: unreadable, not JSON, nested too deeply, or of an unknown schema version.
     """
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = parse_json(Path(path).read_bytes())
+    except (OSError, JsonError) as exc:
         raise ResultsError(f"{path}: cannot read results: {exc}") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version not in (1, 2, SCHEMA_VERSION):

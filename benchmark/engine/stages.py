@@ -44,6 +44,7 @@ from benchmark.core.component import (
 )
 from benchmark.core.executors import sample_deadline, sample_time_limit
 from benchmark.core.keys import AppKey
+from benchmark.core.numbers import format_number
 from benchmark.core.parallel import map_chunks, progress
 from benchmark.data.align import Aligner
 from benchmark.data.imageio import ImageReadError, read_image
@@ -249,7 +250,8 @@ def _align_paths(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, list[st
 def _align_failed(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """What stands for files whose reading crashed its worker or ran past the time limit: unreadable."""
     n = len(paths)
-    why = f"reading or aligning it crashed its worker or ran past the {sample_time_limit():.0f} s time limit"
+    limit = format_number(sample_time_limit())  # 0.5, not 0: limits under a second are allowed
+    why = f"reading or aligning it crashed its worker or ran past the {limit} s time limit"
     return np.zeros((n, 112, 112, 3), np.uint8), np.full(n, STATUS_UNREADABLE, np.int8), [why] * n
 
 
