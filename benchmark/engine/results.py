@@ -74,6 +74,8 @@ class DatasetInfo(TypedDict):
     n_samples: int
     n_usable: int
     n_subjects: int
+    #: Samples that could not be read plus files the dataset left out (symbolic links); the links are not
+    #: in ``n_samples``, so ``n_samples == n_usable + n_skipped`` only holds for a folder without links.
     n_skipped: int
     skipped: list[SkippedSample]
     n_detected: int
