@@ -191,7 +191,7 @@ class _Objective:
     not once per batch: they never change. The identity term is taken on the
     first ``faces`` pairs of each shuffled batch (all when None): an unbiased
     estimate of the term over the batch at a fraction of its cost, since
-    SFace's forward and backward pass costs several UNet passes per face.
+    SFace's forward and backward pass costs about five UNet training steps per face.
     """
 
     def __init__(self, sface: torch.nn.Module | None, weight: float, faces: int | None) -> None:
@@ -240,9 +240,9 @@ class InpaintAttack(ReconstructionAttack):
         identity_weight: Weight of the identity term (ignored with ``mse``).
         identity_batch: Pairs of each batch the identity term is taken on (a random
             subset, since batches are shuffled; None: the whole batch). SFace's
-            forward and backward pass costs about three UNet passes per face, so
-            the whole batch makes an epoch about 4x slower on a CPU. Validation
-            takes the term on every held-out pair.
+            forward and backward pass costs about five UNet training steps per
+            face on a CPU, so the whole batch makes an epoch about 1.5x slower
+            than 8 of 32. Validation takes the term on every held-out pair.
         max_epochs: Budget in passes over the training pairs.
         max_minutes: Budget in wall-clock minutes (None: none); checked after each
             epoch, so the last epoch may overrun it. A model it stops is not
