@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 
-from benchmark.codecs.cipher import decrypt_jpeg_amplitudes, encrypt_jpeg_amplitudes
+from benchmark.codecs.amplitude import decrypt_jpeg_amplitudes, encrypt_jpeg_amplitudes
 from benchmark.codecs.jpeg import DEFAULT_QUALITY
 from benchmark.core.component import Options
 from benchmark.core.registry import SCHEMES

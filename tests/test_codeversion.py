@@ -29,6 +29,7 @@ _SCRIPT = textwrap.dedent(
     from benchmark.recognizers.onnx import SFaceRecognizer
     from schemes.j2k import J2KScheme
     from schemes.jpeg import JPEGScheme
+    from schemes.jpeg_amplitude import JPEGAmplitudeScheme
     from schemes.noise import NoiseScheme
     from schemes.warp import WarpScheme
     from attacks.conceal import ConcealCodeblockAttack, ConcealPacketAttack
@@ -38,6 +39,7 @@ _SCRIPT = textwrap.dedent(
     STAGES = {
         "protect j2k": (J2KScheme,),
         "protect jpeg": (JPEGScheme,),
+        "protect jpeg-amplitude": (JPEGAmplitudeScheme,),
         "protect warp": (WarpScheme,),
         "protect noise": (NoiseScheme,),
         "attack naive/j2k": (NaiveAttack, J2KScheme),
@@ -69,7 +71,7 @@ _SCRIPT = textwrap.dedent(
 )
 
 _J2K_SCHEME = {"protect j2k", "attack naive/j2k", "attack conceal-packet/j2k", "attack conceal-codeblock/j2k"}
-_JPEG_SCHEME = {"protect jpeg", "attack conceal-mcu/jpeg"}
+_JPEG_SCHEME = {"protect jpeg", "protect jpeg-amplitude", "attack conceal-mcu/jpeg"}
 # Which stages each codec module's code runs in. codecs/__init__ imports j2k, jpeg and
 # cipher (and j2k imports jp2lib), so an edit of any of them reaches every codestream scheme.
 EXPECTED = {
@@ -79,7 +81,9 @@ EXPECTED = {
     "benchmark/codecs/jpeg.py": _J2K_SCHEME | _JPEG_SCHEME,
     "benchmark/codecs/jp2lib.py": _J2K_SCHEME | _JPEG_SCHEME,
     "benchmark/codecs/tier2.py": {"attack conceal-packet/j2k", "attack conceal-codeblock/j2k"},
-    "benchmark/codecs/jpeg_scan.py": {"attack conceal-mcu/jpeg"},
+    "benchmark/codecs/jpeg_scan.py": {"attack conceal-mcu/jpeg", "protect jpeg-amplitude"},
+    # The amplitude cipher lives apart from cipher.py so that the scan parser reaches only the stages that run it.
+    "benchmark/codecs/amplitude.py": {"protect jpeg-amplitude"},
     # Controls: a scheme module and a recognizer module.
     "schemes/warp.py": {"protect warp", "attack naive/warp"},
     "benchmark/recognizers/lbp.py": {"embed lbp"},
