@@ -72,7 +72,7 @@ M = TypeVar("M", bound=BaseModel)
 
 #: Most values a document may expand to (aliases included); protocols and
 #: entries hold hundreds, an alias bomb billions.
-MAX_VALUES = 100_000
+MAX_VALUES = 10_000
 #: Most bytes a YAML file (or text) may hold: protocols and entries are a few
 #: kilobytes; refused before reading, as PyYAML needs ~200 bytes of memory and
 #: ~20 µs per byte of a list it composes.
