@@ -476,3 +476,71 @@ def test_image_sets_in_the_cache_are_held_by_reference(tmp_path):
     engine.cache.clear()
     with pytest.raises(RuntimeError, match="vanished during the run"):
         stored.images  # noqa: B018 - the read is the test
+
+
+TEST_FOLDS_PROTOCOL = """\
+name: test-folds
+dataset:
+  name: synthetic
+  params: {n_subjects: 12, n_images: 4, seed: 2}
+  folds: 4
+  seed: 0
+  max_nonmated: 100000
+recognizers:
+  - {name: lbp, params: {radius: 2}}
+  - {name: fv-sift, params: {step: 8, n_components: 8, pca_dim: 16}}
+keys: {env: FACESEC_TEST_KEY}
+schemes:
+  - {name: j2k, params: {progression: layer, window: 4, offset: 6}}
+  - warp_16_6
+attacks:
+  - naive
+  - {name: conceal-codeblock, schemes: [lw4o6]}
+  - {name: invert, schemes: [warp_16_6]}
+  - {name: inpaint, params: {depth: 2, width: 4, max_epochs: 1}, schemes: [lw4o6]}
+attacker: {source: folds, rotate: true, keys_per_face: 1, validation: 0.25, seed: 0}
+views: [strength, linkage]
+metrics: [eer, d_prime]
+bootstrap: {n_boot: 20, seed: 0}
+"""
+
+
+def _scores_by_pair(res) -> dict[tuple, dict[tuple[str, str], float]]:
+    out = {}
+    for row in res.results["rows"]:
+        s = read_scores(res.results_path.parent / row["score_file"])
+        key = (row["recognizer"], row["scheme"], row["view"])
+        out[key] = {(p, r): float(v) for p, r, v in zip(s.probe, s.reference, s.score)}
+    return out
+
+
+def test_only_the_test_folds_samples_are_protected_attacked_and_embedded(tmp_path, monkeypatch):
+    """With ``test_folds`` a subset, the other folds only train: each score equals the whole dataset's.
+
+    Learned rows too: with ``rotate`` the model of fold 1 trains on folds 0, 2 and 3 in both runs.
+    """
+    monkeypatch.setenv("FACESEC_TEST_KEY", KEY_HEX)
+    p = tmp_path / "folds.yaml"
+    p.write_text(TEST_FOLDS_PROTOCOL)
+    every = _run(p, tmp_path / "every", tmp_path / "cache-every")
+    one = _run(p, tmp_path / "one", tmp_path / "cache-one", ["dataset.test_folds=[1, 3]"])
+
+    # Work per sample: folds 1 and 3's 24 faces (6 of the 12 subjects), not the dataset's 48;
+    # fv-sift's fold models and the attacker (one model per test fold) still train on the
+    # other folds' originals, and each model attacks its own fold's victims.
+    def items(res, stage: str) -> set[int]:  # the victims' side: the attacker's own faces aside
+        return {r.items for r in res.engine.records if r.stage == stage and not r.label.startswith("attacker:")}
+
+    assert items(one, "protect") == items(one, "attack") == items(one, "embed") == {24}
+    assert items(every, "protect") == items(every, "attack") == items(every, "embed") == {48}
+    assert [r.label for r in one.engine.records if r.stage == "fit"] == ["fv-sift@fold1", "fv-sift@fold3"]
+    assert [m["fold"] for m in one.results["trained_models"]] == [1, 3]
+    assert one.results["dataset"]["n_usable"] == 48
+    a, b = _scores_by_pair(every), _scores_by_pair(one)
+    assert set(b) == set(a)
+    for key, scores in b.items():
+        assert scores, key
+        assert scores.keys() <= a[key].keys(), key
+        got = np.array([scores[k] for k in scores])
+        want = np.array([a[key][k] for k in scores])
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9, err_msg=str(key))

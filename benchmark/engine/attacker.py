@@ -25,7 +25,7 @@ import hashlib
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -730,6 +730,8 @@ def build_attacker(
     subjects: Sequence[str],
     folds: np.ndarray | None,
     min_faces: int,
+    *,
+    evaluated: np.ndarray | None = None,
 ) -> Attacker:
     """The protocol's attacker: its faces, its training groups, checked against the victims.
 
@@ -741,6 +743,9 @@ def build_attacker(
         subjects: Their subjects.
         folds: Subject fold of each usable sample (None with a pairs file).
         min_faces: The fewest training faces any declared learned attack accepts.
+        evaluated: bool mask of the samples the run evaluates (protects, attacks
+            and scores; the test folds'); the models' victim masks are over
+            those samples, in order. None: every sample.
 
     Raises:
         ProtocolError: an attacker dataset that is missing, too small, or shares subjects with the victims.
@@ -799,4 +804,11 @@ def build_attacker(
                 f"the learned attacks need at least {min_faces}",
             )
     log.info("attacker: %s", faces.description)
-    return Attacker(engine, spec, faces, groups, list(subjects), overlap if spec.source == "dataset" else None)
+    victim_subjects = list(subjects)
+    if evaluated is not None:
+        evaluated = np.asarray(evaluated, bool)
+        if any((g.victims & ~evaluated).any() for g in groups):
+            raise AssertionError("an attacked sample is outside the evaluated samples")
+        groups = [replace(g, victims=g.victims[evaluated]) for g in groups]
+        victim_subjects = [s for s, e in zip(subjects, evaluated) if e]
+    return Attacker(engine, spec, faces, groups, victim_subjects, overlap if spec.source == "dataset" else None)

@@ -196,6 +196,38 @@ def _prepare(lp: LoadedProtocol, engine: Engine) -> _Data:
     return _Data(samples, fingerprint, aligned, comps, dropped, folds, test)
 
 
+def _evaluated(data: _Data) -> _Data:
+    """The samples the comparisons use (the test folds'), with the comparisons indexing them.
+
+    Samples of the folds not under test only train (a fitted recognizer, the
+    attacker): protecting, attacking and embedding them would cost work no
+    score uses (three quarters of it with ``test_folds: [0]`` of 4). Each
+    sample is processed alone (keys and nonces follow its id), so every score
+    equals the one the whole dataset would give. All samples when every fold
+    is tested (the same data, so the same cache keys).
+    """
+    mask = data.victims
+    if mask.all():
+        return data
+    assert data.folds is not None, "without folds every sample is evaluated"
+    keep = np.flatnonzero(mask)
+    index = np.full(mask.size, -1, np.int64)
+    index[keep] = np.arange(keep.size)
+    c = data.comparisons
+    comps = dataclasses.replace(c, probe=index[c.probe], reference=index[c.reference])
+    if (comps.probe < 0).any() or (comps.reference < 0).any():
+        raise AssertionError("a comparison uses a sample outside the test folds")
+    a = data.aligned
+    key = hash_json({"of": a.key, "evaluated": hash_array(mask)})
+    aligned = dataclasses.replace(a, key=key, images=a.images[mask], keep=a.keep[mask])
+    return _Data(data.samples, data.fingerprint, aligned, comps, data.dropped_pairs, data.folds[mask], data.test_folds)
+
+
+def _plain(data: _Data) -> ImageSet:
+    """The originals of ``data``'s usable samples."""
+    return ImageSet("plain", data.aligned.key, data.aligned.images, np.zeros(len(data.aligned.images), bool))
+
+
 def _dataset_block(lp: LoadedProtocol, data: _Data) -> DatasetInfo:
     spec = lp.model.dataset
     status = data.aligned.status
@@ -228,14 +260,15 @@ def _dataset_block(lp: LoadedProtocol, data: _Data) -> DatasetInfo:
 # --------------------------------------------------------------------------- views and per-view values
 
 
-def _attacker(lp: LoadedProtocol, engine: Engine, data: _Data, plain: ImageSet) -> Attacker | None:
+def _attacker(lp: LoadedProtocol, engine: Engine, full: _Data, plain: ImageSet) -> Attacker | None:
+    """The protocol's attacker over every usable sample ``full`` (its faces may come from any fold)."""
     learned = [
         _as(LearnedAttack, i.component) for i in lp.instances("attacks") if isinstance(i.component, LearnedAttack)
     ]
     if lp.model.attacker is None or not learned:
         return None
     min_faces = max(type(a).min_train_faces for a in learned)
-    return build_attacker(lp, engine, plain, data.ids, data.subjects, data.folds, min_faces)
+    return build_attacker(lp, engine, plain, full.ids, full.subjects, full.folds, min_faces, evaluated=full.victims)
 
 
 def _all_views(
@@ -374,26 +407,41 @@ def _score_set(data: _Data, label: str, view: View, vs: ViewScores) -> ScoreSet:
 
 
 class _Evaluator:
-    """Scores every (recognizer, view) pair, reusing features across views."""
+    """Scores every (recognizer, view) pair, reusing features across views.
 
-    def __init__(self, engine: Engine, data: _Data, plain: ImageSet, settings: EvalSettings, metrics: list[Metric]):
+    ``data`` and ``plain`` are the evaluated samples (:func:`_evaluated`);
+    ``full`` and ``full_plain`` every usable sample, which fitted recognizers
+    train on.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        data: _Data,
+        plain: ImageSet,
+        settings: EvalSettings,
+        metrics: list[Metric],
+        full: tuple[_Data, ImageSet] | None = None,
+    ):
         self.engine, self.data, self.plain, self.settings, self.metrics = engine, data, plain, settings, metrics
+        self.full, self.full_plain = full if full is not None else (data, plain)
 
     def _fold_models(self, inst: Instance, recognizer: FittedRecognizer) -> list[tuple[str, FittedRecognizer, Any]]:
         """One model per evaluated fold, fitted on the original faces of every other fold.
 
         Comparisons never cross folds, so each sample is embedded by a model
         that has not seen its subject (protocol validation requires folds).
+        Each model is paired with the mask of the evaluated samples it embeds.
         """
-        data = self.data
-        assert data.folds is not None
+        data, full = self.data, self.full
+        assert data.folds is not None and full.folds is not None
         models = []
         for fold in data.test_folds:
-            evaluated = data.folds == fold
+            held_out = full.folds == fold
             key, model = fit_recognizer_stage(
-                self.engine, f"{inst.label}@fold{fold}", recognizer, self.plain, ~evaluated, data.subjects, evaluated
+                self.engine, f"{inst.label}@fold{fold}", recognizer, self.full_plain, ~held_out, full.subjects, held_out
             )
-            models.append((key, model, evaluated))
+            models.append((key, model, data.folds == fold))
         return models
 
     def _features(self, inst: Instance):  # noqa: ANN202 - a closure over a per-recognizer cache
@@ -591,9 +639,18 @@ def run_protocol(lp: LoadedProtocol, opts: RunOptions) -> RunOutput:
 def _run(lp: LoadedProtocol, opts: RunOptions, engine: Engine) -> RunOutput:
     _check_available(lp)
     master_key = _master_key(lp) if lp.model.schemes else None
-    data = _prepare(lp, engine)
-    plain = ImageSet("plain", data.aligned.key, data.aligned.images, np.zeros(len(data.aligned.images), bool))
-    attacker = _attacker(lp, engine, data, plain)
+    full = _prepare(lp, engine)
+    full_plain = _plain(full)
+    data = _evaluated(full)
+    plain = full_plain if data is full else _plain(data)
+    if data is not full:
+        log.info(
+            "test folds %s: protecting, attacking and embedding their %d samples of %d usable (the rest only train)",
+            list(data.test_folds),
+            len(data.ids),
+            len(full.ids),
+        )
+    attacker = _attacker(lp, engine, full, full_plain)
     views = _all_views(lp, engine, data, plain, master_key, attacker)
     schemes = {i.label: _as(Scheme, i.component) for i in lp.instances("schemes")}
     settings = EvalSettings(n_boot=lp.model.bootstrap.n_boot, seed=lp.model.bootstrap.seed)
@@ -602,12 +659,12 @@ def _run(lp: LoadedProtocol, opts: RunOptions, engine: Engine) -> RunOutput:
     _add_reference_gains(views, qualities, extras)
     _write_quality(opts.out, views, qualities, data)
     metrics = [_as(Metric, m.component) for m in lp.instances("metrics")]
-    evaluator = _Evaluator(engine, data, plain, settings, metrics)
+    evaluator = _Evaluator(engine, data, plain, settings, metrics, (full, full_plain))
     rows = [r for inst in lp.instances("recognizers") for r in evaluator.rows(inst, views, extras, opts.out)]
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "protocol": {"name": lp.name, "file": str(lp.path), "notes": lp.model.notes},
-        "dataset": _dataset_block(lp, data),
+        "dataset": _dataset_block(lp, full),
         "rows": rows,
     }
     sweeps = _sweeps(lp)
