@@ -421,10 +421,10 @@ class _Evaluator:
         plain: ImageSet,
         settings: EvalSettings,
         metrics: list[Metric],
-        full: tuple[_Data, ImageSet] | None = None,
+        full: tuple[_Data, ImageSet],
     ):
         self.engine, self.data, self.plain, self.settings, self.metrics = engine, data, plain, settings, metrics
-        self.full, self.full_plain = full if full is not None else (data, plain)
+        self.full, self.full_plain = full
 
     def _fold_models(self, inst: Instance, recognizer: FittedRecognizer) -> list[tuple[str, FittedRecognizer, Any]]:
         """One model per evaluated fold, fitted on the original faces of every other fold.
