@@ -201,6 +201,7 @@ attacks:
       epochs: 1
       device: cpu
       train_on: [{name: j2k, params: {window: 2, offset: 0}}, {name: j2k, params: {window: 2, offset: 2}}]
+  - {name: finetune, params: {epochs: 1, device: cpu, input: conceal-codeblock}}
 attacker:
   source: folds
   keys_per_face: 1
@@ -232,8 +233,9 @@ def results(run_dir):
 def test_rows_stand_beside_the_base_recognizer_only(results):
     rows = {(r["recognizer"], r["view"]): r for r in results["rows"]}
     listed = "finetune[lw2o0,lw2o2]"
-    for view in ("strength:finetune", "linkage:finetune", f"strength:{listed}", f"linkage:{listed}"):
-        assert ("sface", view) in rows and ("lbp", view) not in rows
+    for attack in ("finetune", listed, "finetune(conceal-codeblock)"):
+        for view in (f"strength:{attack}", f"linkage:{attack}"):
+            assert ("sface", view) in rows and ("lbp", view) not in rows
     assert ("lbp", "strength:naive") in rows and ("sface", "strength:naive") in rows
     knowledge = rows[("sface", f"strength:{listed}")]["attacker_knowledge"]
     assert "base model sface" in knowledge and "window=2, offset=2" in knowledge
@@ -244,7 +246,8 @@ def test_rows_stand_beside_the_base_recognizer_only(results):
 @needs_sface
 def test_trained_models_are_declared_and_disjoint_from_the_victims(results):
     models = {m["attack"]: m for m in results["trained_models"]}
-    assert set(models) == {"finetune", "finetune[lw2o0,lw2o2]"}
+    assert set(models) == {"finetune", "finetune[lw2o0,lw2o2]", "finetune(conceal-codeblock)"}
+    assert models["finetune(conceal-codeblock)"]["params"]["input"] == "conceal-codeblock"
     assert all(m["kind"] == "recognizer" for m in models.values())
     assert models["finetune"]["scheme"] == "lw1o0" and models["finetune[lw2o0,lw2o2]"]["scheme"] is None
     assert results["attacker"]["subject_disjoint"] is True
@@ -262,7 +265,7 @@ def test_fine_tuned_rows_are_measured_at_their_own_baselines_thresholds(results,
     assert rows[("lbp", "strength:naive")]["threshold_source"] == "baseline of lbp"
     assert "baseline_score_file" not in rows[("sface", "strength:naive")]
     pretrained = read_scores(run_dir / "out" / rows[("sface", "baseline")]["score_file"])
-    for attack in ("finetune", "finetune[lw2o0,lw2o2]"):
+    for attack in ("finetune", "finetune[lw2o0,lw2o2]", "finetune(conceal-codeblock)"):
         row = rows[("sface", f"strength:{attack}")]
         assert row["threshold_source"] == f"baseline of {attack} (plain vs plain through the fine-tuned model)"
         own = read_scores(run_dir / "out" / row["baseline_score_file"])
