@@ -201,7 +201,7 @@ attacks:
       epochs: 1
       device: cpu
       train_on: [{name: j2k, params: {window: 2, offset: 0}}, {name: j2k, params: {window: 2, offset: 2}}]
-  - {name: finetune, params: {epochs: 1, device: cpu, input: conceal-codeblock}}
+  - {name: finetune, params: {max_epochs: 1, device: cpu, input: conceal-codeblock}}
 attacker:
   source: folds
   keys_per_face: 1
